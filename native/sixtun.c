@@ -1,0 +1,603 @@
+/*
+ * sixtun native addon: syscalls, batched I/O into caller-owned memory, and fd
+ * readiness on the calling thread's libuv loop. It moves bytes and sets
+ * options; every parse and every policy decision lives in TypeScript.
+ *
+ * Errors: a failed syscall throws an Error with code (errno name), errno and
+ * syscall. EAGAIN/EWOULDBLOCK is not an error: batch calls return 0.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define MAX_BATCH 256
+#define MAX_ARGS 10
+
+#define CHECK(call)                                                          \
+  do {                                                                       \
+    if ((call) != napi_ok) {                                                 \
+      napi_throw_error(env, "EINVAL", "sixtun native: bad argument");        \
+      return NULL;                                                           \
+    }                                                                        \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value msg, code, error, errno_value, syscall_value;
+  char text[256];
+  const char *name = uv_err_name(-err);
+  snprintf(text, sizeof(text), "%s %s (%s)", syscall, strerror(err), name);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, err, &errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_arg(napi_env env, const char *what) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG", what);
+  return NULL;
+}
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+/* A Uint8Array (or Int32Array) argument: pointer to its first element and its
+ * length in bytes. byteOffset is honoured by napi_get_typedarray_info. */
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type type;
+  size_t count, offset;
+  napi_value ab;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, &count, &p, &ab, &offset) != napi_ok)
+    return 0;
+  size_t width = 1;
+  if (type == napi_int32_array || type == napi_uint32_array) width = 4;
+  else if (type != napi_uint8_array) return 0;
+  *data = p;
+  *len = count * width;
+  return 1;
+}
+
+static int get_i32_array(napi_env env, napi_value v, int32_t **data, size_t *count) {
+  napi_typedarray_type type;
+  size_t offset;
+  napi_value ab;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, count, &p, &ab, &offset) != napi_ok)
+    return 0;
+  if (type != napi_int32_array) return 0;
+  *data = p;
+  return 1;
+}
+
+static int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_undefined || t == napi_null;
+}
+
+#define ARGS(n)                                                              \
+  size_t argc = (n);                                                         \
+  napi_value argv[MAX_ARGS];                                                 \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));               \
+  if (argc < (n)) return throw_arg(env, "missing arguments")
+
+/* socket(domain, type, protocol) -> fd */
+static napi_value js_socket(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t domain, type, protocol;
+  if (!get_i32(env, argv[0], &domain) || !get_i32(env, argv[1], &type) ||
+      !get_i32(env, argv[2], &protocol))
+    return throw_arg(env, "socket(domain, type, protocol)");
+  int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  return int_value(env, fd);
+}
+
+/* bind(fd, sockaddrBytes) / connect(fd, sockaddrBytes) */
+static napi_value sockaddr_call(napi_env env, napi_callback_info info, int is_bind) {
+  ARGS(2);
+  int32_t fd;
+  uint8_t *addr;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &addr, &len))
+    return throw_arg(env, "(fd, sockaddr: Uint8Array)");
+  int rc = is_bind ? bind(fd, (struct sockaddr *)addr, (socklen_t)len)
+                   : connect(fd, (struct sockaddr *)addr, (socklen_t)len);
+  if (rc < 0) return throw_errno(env, errno, is_bind ? "bind" : "connect");
+  return int_value(env, 0);
+}
+static napi_value js_bind(napi_env env, napi_callback_info info) { return sockaddr_call(env, info, 1); }
+static napi_value js_connect(napi_env env, napi_callback_info info) { return sockaddr_call(env, info, 0); }
+
+/* setsockopt(fd, level, name, value: number | Uint8Array) */
+static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name, ivalue;
+  uint8_t *bytes;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &level) || !get_i32(env, argv[2], &name))
+    return throw_arg(env, "setsockopt(fd, level, name, value)");
+  int rc;
+  if (get_i32(env, argv[3], &ivalue)) {
+    int v = ivalue;
+    rc = setsockopt(fd, level, name, &v, sizeof(v));
+  } else if (get_bytes(env, argv[3], &bytes, &len)) {
+    rc = setsockopt(fd, level, name, bytes, (socklen_t)len);
+  } else {
+    return throw_arg(env, "setsockopt value must be a number or Uint8Array");
+  }
+  if (rc < 0) return throw_errno(env, errno, "setsockopt");
+  return int_value(env, 0);
+}
+
+/* attachFilter(fd, program: Uint8Array of 8-byte struct sock_filter):
+ * SO_ATTACH_FILTER needs a struct holding a pointer, which only C can build. */
+static napi_value js_attach_filter(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint8_t *prog;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &prog, &len) || len == 0 || len % 8 != 0 ||
+      len / 8 > 4096)
+    return throw_arg(env, "attachFilter(fd, program: Uint8Array of 8-byte instructions)");
+  struct sock_fprog fprog = {(unsigned short)(len / 8), (struct sock_filter *)prog};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
+    return throw_errno(env, errno, "setsockopt");
+  return int_value(env, 0);
+}
+
+/* getsockopt(fd, level, name, out: Uint8Array) -> length written */
+static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t fd, level, name;
+  uint8_t *bytes;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &level) || !get_i32(env, argv[2], &name) ||
+      !get_bytes(env, argv[3], &bytes, &len))
+    return throw_arg(env, "getsockopt(fd, level, name, out: Uint8Array)");
+  socklen_t optlen = (socklen_t)len;
+  if (getsockopt(fd, level, name, bytes, &optlen) < 0) return throw_errno(env, errno, "getsockopt");
+  return int_value(env, optlen);
+}
+
+/* ioctl(fd, request, arg: Uint8Array | number) -> return value */
+static napi_value js_ioctl(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, ivalue;
+  uint32_t request;
+  uint8_t *bytes;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &request) != napi_ok)
+    return throw_arg(env, "ioctl(fd, request, arg)");
+  int rc;
+  if (get_bytes(env, argv[2], &bytes, &len)) rc = ioctl(fd, (unsigned long)request, bytes);
+  else if (get_i32(env, argv[2], &ivalue)) rc = ioctl(fd, (unsigned long)request, (unsigned long)ivalue);
+  else return throw_arg(env, "ioctl arg must be a Uint8Array or number");
+  if (rc < 0) return throw_errno(env, errno, "ioctl");
+  return int_value(env, rc);
+}
+
+/* open(path, flags) -> fd */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[4096];
+  size_t plen;
+  int32_t flags;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &plen) != napi_ok ||
+      !get_i32(env, argv[1], &flags))
+    return throw_arg(env, "open(path, flags)");
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open");
+  return int_value(env, fd);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_arg(env, "close(fd)");
+  if (close(fd) < 0) return throw_errno(env, errno, "close");
+  return int_value(env, 0);
+}
+
+static napi_value js_set_non_blocking(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return throw_arg(env, "setNonBlocking(fd)");
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return throw_errno(env, errno, "fcntl");
+  return int_value(env, 0);
+}
+
+static napi_value js_if_name_to_index(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char name[IF_NAMESIZE + 1];
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len) != napi_ok)
+    return throw_arg(env, "ifNameToIndex(name)");
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return throw_errno(env, errno, "if_nametoindex");
+  return int_value(env, idx);
+}
+
+/* setns(fd, nstype): move the calling thread into a namespace (tests, demo). */
+static napi_value js_setns(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, type;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &type)) return throw_arg(env, "setns(fd, type)");
+  if (setns(fd, type) < 0) return throw_errno(env, errno, "setns");
+  return int_value(env, 0);
+}
+
+/* Batch geometry shared by the batch calls: packet i lives in slab at
+ * i * slotSize + offset, with lens[i] bytes (in: capacity is slotSize - offset;
+ * out: bytes received). */
+typedef struct {
+  uint8_t *slab;
+  size_t slab_len;
+  int32_t slot_size;
+  int32_t offset;
+  int32_t *lens;
+  size_t lens_count;
+  int32_t count;
+} batch_t;
+
+static int get_batch(napi_env env, napi_value *argv, batch_t *b) {
+  if (!get_bytes(env, argv[0], &b->slab, &b->slab_len) || !get_i32(env, argv[1], &b->slot_size) ||
+      !get_i32(env, argv[2], &b->offset) || !get_i32_array(env, argv[3], &b->lens, &b->lens_count) ||
+      !get_i32(env, argv[4], &b->count))
+    return 0;
+  if (b->slot_size <= 0 || b->offset < 0 || b->offset >= b->slot_size || b->count < 0) return 0;
+  if (b->count > MAX_BATCH) b->count = MAX_BATCH;
+  if ((size_t)b->count > b->lens_count) b->count = (int32_t)b->lens_count;
+  if ((size_t)b->count * (size_t)b->slot_size > b->slab_len)
+    b->count = (int32_t)(b->slab_len / (size_t)b->slot_size);
+  return 1;
+}
+
+/* recvBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride, ctrl?, ctrlStride)
+ * recvmmsg into slots. names[i*nameStride] receives the source sockaddr.
+ * ctrl[i*ctrlStride] receives the control-message length as an int32 and the
+ * control messages themselves from byte 8 (keeping cmsg alignment). A datagram
+ * larger than its slot reports a negative length (MSG_TRUNC). */
+static napi_value js_recv_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_arg(env, "recvBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride?, ctrl?, ctrlStride?)");
+  int32_t fd, name_stride = 0, ctrl_stride = 0;
+  batch_t b;
+  uint8_t *names = NULL, *ctrl = NULL;
+  size_t names_len = 0, ctrl_len = 0;
+  if (!get_i32(env, argv[0], &fd) || !get_batch(env, argv + 1, &b)) return throw_arg(env, "recvBatch: bad batch");
+  if (argc >= 8 && !is_nullish(env, argv[6])) {
+    if (!get_bytes(env, argv[6], &names, &names_len) || !get_i32(env, argv[7], &name_stride) || name_stride <= 0)
+      return throw_arg(env, "recvBatch: bad names");
+    if ((size_t)b.count * (size_t)name_stride > names_len) b.count = (int32_t)(names_len / (size_t)name_stride);
+  }
+  if (argc >= 10 && !is_nullish(env, argv[8])) {
+    if (!get_bytes(env, argv[8], &ctrl, &ctrl_len) || !get_i32(env, argv[9], &ctrl_stride) || ctrl_stride <= 8)
+      return throw_arg(env, "recvBatch: bad ctrl");
+    if ((size_t)b.count * (size_t)ctrl_stride > ctrl_len) b.count = (int32_t)(ctrl_len / (size_t)ctrl_stride);
+  }
+  if (b.count == 0) return int_value(env, 0);
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iovs[MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)b.count);
+  for (int i = 0; i < b.count; i++) {
+    iovs[i].iov_base = b.slab + (size_t)i * (size_t)b.slot_size + (size_t)b.offset;
+    iovs[i].iov_len = (size_t)(b.slot_size - b.offset);
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    if (names) {
+      msgs[i].msg_hdr.msg_name = names + (size_t)i * (size_t)name_stride;
+      msgs[i].msg_hdr.msg_namelen = (socklen_t)name_stride;
+    }
+    if (ctrl) {
+      /* The first 4 bytes of each ctrl slot return the control length. */
+      msgs[i].msg_hdr.msg_control = ctrl + (size_t)i * (size_t)ctrl_stride + 8;
+      msgs[i].msg_hdr.msg_controllen = (size_t)(ctrl_stride - 8);
+    }
+  }
+  int n = recvmmsg(fd, msgs, (unsigned)b.count, MSG_DONTWAIT, NULL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    return throw_errno(env, errno, "recvmmsg");
+  }
+  for (int i = 0; i < n; i++) {
+    b.lens[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)msgs[i].msg_len : (int32_t)msgs[i].msg_len;
+    if (ctrl) {
+      int32_t clen = (int32_t)msgs[i].msg_hdr.msg_controllen;
+      memcpy(ctrl + (size_t)i * (size_t)ctrl_stride, &clen, sizeof(clen));
+    }
+  }
+  return int_value(env, n);
+}
+
+/* sendBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride, nameLen)
+ * sendmmsg from slots; names[i*nameStride] holds each destination sockaddr.
+ * Returns how many were sent; a per-packet failure after the first stops the
+ * batch (the caller counts the rest) and is reported only when nothing went. */
+static napi_value js_send_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_arg(env, "sendBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride?, nameLen?)");
+  int32_t fd, name_stride = 0, name_len = 0;
+  batch_t b;
+  uint8_t *names = NULL;
+  size_t names_len = 0;
+  if (!get_i32(env, argv[0], &fd) || !get_batch(env, argv + 1, &b)) return throw_arg(env, "sendBatch: bad batch");
+  if (argc >= 9 && !is_nullish(env, argv[6])) {
+    if (!get_bytes(env, argv[6], &names, &names_len) || !get_i32(env, argv[7], &name_stride) ||
+        !get_i32(env, argv[8], &name_len) || name_len <= 0 || name_len > name_stride)
+      return throw_arg(env, "sendBatch: bad names");
+    if ((size_t)b.count * (size_t)name_stride > names_len) b.count = (int32_t)(names_len / (size_t)name_stride);
+  }
+  if (b.count == 0) return int_value(env, 0);
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iovs[MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)b.count);
+  for (int i = 0; i < b.count; i++) {
+    int32_t len = b.lens[i];
+    if (len < 0 || len > b.slot_size - b.offset) return throw_arg(env, "sendBatch: length exceeds slot");
+    iovs[i].iov_base = b.slab + (size_t)i * (size_t)b.slot_size + (size_t)b.offset;
+    iovs[i].iov_len = (size_t)len;
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    if (names) {
+      msgs[i].msg_hdr.msg_name = names + (size_t)i * (size_t)name_stride;
+      msgs[i].msg_hdr.msg_namelen = (socklen_t)name_len;
+    }
+  }
+  int n = sendmmsg(fd, msgs, (unsigned)b.count, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    return throw_errno(env, errno, "sendmmsg");
+  }
+  return int_value(env, n);
+}
+
+/* readBatch(fd, slab, slotSize, offset, lens, count): read() until EAGAIN or
+ * the batch is full (TUN: one packet per read). */
+static napi_value js_read_batch(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int32_t fd;
+  batch_t b;
+  if (!get_i32(env, argv[0], &fd) || !get_batch(env, argv + 1, &b)) return throw_arg(env, "readBatch: bad batch");
+  int n = 0;
+  while (n < b.count) {
+    ssize_t r = read(fd, b.slab + (size_t)n * (size_t)b.slot_size + (size_t)b.offset, (size_t)(b.slot_size - b.offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (n > 0) break;
+      return throw_errno(env, errno, "read");
+    }
+    b.lens[n++] = (int32_t)r;
+  }
+  return int_value(env, n);
+}
+
+/* writeBatch(fd, slab, slotSize, offset, lens, count): one write() per packet;
+ * a slot whose length is 0 or negative is skipped (a dropped packet). Returns
+ * the number of packets written; EAGAIN stops early. */
+static napi_value js_write_batch(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int32_t fd;
+  batch_t b;
+  if (!get_i32(env, argv[0], &fd) || !get_batch(env, argv + 1, &b)) return throw_arg(env, "writeBatch: bad batch");
+  int written = 0;
+  for (int i = 0; i < b.count; i++) {
+    int32_t len = b.lens[i];
+    if (len <= 0) continue;
+    if (len > b.slot_size - b.offset) return throw_arg(env, "writeBatch: length exceeds slot");
+    ssize_t r;
+    do {
+      r = write(fd, b.slab + (size_t)i * (size_t)b.slot_size + (size_t)b.offset, (size_t)len);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EBADF || errno == EFAULT) return throw_errno(env, errno, "write");
+      /* A packet the kernel refuses (EINVAL, EIO) must not stall the rest:
+       * its slot reports -errno and the caller counts it. */
+      b.lens[i] = -errno;
+      continue;
+    }
+    written++;
+  }
+  return int_value(env, written);
+}
+
+/* sendTo(fd, bytes, offset, length, sockaddr?) -> bytes sent (0 on EAGAIN) */
+static napi_value js_send_to(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_arg(env, "sendTo(fd, bytes, offset, length, sockaddr?)");
+  int32_t fd, off, len;
+  uint8_t *data, *addr = NULL;
+  size_t data_len, addr_len = 0;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &data_len) || !get_i32(env, argv[2], &off) ||
+      !get_i32(env, argv[3], &len) || off < 0 || len < 0 || (size_t)off + (size_t)len > data_len)
+    return throw_arg(env, "sendTo: bad buffer range");
+  if (argc >= 5 && !is_nullish(env, argv[4]) && !get_bytes(env, argv[4], &addr, &addr_len))
+    return throw_arg(env, "sendTo: bad sockaddr");
+  ssize_t r;
+  do {
+    r = sendto(fd, data + off, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)addr, (socklen_t)addr_len);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    return throw_errno(env, errno, "sendto");
+  }
+  return int_value(env, r);
+}
+
+/* recvMsg(fd, data, ctrl?, name?, flags, out: Int32Array[4]) -> data length,
+ * or -1 on EAGAIN. out = [dataLen, ctrlLen, nameLen, msgFlags]. */
+static napi_value recv_msg(napi_env env, napi_callback_info info, int extra_flags) {
+  ARGS(6);
+  int32_t fd, flags;
+  uint8_t *data, *ctrl = NULL, *name = NULL;
+  size_t data_len, ctrl_len = 0, name_len = 0, out_count;
+  int32_t *out;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &data_len) || !get_i32(env, argv[4], &flags) ||
+      !get_i32_array(env, argv[5], &out, &out_count) || out_count < 4)
+    return throw_arg(env, "recvMsg(fd, data, ctrl?, name?, flags, out: Int32Array(4))");
+  if (!is_nullish(env, argv[2]) && !get_bytes(env, argv[2], &ctrl, &ctrl_len)) return throw_arg(env, "recvMsg: bad ctrl");
+  if (!is_nullish(env, argv[3]) && !get_bytes(env, argv[3], &name, &name_len)) return throw_arg(env, "recvMsg: bad name");
+  struct iovec iov = {data, data_len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctrl;
+  msg.msg_controllen = ctrl_len;
+  msg.msg_name = name;
+  msg.msg_namelen = (socklen_t)name_len;
+  ssize_t r;
+  do {
+    r = recvmsg(fd, &msg, flags | extra_flags | MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, -1);
+    return throw_errno(env, errno, "recvmsg");
+  }
+  out[0] = (int32_t)r;
+  out[1] = (int32_t)msg.msg_controllen;
+  out[2] = (int32_t)msg.msg_namelen;
+  out[3] = msg.msg_flags;
+  return int_value(env, r);
+}
+static napi_value js_recv_msg(napi_env env, napi_callback_info info) { return recv_msg(env, info, 0); }
+static napi_value js_recv_err_queue(napi_env env, napi_callback_info info) { return recv_msg(env, info, MSG_ERRQUEUE); }
+
+/* ---- readiness: uv_poll on the calling thread's loop ---- */
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  int closing;
+} watch_t;
+
+static void on_close(uv_handle_t *handle) { free(handle->data); }
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  watch_t *w = handle->data;
+  if (w->closing) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(w->env, &scope);
+  napi_value cb, global, args[2], result;
+  napi_get_reference_value(w->env, w->callback, &cb);
+  napi_get_global(w->env, &global);
+  napi_create_int32(w->env, status < 0 ? -1 : events, &args[0]);
+  napi_create_int32(w->env, status, &args[1]);
+  if (napi_call_function(w->env, global, cb, 2, args, &result) == napi_pending_exception) {
+    napi_value exception;
+    napi_get_and_clear_last_exception(w->env, &exception);
+    napi_fatal_exception(w->env, exception);
+  }
+  napi_close_handle_scope(w->env, scope);
+}
+
+static void stop_watch(watch_t *w) {
+  if (w->closing) return;
+  w->closing = 1;
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(w->env, w->callback);
+  uv_close((uv_handle_t *)&w->poll, on_close);
+}
+
+/* watch(fd, events: 1 readable | 2 writable, callback(events, status)) -> handle */
+static napi_value js_watch(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, events;
+  napi_valuetype t;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &events) || napi_typeof(env, argv[2], &t) != napi_ok ||
+      t != napi_function)
+    return throw_arg(env, "watch(fd, events, callback)");
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  watch_t *w = calloc(1, sizeof(*w));
+  if (!w) return throw_errno(env, ENOMEM, "watch");
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc < 0) {
+    free(w);
+    return throw_errno(env, -rc, "uv_poll_init");
+  }
+  w->poll.data = w;
+  w->env = env;
+  napi_create_reference(env, argv[2], 1, &w->callback);
+  int uv_events = ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
+  rc = uv_poll_start(&w->poll, uv_events, on_poll);
+  if (rc < 0) {
+    stop_watch(w);
+    return throw_errno(env, -rc, "uv_poll_start");
+  }
+  napi_value handle;
+  napi_create_external(env, w, NULL, NULL, &handle);
+  return handle;
+}
+
+/* unwatch(handle): idempotent. */
+static napi_value js_unwatch(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  watch_t *w;
+  if (napi_get_value_external(env, argv[0], (void **)&w) != napi_ok || !w) return throw_arg(env, "unwatch(handle)");
+  stop_watch(w);
+  return int_value(env, 0);
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {
+      {"socket", js_socket},         {"bind", js_bind},
+      {"connect", js_connect},       {"setsockopt", js_setsockopt},
+      {"getsockopt", js_getsockopt}, {"ioctl", js_ioctl},
+      {"open", js_open},             {"close", js_close},
+      {"setNonBlocking", js_set_non_blocking},
+      {"ifNameToIndex", js_if_name_to_index},
+      {"setns", js_setns},           {"attachFilter", js_attach_filter},
+                 {"recvBatch", js_recv_batch},
+      {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
+      {"writeBatch", js_write_batch}, {"sendTo", js_send_to},
+      {"recvMsg", js_recv_msg},      {"recvErrQueue", js_recv_err_queue},
+      {"watch", js_watch},           {"unwatch", js_unwatch},
+  };
+  for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+    napi_value fn;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+  napi_value max_batch;
+  napi_create_int32(env, MAX_BATCH, &max_batch);
+  napi_set_named_property(env, exports, "MAX_BATCH", max_batch);
+  return exports;
+}
