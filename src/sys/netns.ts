@@ -8,23 +8,36 @@ export function netnsPath(name: string): string {
   return `/run/netns/${name}`;
 }
 
-/** Runs fn inside the named namespace (as made by `ip netns add`) and always
- * returns the thread to the namespace it was in. */
-export function withNetns<T>(name: string, fn: () => T): T {
+/** Moves the calling thread into the namespace made by `ip netns add NAME`
+ * until the returned function is called. Sysctl writes through /proc follow
+ * the thread's namespace too. */
+export function enterNetns(name: string): () => void {
   const home = native.open('/proc/thread-self/ns/net', O_RDONLY);
+  let target = -1;
   try {
-    const target = native.open(netnsPath(name), O_RDONLY);
-    try {
-      native.setns(target, CLONE_NEWNET);
-    } finally {
-      native.close(target);
-    }
-    try {
-      return fn();
-    } finally {
-      native.setns(home, CLONE_NEWNET);
-    }
-  } finally {
+    target = native.open(netnsPath(name), O_RDONLY);
+    native.setns(target, CLONE_NEWNET);
+  } catch (e) {
     native.close(home);
+    throw e;
+  } finally {
+    if (target >= 0) native.close(target);
+  }
+  return () => {
+    try {
+      native.setns(home, CLONE_NEWNET);
+    } finally {
+      native.close(home);
+    }
+  };
+}
+
+/** Runs fn inside the named namespace and always returns the thread to where it was. */
+export function withNetns<T>(name: string, fn: () => T): T {
+  const leave = enterNetns(name);
+  try {
+    return fn();
+  } finally {
+    leave();
   }
 }
