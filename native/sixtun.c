@@ -55,6 +55,12 @@ static napi_value throw_arg(napi_env env, const char *what) {
   return NULL;
 }
 
+/* Errors that mean the call itself is wrong, not one packet or a passing
+ * network condition: these throw; the rest are reported per packet. */
+static int is_hard_error(int err) {
+  return err == EBADF || err == EFAULT || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP;
+}
+
 static napi_value int_value(napi_env env, int64_t v) {
   napi_value out;
   napi_create_int64(env, v, &out);
@@ -326,7 +332,10 @@ static napi_value js_recv_batch(napi_env env, napi_callback_info info) {
   int n = recvmmsg(fd, msgs, (unsigned)b.count, MSG_DONTWAIT, NULL);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    return throw_errno(env, errno, "recvmmsg");
+    if (is_hard_error(errno)) return throw_errno(env, errno, "recvmmsg");
+    /* A pending socket error (an ICMP error with IP_RECVERR): -errno, the
+     * caller drains the error queue. */
+    return int_value(env, -errno);
   }
   for (int i = 0; i < n; i++) {
     b.lens[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -(int32_t)msgs[i].msg_len : (int32_t)msgs[i].msg_len;
@@ -339,9 +348,11 @@ static napi_value js_recv_batch(napi_env env, napi_callback_info info) {
 }
 
 /* sendBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride, nameLen)
- * sendmmsg from slots; names[i*nameStride] holds each destination sockaddr.
- * Returns how many were sent; a per-packet failure after the first stops the
- * batch (the caller counts the rest) and is reported only when nothing went. */
+ * sendmmsg of the slots whose length is > 0; names[i*nameStride] holds each
+ * destination sockaddr. On return a sent slot's length is 0, a slot the kernel
+ * refused holds -errno, and slots not attempted keep their length; the result
+ * is the number sent. The caller calls again while positive lengths remain
+ * and progress is made (EAGAIN: nothing sent, nothing refused). */
 static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   size_t argc = 9;
   napi_value argv[MAX_ARGS];
@@ -358,27 +369,34 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
       return throw_arg(env, "sendBatch: bad names");
     if ((size_t)b.count * (size_t)name_stride > names_len) b.count = (int32_t)(names_len / (size_t)name_stride);
   }
-  if (b.count == 0) return int_value(env, 0);
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iovs[MAX_BATCH];
-  memset(msgs, 0, sizeof(msgs[0]) * (size_t)b.count);
+  int slot_of[MAX_BATCH];
+  int m = 0;
   for (int i = 0; i < b.count; i++) {
     int32_t len = b.lens[i];
-    if (len < 0 || len > b.slot_size - b.offset) return throw_arg(env, "sendBatch: length exceeds slot");
-    iovs[i].iov_base = b.slab + (size_t)i * (size_t)b.slot_size + (size_t)b.offset;
-    iovs[i].iov_len = (size_t)len;
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
+    if (len <= 0) continue;
+    if (len > b.slot_size - b.offset) return throw_arg(env, "sendBatch: length exceeds slot");
+    memset(&msgs[m], 0, sizeof(msgs[m]));
+    iovs[m].iov_base = b.slab + (size_t)i * (size_t)b.slot_size + (size_t)b.offset;
+    iovs[m].iov_len = (size_t)len;
+    msgs[m].msg_hdr.msg_iov = &iovs[m];
+    msgs[m].msg_hdr.msg_iovlen = 1;
     if (names) {
-      msgs[i].msg_hdr.msg_name = names + (size_t)i * (size_t)name_stride;
-      msgs[i].msg_hdr.msg_namelen = (socklen_t)name_len;
+      msgs[m].msg_hdr.msg_name = names + (size_t)i * (size_t)name_stride;
+      msgs[m].msg_hdr.msg_namelen = (socklen_t)name_len;
     }
+    slot_of[m++] = i;
   }
-  int n = sendmmsg(fd, msgs, (unsigned)b.count, MSG_DONTWAIT);
+  if (m == 0) return int_value(env, 0);
+  int n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    return throw_errno(env, errno, "sendmmsg");
+    if (is_hard_error(errno)) return throw_errno(env, errno, "sendmmsg");
+    b.lens[slot_of[0]] = -errno;
+    return int_value(env, 0);
   }
+  for (int k = 0; k < n; k++) b.lens[slot_of[k]] = 0;
   return int_value(env, n);
 }
 
@@ -403,9 +421,11 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
   return int_value(env, n);
 }
 
-/* writeBatch(fd, slab, slotSize, offset, lens, count): one write() per packet;
- * a slot whose length is 0 or negative is skipped (a dropped packet). Returns
- * the number of packets written; EAGAIN stops early. */
+/* writeBatch(fd, slab, slotSize, offset, lens, count): one write() per
+ * packet of the slots whose length is > 0. Same contract as sendBatch: a
+ * written slot's length becomes 0, a refused one holds -errno (the rest of
+ * the batch still goes), EAGAIN stops and leaves the remaining lengths.
+ * Returns the number written. */
 static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   ARGS(6);
   int32_t fd;
@@ -423,11 +443,10 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EBADF || errno == EFAULT) return throw_errno(env, errno, "write");
-      /* A packet the kernel refuses (EINVAL, EIO) must not stall the rest:
-       * its slot reports -errno and the caller counts it. */
       b.lens[i] = -errno;
       continue;
     }
+    b.lens[i] = 0;
     written++;
   }
   return int_value(env, written);

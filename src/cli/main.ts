@@ -1,22 +1,32 @@
 // sixtun command line: dispatches to one module per subcommand.
 import { readFileSync } from 'node:fs';
+import { runDaemon } from './run.js';
+import { status } from './status.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-const USAGE = `sixtun ${VERSION}: userspace 6in4 (IPv6-in-IPv4, protocol 41) tunnel router
+export const USAGE = `sixtun ${VERSION}: userspace 6in4 (IPv6-in-IPv4, protocol 41) tunnel router
 
 Usage: sixtun <command> [options]
 
 Commands:
+  server -c FILE   run a tunnel server (many clients on one TUN)
+  client -c FILE   run a tunnel client
+  status           show a running daemon's tunnels and counters
   help             this text
   version          print the version
 
 Run \`sixtun <command> --help\` for a command's options.
 `;
 
-function main(argv: string[]): number {
-  const [command] = argv;
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
   switch (command) {
+    case 'server':
+    case 'client':
+      return runDaemon(command, rest);
+    case 'status':
+      return status(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -33,4 +43,15 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    // A daemon that stopped has closed everything it opened; exit now rather
+    // than wait on anything a library left scheduled.
+    process.exitCode = code;
+    if (process.argv[2] === 'server' || process.argv[2] === 'client') process.exit(code);
+  },
+  (e: Error) => {
+    process.stderr.write(`sixtun: ${e.stack ?? e.message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,63 @@
+// `sixtun status`: counters and state from a running daemon.
+import { parseArgs } from 'node:util';
+import { controlRequest } from '../control/control-server.js';
+
+export const STATUS_HELP = `Usage: sixtun status [--json] [--socket PATH]
+
+Shows a running daemon's tunnels, endpoints, last packet seen each way,
+packets and bytes each way, and drops per reason.
+
+Options:
+  --json          print the raw JSON
+  --socket PATH   control socket (default /run/sixtun/sixtun0.sock)
+  -h, --help      this text
+`;
+
+export const DEFAULT_SOCKET = '/run/sixtun/sixtun0.sock';
+
+interface TunnelStatus {
+  name: string;
+  remote_ipv4: string;
+  client_ipv6: string;
+  mtu: number;
+  tx: { packets: number; bytes: number; last: string | null };
+  rx: { packets: number; bytes: number; last: string | null };
+  drops: Record<string, number>;
+}
+
+export async function status(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (e) {
+    process.stderr.write(`sixtun status: ${(e as Error).message}\n\n${STATUS_HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(STATUS_HELP);
+    return 0;
+  }
+  let result: Record<string, unknown>;
+  try {
+    result = (await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'status' })) as Record<string, unknown>;
+  } catch (e) {
+    process.stderr.write(`sixtun status: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return 0;
+  }
+  const rows = [['TUNNEL', 'REMOTE', 'CLIENT IPV6', 'MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'LAST RX', 'DROPS']];
+  for (const t of result.tunnels as TunnelStatus[]) {
+    const drops = Object.entries(t.drops).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+    rows.push([t.name, t.remote_ipv4, t.client_ipv6, String(t.mtu), String(t.tx.packets), String(t.tx.bytes), String(t.rx.packets), String(t.rx.bytes), t.rx.last ?? 'never', drops]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  process.stdout.write(`${result.mode} ${result.interface} local ${result.local_ipv4} pid ${result.pid}\n`);
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  const global = Object.entries(result.drops_without_tunnel as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(' ');
+  if (global) process.stdout.write(`drops without a tunnel: ${global}\n`);
+  for (const w of result.kernel_interference as string[]) process.stdout.write(`warning: ${w}\n`);
+  return 0;
+}

@@ -1,0 +1,377 @@
+// Configuration: one YAML file per node. Every error names the file, the
+// line, the field and what was expected.
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type Document } from 'yaml';
+import { formatIp, formatPrefix, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
+
+export const MTU_MIN = 1280;
+export const MTU_MAX = 1480;
+export const DEFAULT_MTU = 1480;
+export const DEFAULT_TTL = 255;
+export const DEFAULT_TXQUEUELEN = 5000;
+
+export type NdpMode = 'userspace' | 'kernel' | 'off';
+
+export interface TunnelConfig {
+  name: string;
+  clientIpv4: string;
+  /** The server's end of the pair, with the pair's length. */
+  serverIpv6: IpPrefix;
+  clientIpv6: string;
+  routedPrefixes: IpPrefix[];
+  /** HTTP Basic user for the update API (default: the tunnel name). */
+  user: string;
+  /** scrypt hash of the update key, if one was made. */
+  updateKeyHash: string | null;
+}
+
+interface CommonConfig {
+  file: string;
+  interface: string;
+  mtu: number;
+  /** 0 = inherit the inner hop limit. */
+  ttl: number;
+  tosInherit: boolean;
+  pmtuDiscovery: boolean;
+  txQueueLen: number;
+  controlSocket: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface ServerConfig extends CommonConfig {
+  mode: 'server';
+  localIpv4: string;
+  externalInterface: string | null;
+  ndp: NdpMode;
+  /** Answer NS for whole routed prefixes too (like ndppd's static rule). */
+  ndpRoutedPrefixes: boolean;
+  ndpRouterFlag: boolean;
+  tunnels: TunnelConfig[];
+}
+
+export interface ClientConfig extends CommonConfig {
+  mode: 'client';
+  serverIpv4: string;
+  /** null: found with a route lookup towards the server. */
+  localIpv4: string | null;
+  clientIpv6: IpPrefix;
+  serverIpv6: string;
+  defaultRoute: boolean;
+  routes: IpPrefix[];
+}
+
+export type Config = ServerConfig | ClientConfig;
+
+export class ConfigError extends Error {
+  readonly code = 'ECONFIG';
+  constructor(readonly file: string, readonly line: number | null, readonly field: string, readonly expected: string) {
+    super(`${file}${line !== null ? `:${line}` : ''}: ${field}: ${expected}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads fields of one YAML mapping with positions for errors. */
+class Fields {
+  private readonly used = new Set<string>();
+
+  constructor(
+    private readonly ctx: { file: string; lines: LineCounter },
+    private readonly node: YamlNode | null,
+    private readonly path: string,
+    private readonly raw: Record<string, unknown>,
+  ) {}
+
+  private lineOf(key?: string): number | null {
+    let n: YamlNode | null | undefined = this.node;
+    if (key !== undefined && isMap(this.node)) {
+      const pair = this.node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      n = (pair?.value as YamlNode | null | undefined) ?? (pair?.key as YamlNode | undefined) ?? this.node;
+    }
+    const offset = n?.range?.[0];
+    return offset === undefined ? null : this.ctx.lines.linePos(offset).line;
+  }
+
+  name(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  fail(key: string | undefined, expected: string): never {
+    throw new ConfigError(this.ctx.file, this.lineOf(key), key === undefined ? this.path || '(top)' : this.name(key), expected);
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  get(key: string): unknown {
+    this.used.add(key);
+    return this.raw[key];
+  }
+
+  string(key: string, def?: string): string {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (def !== undefined) return def;
+      this.fail(key, 'is required');
+    }
+    if (typeof v !== 'string' || v === '') this.fail(key, 'expected a non-empty string');
+    return v;
+  }
+
+  bool(key: string, def: boolean): boolean {
+    const v = this.get(key);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'boolean') this.fail(key, 'expected true or false');
+    return v;
+  }
+
+  int(key: string, def: number, min: number, max: number): number {
+    const v = this.get(key);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(key, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  choice<T extends string>(key: string, options: readonly T[], def: T): T {
+    const v = this.get(key);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'string' || !options.includes(v as T)) this.fail(key, `expected one of ${options.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  }
+
+  ipv4(key: string, required: true): string;
+  ipv4(key: string, required: false): string | null;
+  ipv4(key: string, required: boolean): string | null {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (required) this.fail(key, 'is required: an IPv4 address such as 203.0.113.1');
+      return null;
+    }
+    try {
+      if (typeof v !== 'string') throw new Error();
+      const a = parseIp(v);
+      if (a.family !== 4) throw new Error();
+      return formatIp(a.bytes);
+    } catch {
+      return this.fail(key, `expected an IPv4 address such as 203.0.113.1, got ${JSON.stringify(v)}`);
+    }
+  }
+
+  ipv6(key: string): string {
+    const v = this.get(key);
+    if (v === undefined || v === null) this.fail(key, 'is required: an IPv6 address such as 2001:db8:ff::3');
+    try {
+      if (typeof v !== 'string') throw new Error();
+      const a = parseIp(v);
+      if (a.family !== 6) throw new Error();
+      return formatIp(a.bytes);
+    } catch {
+      return this.fail(key, `expected an IPv6 address such as 2001:db8:ff::3, got ${JSON.stringify(v)}`);
+    }
+  }
+
+  /** An interface address with its prefix length, e.g. 2001:db8:ff::2/127. */
+  ipv6WithLength(key: string, allowed: readonly number[]): IpPrefix {
+    const v = this.get(key);
+    if (typeof v !== 'string' || !v.includes('/')) this.fail(key, `expected an IPv6 address with its prefix length (/${allowed.join(' or /')}), e.g. 2001:db8:ff::2/127`);
+    let p: IpPrefix;
+    try {
+      p = parsePrefix(v, false);
+    } catch (e) {
+      return this.fail(key, (e as Error).message);
+    }
+    if (p.family !== 6 || !allowed.includes(p.length)) this.fail(key, `expected an IPv6 address with prefix length /${allowed.join(' or /')}, got ${JSON.stringify(v)}`);
+    return p;
+  }
+
+  prefixList(key: string): IpPrefix[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) this.fail(key, 'expected a list of IPv6 prefixes such as [2001:db8:100::/64]');
+    return v.map((item, i) => {
+      try {
+        if (typeof item !== 'string' || !item.includes('/')) throw new Error(`expected an IPv6 prefix such as 2001:db8:100::/64, got ${JSON.stringify(item)}`);
+        const p = parsePrefix(item, true);
+        if (p.family !== 6) throw new Error(`expected an IPv6 prefix, got ${JSON.stringify(item)}`);
+        return p;
+      } catch (e) {
+        return this.fail(`${key}[${i}]`, (e as Error).message);
+      }
+    });
+  }
+
+  child(key: string, value: unknown, node: YamlNode | null): Fields {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(key, 'expected a mapping of fields');
+    return new Fields(this.ctx, node, this.name(key), value as Record<string, unknown>);
+  }
+
+  /** Unknown keys are errors: a typo must not silently become a default. */
+  done(): void {
+    for (const k of Object.keys(this.raw)) {
+      if (!this.used.has(k)) this.fail(k, 'unknown field');
+    }
+  }
+}
+
+const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+
+function common(f: Fields, file: string): CommonConfig {
+  const iface = f.string('interface', 'sixtun0');
+  if (!IFNAME.test(iface)) f.fail('interface', 'expected an interface name of 1 to 15 letters, digits or _.:-');
+  const ttlRaw = f.get('ttl');
+  let ttl = DEFAULT_TTL;
+  if (ttlRaw === 'inherit') ttl = 0;
+  else if (ttlRaw !== undefined && ttlRaw !== null) {
+    if (typeof ttlRaw !== 'number' || !Number.isInteger(ttlRaw) || ttlRaw < 1 || ttlRaw > 255) f.fail('ttl', `expected 1..255 or inherit, got ${JSON.stringify(ttlRaw)}`);
+    ttl = ttlRaw;
+  }
+  const tosRaw = f.get('tos');
+  if (tosRaw !== undefined && tosRaw !== null && tosRaw !== 'inherit' && tosRaw !== 0) f.fail('tos', `expected 0 or inherit, got ${JSON.stringify(tosRaw)}`);
+  const pmtuDiscovery = f.bool('pmtu_discovery', true);
+  return {
+    file,
+    interface: iface,
+    mtu: f.int('mtu', DEFAULT_MTU, MTU_MIN, MTU_MAX),
+    ttl,
+    tosInherit: tosRaw === 'inherit',
+    pmtuDiscovery,
+    txQueueLen: f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000),
+    controlSocket: f.string('control_socket', `/run/sixtun/${iface}.sock`),
+    logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+  };
+}
+
+function overlaps(a: IpPrefix, b: IpPrefix): boolean {
+  return a.length <= b.length ? prefixContains(a, b.bytes) : prefixContains(b, a.bytes);
+}
+
+function tunnelConfig(f: Fields): TunnelConfig {
+  const name = f.string('name');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) f.fail('name', 'expected 1 to 64 letters, digits or _.-');
+  const serverIpv6 = f.ipv6WithLength('server_ipv6', [64, 127]);
+  const clientIpv6 = f.ipv6('client_ipv6');
+  const client = parseIp(clientIpv6);
+  if (!prefixContains({ ...serverIpv6, bytes: maskBytes(serverIpv6.bytes, serverIpv6.length) }, client.bytes)) {
+    f.fail('client_ipv6', `expected an address inside the pair ${formatPrefix({ ...serverIpv6, bytes: maskBytes(serverIpv6.bytes, serverIpv6.length) })}`);
+  }
+  if (formatIp(client.bytes) === formatIp(serverIpv6.bytes)) f.fail('client_ipv6', 'must differ from server_ipv6');
+  const t: TunnelConfig = {
+    name,
+    clientIpv4: f.ipv4('client_ipv4', true),
+    serverIpv6,
+    clientIpv6,
+    routedPrefixes: f.prefixList('routed_prefixes'),
+    user: f.string('user', name),
+    updateKeyHash: f.has('update_key_hash') ? f.string('update_key_hash') : null,
+  };
+  f.done();
+  return t;
+}
+
+export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
+  const out = bytes.slice();
+  for (let bit = length; bit < out.length * 8; bit++) out[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return out;
+}
+
+function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
+  const base = common(f, file);
+  const ndp = f.choice('ndp', ['userspace', 'kernel', 'off'] as const, 'userspace');
+  const cfg: ServerConfig = {
+    ...base,
+    mode: 'server',
+    localIpv4: f.ipv4('local_ipv4', true),
+    externalInterface: f.has('external_interface') ? f.string('external_interface') : null,
+    ndp,
+    ndpRoutedPrefixes: f.bool('ndp_routed_prefixes', false),
+    ndpRouterFlag: f.bool('ndp_router_flag', true),
+    tunnels: [],
+  };
+  if (ndp !== 'off' && cfg.externalInterface === null) f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`);
+  const list = f.get('tunnels');
+  if (list === undefined || list === null) return cfg;
+  if (!Array.isArray(list)) f.fail('tunnels', 'expected a list of tunnels');
+  const seq = doc.get('tunnels', true);
+  cfg.tunnels = list.map((raw, i) => {
+    const node = isSeq(seq) ? (seq.items[i] as YamlNode) : null;
+    return tunnelConfig(f.child(`tunnels[${i}]`, raw, node));
+  });
+  checkTunnelSet(cfg, (i, key, expected): never => {
+    const node = isSeq(seq) ? (seq.items[i] as YamlNode) : null;
+    return f.child(`tunnels[${i}]`, list[i], node).fail(key, expected);
+  });
+  return cfg;
+}
+
+/** Cross-tunnel rules: unique names and remotes, no overlapping inner space. */
+export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: string, expected: string) => never): void {
+  const names = new Map<string, number>();
+  const remotes = new Map<string, number>();
+  const spaces: Array<{ prefix: IpPrefix; index: number; what: string }> = [];
+  cfg.tunnels.forEach((t, i) => {
+    const dupName = names.get(t.name);
+    if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also tunnels[${dupName}])`);
+    names.set(t.name, i);
+    const dupRemote = remotes.get(t.clientIpv4);
+    if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also tunnels[${dupRemote}].client_ipv4)`);
+    if (t.clientIpv4 === cfg.localIpv4) fail(i, 'client_ipv4', 'must not be the server’s own local_ipv4');
+    remotes.set(t.clientIpv4, i);
+    const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
+    const mine = [{ prefix: pair, what: 'server_ipv6' }, ...t.routedPrefixes.map((p, k) => ({ prefix: p, what: `routed_prefixes[${k}]` }))];
+    for (const m of mine) {
+      for (const other of spaces) {
+        if (overlaps(m.prefix, other.prefix)) {
+          fail(i, m.what, `${formatPrefix(m.prefix)} overlaps ${formatPrefix(other.prefix)} (${other.index === i ? '' : `tunnels[${other.index}].`}${other.what})`);
+        }
+      }
+    }
+    for (const m of mine) spaces.push({ ...m, index: i });
+  });
+}
+
+function clientConfig(f: Fields, file: string): ClientConfig {
+  const base = common(f, file);
+  const clientIpv6 = f.ipv6WithLength('client_ipv6', [64, 127]);
+  const serverIpv6 = f.ipv6('server_ipv6');
+  const pair = { ...clientIpv6, bytes: maskBytes(clientIpv6.bytes, clientIpv6.length) };
+  if (!prefixContains(pair, parseIp(serverIpv6).bytes)) f.fail('server_ipv6', `expected an address inside the pair ${formatPrefix(pair)}`);
+  return {
+    ...base,
+    mode: 'client',
+    serverIpv4: f.ipv4('server_ipv4', true),
+    localIpv4: f.ipv4('local_ipv4', false),
+    clientIpv6,
+    serverIpv6,
+    defaultRoute: f.bool('default_route', true),
+    routes: f.prefixList('routes'),
+  };
+}
+
+/** Parses YAML text; file is only used in error messages. */
+export function parseConfig(text: string, file: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0]);
+  }
+  const raw = doc.toJS() as unknown;
+  const ctx = { file, lines };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, 1, '(top)', 'expected a mapping of fields (mode: server | client, …)');
+  const f = new Fields(ctx, doc.contents as YamlNode, '', raw as Record<string, unknown>);
+  const mode = f.choice('mode', ['server', 'client'] as const, undefined as unknown as 'server');
+  if (mode === undefined) f.fail('mode', 'is required: server or client');
+  const cfg = mode === 'server' ? serverConfig(f, doc, file) : clientConfig(f, file);
+  f.done();
+  return cfg;
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, null, '(file)', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}

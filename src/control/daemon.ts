@@ -1,0 +1,262 @@
+// A running sixtun node: opens the TUN and the raw socket, reconciles kernel
+// state, runs the datapath, watches netlink to keep its state true, serves
+// the control socket, and undoes everything on stop.
+import { existsSync } from 'node:fs';
+import { openTun } from '../sys/tun.js';
+import { openRaw4 } from '../sys/raw4.js';
+import { native } from '../sys/native.js';
+import { NetlinkClient } from '../netlink/client.js';
+import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
+import { getRoute } from '../netlink/route.js';
+import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
+import { Reconciler } from './reconcile.js';
+import { desiredState, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
+import { ControlServer, type ControlRequest } from './control-server.js';
+import type { Logger } from './log.js';
+import { DatapathTables } from '../datapath/tables.js';
+import { Datapath } from '../datapath/loop.js';
+import { DROP_NAMES } from '../datapath/reasons.js';
+import type { Tunnel, TunnelSpec } from '../route/tunnel.js';
+import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
+import { formatIpv4Address, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
+import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
+
+const REAPPLY_DELAY_MS = 50;
+
+export function tunnelSpecs(cfg: Config, localIpv4: string): TunnelSpec[] {
+  const common = { mtu: cfg.mtu, ttl: cfg.ttl, tosInherit: cfg.tosInherit, pmtuDiscovery: cfg.pmtuDiscovery };
+  const localV4 = parseIpv4Address(localIpv4);
+  if (cfg.mode === 'client') {
+    return [{
+      ...common, name: 'server', localV4, remoteV4: parseIpv4Address(cfg.serverIpv4),
+      serverV6: parseIp(cfg.serverIpv6).bytes, clientV6: cfg.clientIpv6.bytes, pairLength: cfg.clientIpv6.length, routed: cfg.routes,
+    }];
+  }
+  return cfg.tunnels.map((t) => serverTunnelSpec(cfg, t, localV4));
+}
+
+function serverTunnelSpec(cfg: ServerConfig, t: TunnelConfig, localV4: number): TunnelSpec {
+  return {
+    name: t.name, localV4, remoteV4: parseIpv4Address(t.clientIpv4), serverV6: t.serverIpv6.bytes,
+    clientV6: parseIp(t.clientIpv6).bytes, pairLength: t.serverIpv6.length, routed: t.routedPrefixes,
+    mtu: cfg.mtu, ttl: cfg.ttl, tosInherit: cfg.tosInherit, pmtuDiscovery: cfg.pmtuDiscovery,
+  };
+}
+
+/** Signs that the kernel handles protocol 41 itself (sit/tunnel4 loaded):
+ * it may then answer our traffic with ICMP port unreachable or deliver twice. */
+export function kernelInterference(): string[] {
+  const found: string[] = [];
+  for (const mod of ['sit', 'tunnel4', 'ipip']) if (existsSync(`/sys/module/${mod}`)) found.push(`kernel module ${mod} is loaded`);
+  if (existsSync('/sys/class/net/sit0')) found.push('interface sit0 exists');
+  return found;
+}
+
+export class Daemon {
+  cfg: Config;
+  readonly localIpv4: string;
+  readonly tables: DatapathTables;
+  private readonly started = Date.now();
+  private datapath: Datapath | null = null;
+  private monitor: NetlinkMonitor | null = null;
+  private control: ControlServer | null = null;
+  private reapplyTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private readonly interference: string[];
+
+  private constructor(
+    cfg: Config,
+    localIpv4: string,
+    private readonly log: Logger,
+    private readonly nl: NetlinkClient,
+    private readonly reconciler: Reconciler,
+    private readonly tunFd: number,
+    private readonly rawFd: number,
+  ) {
+    this.cfg = cfg;
+    this.localIpv4 = localIpv4;
+    this.tables = new DatapathTables(cfg.mode, parseIpv4Address(localIpv4));
+    this.interference = kernelInterference();
+  }
+
+  /** Opens everything and applies state; on any failure undoes what it did. */
+  static async start(cfg: Config, log: Logger): Promise<Daemon> {
+    const nl = new NetlinkClient();
+    const undo: Array<() => void | Promise<void>> = [() => nl.close()];
+    const unwind = async (): Promise<void> => {
+      for (const u of undo.reverse()) {
+        try { await u(); } catch (e) { log.warn('clean-up step failed', { error: (e as Error).message }); }
+      }
+    };
+    try {
+      const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
+      const tun = openTun({ name: cfg.interface });
+      undo.push(() => { native.close(tun.fd); });
+      const rawFd = openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, recvErr: true, bufferBytes: 4 << 20 });
+      undo.push(() => { native.close(rawFd); });
+      const reconciler = new Reconciler(nl, log);
+      undo.push(() => reconciler.teardown());
+      const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
+      for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
+      await reconciler.apply(desiredState(cfg, localIpv4));
+      for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
+      d.datapath = new Datapath(d.tables, tun.fd, rawFd);
+      d.datapath.start();
+      undo.push(() => d.datapath?.stop());
+      d.monitor = new NetlinkMonitor();
+      d.monitor.on('event', (e) => d.onNetlinkEvent(e));
+      d.monitor.on('overrun', () => d.scheduleReapply('netlink overrun'));
+      d.monitor.on('error', (e) => log.error('netlink monitor failed', { error: e.message }));
+      undo.push(() => d.monitor?.close());
+      d.control = new ControlServer(cfg.controlSocket, (req) => d.handle(req));
+      await d.control.listen();
+      log.info('sixtun started', {
+        mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: d.tables.byName.size, control_socket: cfg.controlSocket,
+      });
+      return d;
+    } catch (e) {
+      await unwind();
+      throw e;
+    }
+  }
+
+  /** Stops the datapath and removes everything sixtun added. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.reapplyTimer) clearTimeout(this.reapplyTimer);
+    this.datapath?.stop();
+    this.monitor?.close();
+    await this.control?.close();
+    try {
+      await this.reconciler.teardown();
+    } finally {
+      native.close(this.rawFd);
+      native.close(this.tunFd);
+      this.nl.close();
+    }
+    this.log.info('sixtun stopped');
+  }
+
+  private onNetlinkEvent(e: MonitorEvent): void {
+    if (this.stopping) return;
+    const iface = this.cfg.interface;
+    const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface : null;
+    const relevant =
+      (e.kind === 'link' && (e.link.name === iface || e.link.name === ext) && (e.link.flags & IFF_UP) === 0) ||
+      (e.kind === 'addr' && e.action === 'del') ||
+      (e.kind === 'route' && e.action === 'del' && e.route.protocol === RTPROT_SIXTUN) ||
+      (e.kind === 'neigh' && e.action === 'del');
+    if (relevant) this.scheduleReapply(`${e.kind} ${e.action}`);
+  }
+
+  private scheduleReapply(reason: string): void {
+    if (this.reapplyTimer || this.stopping) return;
+    this.reapplyTimer = setTimeout(() => {
+      this.reapplyTimer = null;
+      this.reconciler.apply(desiredState(this.cfg, this.localIpv4)).then(
+        () => this.log.info('state re-applied', { reason }),
+        (err: Error) => this.log.error('re-applying state failed', { reason, error: err.message }),
+      );
+    }, REAPPLY_DELAY_MS);
+  }
+
+  /** SIGHUP: applies only the difference in tunnels; other fields need a restart. */
+  async reload(next: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    if (next.mode !== this.cfg.mode) throw new Error('mode cannot change on reload: restart sixtun');
+    for (const key of ['interface', 'mtu', 'ttl', 'tosInherit', 'pmtuDiscovery', 'txQueueLen', 'controlSocket'] as const) {
+      if (next[key] !== this.cfg[key]) this.log.warn('field changed on reload but needs a restart', { field: key });
+    }
+    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    if (next.mode === 'server' && this.cfg.mode === 'server') {
+      const before = new Map(this.cfg.tunnels.map((t) => [t.name, t]));
+      const after = new Map(next.tunnels.map((t) => [t.name, t]));
+      for (const [name, t] of before) {
+        const n = after.get(name);
+        if (!n) {
+          await this.removeTunnel(this.cfg, t);
+          result.removed.push(name);
+        } else if (JSON.stringify(n) !== JSON.stringify(t)) {
+          await this.removeTunnel(this.cfg, t);
+          result.changed.push(name);
+        }
+      }
+      for (const [name, t] of after) {
+        const b = before.get(name);
+        if (!b || result.changed.includes(name)) {
+          await this.addTunnel(next, t);
+          if (!b) result.added.push(name);
+        }
+      }
+    }
+    this.log.setLevel(next.logLevel);
+    this.cfg = next;
+    return result;
+  }
+
+  private async addTunnel(cfg: ServerConfig, t: TunnelConfig): Promise<void> {
+    this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
+    await this.reconciler.ensureAddress(tunnelAddress(cfg, t));
+    for (const r of tunnelRoutes(cfg, t)) await this.reconciler.ensureRoute(r);
+    for (const p of tunnelProxies(cfg, t)) await this.reconciler.ensureProxy(p);
+    this.log.info('tunnel added', { tunnel: t.name, remote: t.clientIpv4 });
+  }
+
+  private async removeTunnel(cfg: ServerConfig, t: TunnelConfig): Promise<void> {
+    this.tables.remove(t.name);
+    for (const p of tunnelProxies(cfg, t)) await this.reconciler.removeProxy(p);
+    for (const r of tunnelRoutes(cfg, t)) await this.reconciler.removeRoute(r);
+    await this.reconciler.removeAddress(tunnelAddress(cfg, t));
+    this.log.info('tunnel removed', { tunnel: t.name });
+  }
+
+  private handle(req: ControlRequest): unknown {
+    switch (req.cmd) {
+      case 'status':
+        return this.status();
+      default:
+        throw Object.assign(new Error(`unknown command ${JSON.stringify(req.cmd)}`), { code: 'ENOSYS' });
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const tunnels = [...this.tables.byName.values()].map((t) => tunnelStatus(t));
+    return {
+      mode: this.cfg.mode,
+      interface: this.cfg.interface,
+      local_ipv4: this.localIpv4,
+      pid: process.pid,
+      started: new Date(this.started).toISOString(),
+      kernel_interference: this.interference,
+      owned: this.reconciler.ownedSummary(),
+      drops_without_tunnel: this.tables.global.dropsByName(),
+      drop_reasons: DROP_NAMES,
+      tunnels,
+    };
+  }
+}
+
+function tunnelStatus(t: Tunnel): Record<string, unknown> {
+  const c = t.counters;
+  return {
+    name: t.spec.name,
+    remote_ipv4: formatIpv4Address(t.spec.remoteV4),
+    server_ipv6: formatIp(t.spec.serverV6),
+    client_ipv6: formatIp(t.spec.clientV6),
+    routed_prefixes: t.spec.routed.map(formatPrefix),
+    mtu: t.effectiveMtu(Date.now()),
+    path_mtu: t.pathMtu || null,
+    tx: { packets: c.txPackets, bytes: c.txBytes, last: c.lastTx ? new Date(c.lastTx).toISOString() : null },
+    rx: { packets: c.rxPackets, bytes: c.rxBytes, last: c.lastRx ? new Date(c.lastRx).toISOString() : null },
+    icmp_sent: c.icmpSent,
+    drops: c.dropsByName(),
+  };
+}
+
+/** The client's local IPv4: configured, or the source the kernel would use towards the server. */
+async function clientLocalAddress(cfg: ClientConfig, nl: NetlinkClient): Promise<string> {
+  if (cfg.localIpv4 !== null) return cfg.localIpv4;
+  const r = await getRoute(nl, cfg.serverIpv4);
+  if (!r.prefsrc) throw new Error(`no local IPv4 address towards ${cfg.serverIpv4}: set local_ipv4 in ${cfg.file}`);
+  return r.prefsrc;
+}

@@ -1,0 +1,66 @@
+// The kernel state a sixtun node needs, derived from its configuration.
+import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
+import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
+import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
+
+/** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
+export function linkLocalFor(localV4: string): string {
+  const b = parseIp(localV4).bytes;
+  return `fe80::${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}/64`;
+}
+
+export function tunnelAddress(cfg: ServerConfig, t: TunnelConfig): DesiredAddress {
+  return { link: cfg.interface, cidr: `${formatIp(t.serverIpv6.bytes)}/${t.serverIpv6.length}`, nodad: true };
+}
+
+export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[] {
+  return t.routedPrefixes.map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
+}
+
+export function tunnelProxies(cfg: ServerConfig, t: TunnelConfig): DesiredProxy[] {
+  if (cfg.ndp !== 'kernel' || cfg.externalInterface === null) return [];
+  return [{ link: cfg.externalInterface, address: t.clientIpv6 }];
+}
+
+function tunSysctls(iface: string): DesiredState['sysctls'] {
+  return [
+    // No random link-local on the TUN: it gets fe80::<IPv4> instead (§3.7).
+    { key: `net/ipv6/conf/${iface}/addr_gen_mode`, value: '1' },
+    { key: `net/ipv6/conf/${iface}/accept_ra`, value: '0' },
+  ];
+}
+
+export function serverState(cfg: ServerConfig): DesiredState {
+  const sysctls = [...tunSysctls(cfg.interface)!, { key: 'net/ipv6/conf/all/forwarding', value: '1' }];
+  if (cfg.ndp === 'kernel' && cfg.externalInterface !== null) {
+    sysctls.push({ key: `net/ipv6/conf/${cfg.externalInterface}/proxy_ndp`, value: '1' });
+  }
+  return {
+    sysctls,
+    links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
+    addresses: [
+      { link: cfg.interface, cidr: linkLocalFor(cfg.localIpv4), nodad: true },
+      ...cfg.tunnels.map((t) => tunnelAddress(cfg, t)),
+    ],
+    routes: cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t)),
+    proxies: cfg.tunnels.flatMap((t) => tunnelProxies(cfg, t)),
+  };
+}
+
+export function clientState(cfg: ClientConfig, localIpv4: string): DesiredState {
+  const routes: DesiredRoute[] = cfg.routes.map((p) => ({ dst: formatPrefix(p), gateway: cfg.serverIpv6, link: cfg.interface }));
+  if (cfg.defaultRoute) routes.unshift({ dst: '::/0', gateway: cfg.serverIpv6, link: cfg.interface });
+  return {
+    sysctls: tunSysctls(cfg.interface),
+    links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
+    addresses: [
+      { link: cfg.interface, cidr: linkLocalFor(localIpv4), nodad: true },
+      { link: cfg.interface, cidr: `${formatIp(cfg.clientIpv6.bytes)}/${cfg.clientIpv6.length}`, nodad: true },
+    ],
+    routes,
+  };
+}
+
+export function desiredState(cfg: Config, localIpv4: string): DesiredState {
+  return cfg.mode === 'server' ? serverState(cfg) : clientState(cfg, localIpv4);
+}

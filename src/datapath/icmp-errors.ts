@@ -1,0 +1,121 @@
+// ICMPv4 errors about packets sixtun sent, read from the raw socket's error
+// queue (IP_RECVERR). Fragmentation Needed lowers the tunnel's path MTU
+// (RFC 4213 §3.2.2); other unreachables and TTL expiry are relayed to the
+// inner sender as ICMPv6 when the quote holds the inner header plus 8 bytes
+// (RFC 4213 §3.4, as Linux ipip6_err does); errors about packets we did not
+// send are ignored.
+import type { Slab } from '../sys/slab.js';
+import { Drop } from './reasons.js';
+import type { DatapathTables } from './tables.js';
+import { IPPROTO_IPV6_IN_IPV4, IPV4_HEADER_LEN, readU32 } from '../wire/ipv4.js';
+import { IPV6_HEADER_LEN } from '../wire/ipv6.js';
+import {
+  ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED, TIME_EXCEEDED_HOP_LIMIT, UNREACH_ADDRESS, emitIcmpv6Error,
+  mayAnswerWithError,
+} from '../wire/icmpv6.js';
+import type { TokenBucket } from './token-bucket.js';
+
+// struct sock_extended_err (linux/errqueue.h) inside an IP_RECVERR cmsg.
+export const SO_EE_ORIGIN_LOCAL = 1;
+export const SO_EE_ORIGIN_ICMP = 2;
+export const EE_ERRNO = 0;
+export const EE_ORIGIN = 4;
+export const EE_TYPE = 5;
+export const EE_CODE = 6;
+export const EE_INFO = 8;
+export const EE_LEN = 16;
+const EMSGSIZE = 90;
+
+const ICMP_DEST_UNREACH = 3;
+const ICMP_TIME_EXCEEDED = 11;
+const ICMP_FRAG_NEEDED = 4;
+const ICMP_SR_FAILED = 5;
+const ICMP_EXC_TTL = 0;
+
+export interface QueuedError {
+  errno: number;
+  origin: number;
+  type: number;
+  code: number;
+  info: number;
+}
+
+export const enum ErrorOutcome {
+  PathMtu,
+  Relayed,
+  Ignored,
+}
+
+/** Parses control messages (struct cmsghdr: 8-byte length, level, type, data
+ * 8-aligned) for the IP_RECVERR one. Returns false if there is none. */
+export function parseRecvErr(ctrl: Uint8Array, ctrlLen: number, out: QueuedError): boolean {
+  const dv = new DataView(ctrl.buffer, ctrl.byteOffset, ctrl.byteLength);
+  let p = 0;
+  while (p + 16 <= ctrlLen) {
+    const len = Number(dv.getBigUint64(p, true));
+    const level = dv.getInt32(p + 8, true);
+    const type = dv.getInt32(p + 12, true);
+    if (len < 16 || p + len > ctrlLen) return false;
+    if (level === 0 /* SOL_IP */ && type === 11 /* IP_RECVERR */ && len >= 16 + EE_LEN) {
+      const e = p + 16;
+      out.errno = dv.getUint32(e + EE_ERRNO, true);
+      out.origin = ctrl[e + EE_ORIGIN];
+      out.type = ctrl[e + EE_TYPE];
+      out.code = ctrl[e + EE_CODE];
+      out.info = dv.getUint32(e + EE_INFO, true);
+      return true;
+    }
+    p += (len + 7) & ~7;
+  }
+  return false;
+}
+
+/** Acts on one queued error whose quoted datagram (our IPv4 header first) is
+ * quote[0, quoteLen). Relayed ICMPv6 errors go into replies for the TUN. */
+export function handleQueuedError(
+  dp: DatapathTables, e: QueuedError, quote: Uint8Array, quoteLen: number, replies: Slab, limit: TokenBucket, now: number,
+): ErrorOutcome {
+  if (quoteLen < IPV4_HEADER_LEN || quote[0] >> 4 !== 4 || quote[9] !== IPPROTO_IPV6_IN_IPV4 ||
+      (dp.localV4 !== 0 && readU32(quote, 12) !== dp.localV4)) {
+    dp.global.drops[Drop.IcmpNotOurs]++;
+    return ErrorOutcome.Ignored;
+  }
+  const id = dp.byRemote.get(readU32(quote, 16));
+  if (id === undefined) {
+    dp.global.drops[Drop.IcmpNotOurs]++;
+    return ErrorOutcome.Ignored;
+  }
+  const t = dp.tunnels[id]!;
+  const fragNeeded = e.origin === SO_EE_ORIGIN_ICMP && e.type === ICMP_DEST_UNREACH && e.code === ICMP_FRAG_NEEDED;
+  const localTooBig = e.origin === SO_EE_ORIGIN_LOCAL && e.errno === EMSGSIZE;
+  if (fragNeeded || localTooBig) {
+    if (e.info > 0) t.learnPathMtu(e.info, now);
+    return ErrorOutcome.PathMtu;
+  }
+  if (e.origin !== SO_EE_ORIGIN_ICMP) return ErrorOutcome.Ignored;
+  let type: number;
+  let code: number;
+  if (e.type === ICMP_DEST_UNREACH && e.code !== ICMP_SR_FAILED) {
+    type = ICMPV6_DEST_UNREACHABLE;
+    code = UNREACH_ADDRESS;
+  } else if (e.type === ICMP_TIME_EXCEEDED && e.code === ICMP_EXC_TTL) {
+    type = ICMPV6_TIME_EXCEEDED;
+    code = TIME_EXCEEDED_HOP_LIMIT;
+  } else {
+    return ErrorOutcome.Ignored;
+  }
+  const ihl = (quote[0] & 0x0f) << 2;
+  const inner = ihl;
+  const innerQuoted = quoteLen - ihl;
+  if (innerQuoted < IPV6_HEADER_LEN + 8 || quote[inner] >> 4 !== 6) {
+    t.counters.drops[Drop.IcmpQuoteShort]++;
+    return ErrorOutcome.Ignored;
+  }
+  if (!mayAnswerWithError(quote, inner, innerQuoted, false) || replies.count >= replies.slots || !limit.take(now)) {
+    return ErrorOutcome.Ignored;
+  }
+  const r = replies.count++;
+  replies.lens[r] = emitIcmpv6Error(replies.bytes, replies.dataStart(r), type, code, 0, t.spec.serverV6, quote, inner, innerQuoted);
+  t.counters.icmpSent++;
+  return ErrorOutcome.Relayed;
+}

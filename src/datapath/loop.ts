@@ -1,0 +1,213 @@
+// The datapath's I/O: one readiness callback per direction on the event loop.
+//   TUN readable → readBatch (IPv6 at offset 20) → xmitBatch → sendBatch (raw)
+//   raw readable → recvBatch (IPv4)               → rcvBatch  → writeBatch (TUN)
+// One JS↔native crossing moves a whole batch; nothing goes through the libuv
+// threadpool. A callback handles a bounded number of batches so that the
+// other direction and the control plane keep running under load.
+import { native } from '../sys/native.js';
+import { Slab } from '../sys/slab.js';
+import { Watcher } from '../sys/watch.js';
+import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import { Drop } from './reasons.js';
+import type { DatapathTables } from './tables.js';
+import { xmitBatch, type XmitScratch } from './xmit.js';
+import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
+import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
+import { TokenBucket } from './token-bucket.js';
+import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
+
+export interface DatapathOptions {
+  /** Packets per batch (≤ 256). */
+  batch?: number;
+  /** Batches per readiness callback before yielding to the event loop. */
+  rounds?: number;
+  /** ICMPv6 errors sixtun may generate per second (burst = rate / 2). */
+  icmpRate?: number;
+}
+
+/** Largest datagram the raw socket may hand over after reassembly. */
+const RX_SLOT = 65536;
+const TX_SLOT = 2048;
+
+export class Datapath {
+  readonly tx: Slab;
+  readonly rx: Slab;
+  private readonly xs: XmitScratch;
+  private readonly rs: RcvScratch;
+  private readonly rxInnerLen: Int32Array;
+  private readonly errData = new Uint8Array(RX_SLOT);
+  private readonly errCtrl = new Uint8Array(512);
+  private readonly errInfo = new Int32Array(4);
+  private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
+  private readonly rounds: number;
+  private tunWatch: Watcher | null = null;
+  private rawWatch: Watcher | null = null;
+
+  constructor(readonly tables: DatapathTables, readonly tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
+    const batch = opts.batch ?? 64;
+    this.rounds = opts.rounds ?? 8;
+    this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
+    this.rx = new Slab({ slots: batch, slotSize: RX_SLOT, headroom: INNER_OFFSET });
+    const icmpRate = opts.icmpRate ?? 100;
+    this.xs = {
+      slotTunnel: new Int32Array(batch),
+      innerLen: new Int32Array(batch),
+      replies: new Slab({ slots: 32, slotSize: 1280 }),
+      fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
+      fragmentTunnel: new Int32Array(64),
+      icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
+    };
+    this.rs = { slotTunnel: new Int32Array(batch) };
+    this.rxInnerLen = new Int32Array(batch);
+  }
+
+  start(): void {
+    this.tunWatch = new Watcher(this.tunFd, () => this.onTunReadable());
+    this.rawWatch = new Watcher(this.rawFd, () => this.onRawReadable());
+  }
+
+  stop(): void {
+    this.tunWatch?.stop();
+    this.rawWatch?.stop();
+    this.tunWatch = null;
+    this.rawWatch = null;
+  }
+
+  /** TUN → wire. Public for tests and benchmarks that drive it directly. */
+  onTunReadable(): void {
+    const tx = this.tx;
+    for (let round = 0; round < this.rounds; round++) {
+      const n = native.readBatch(this.tunFd, tx.bytes, tx.slotSize, tx.headroom, tx.lens, tx.slots);
+      if (n <= 0) return;
+      const now = Date.now();
+      xmitBatch(this.tables, tx, n, this.xs, now);
+      this.sendTx(n, now);
+      if (this.xs.fragments.count > 0) this.sendFragments(now);
+      if (this.xs.replies.count > 0) this.writeReplies();
+      if (n < tx.slots) return;
+    }
+  }
+
+  /** wire → TUN. */
+  onRawReadable(): void {
+    const rx = this.rx;
+    for (let round = 0; round < this.rounds; round++) {
+      const n = native.recvBatch(this.rawFd, rx.bytes, rx.slotSize, 0, rx.lens, rx.slots);
+      if (n < 0) {
+        // A pending socket error means ICMP errors are queued for us.
+        this.drainErrorQueue();
+        continue;
+      }
+      if (n === 0) {
+        // Woken with nothing to read: an error-queue entry (POLLERR) whose
+        // socket error was already taken.
+        if (round === 0) this.drainErrorQueue();
+        return;
+      }
+      const now = Date.now();
+      rcvBatch(this.tables, rx, n, this.rs);
+      this.writeRx(n, now);
+      if (n < rx.slots) return;
+    }
+  }
+
+  private sendTx(count: number, now: number): void {
+    const tx = this.tx;
+    const lens = tx.lens;
+    const tunnels = this.tables.tunnels;
+    // Repeat while the kernel makes progress: each call sends what it can and
+    // marks sent slots 0 and refused ones -errno.
+    for (let guard = 0; guard < count + 1; guard++) {
+      const sent = native.sendBatch(this.rawFd, tx.bytes, tx.slotSize, 0, lens, count, tx.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
+      let refused = 0;
+      let pending = 0;
+      for (let i = 0; i < count; i++) {
+        const l = lens[i];
+        if (l < 0) {
+          refused++;
+          const id = this.xs.slotTunnel[i];
+          if (id >= 0) tunnels[id]!.counters.drops[Drop.TxError]++;
+          this.xs.slotTunnel[i] = -1;
+          lens[i] = 0;
+        } else if (l > 0) {
+          pending++;
+        }
+      }
+      if (pending === 0 || (sent === 0 && refused === 0)) break;
+    }
+    for (let i = 0; i < count; i++) {
+      const id = this.xs.slotTunnel[i];
+      if (id < 0) continue;
+      const c = tunnels[id]!.counters;
+      if (lens[i] === 0) {
+        c.txPackets++;
+        c.txBytes += this.xs.innerLen[i];
+        c.lastTx = now;
+      } else {
+        c.drops[Drop.TxBusy]++;
+        lens[i] = 0;
+      }
+    }
+  }
+
+  private sendFragments(now: number): void {
+    const fr = this.xs.fragments;
+    native.sendBatch(this.rawFd, fr.bytes, fr.slotSize, 0, fr.lens, fr.count, fr.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
+    let last = -1;
+    for (let i = 0; i < fr.count; i++) {
+      const id = this.xs.fragmentTunnel[i];
+      const c = this.tables.tunnels[id]?.counters;
+      if (!c) continue;
+      if (fr.lens[i] !== 0) c.drops[Drop.TxError]++;
+      else if (id !== last) {
+        // Count the datagram once, on its first fragment.
+        c.txPackets++;
+        c.lastTx = now;
+      }
+      last = id;
+      fr.lens[i] = 0;
+    }
+    fr.count = 0;
+  }
+
+  private writeReplies(): void {
+    const r = this.xs.replies;
+    native.writeBatch(this.tunFd, r.bytes, r.slotSize, 0, r.lens, r.count);
+    r.count = 0;
+  }
+
+  private writeRx(count: number, now: number): void {
+    const rx = this.rx;
+    const inner = this.rxInnerLen;
+    inner.set(rx.lens.subarray(0, count));
+    native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET, rx.lens, count);
+    const tunnels = this.tables.tunnels;
+    for (let i = 0; i < count; i++) {
+      const id = this.rs.slotTunnel[i];
+      if (id < 0) continue;
+      const c = tunnels[id]!.counters;
+      if (rx.lens[i] === 0) {
+        c.rxPackets++;
+        c.rxBytes += inner[i];
+        c.lastRx = now;
+      } else {
+        c.drops[Drop.TunWriteError]++;
+        rx.lens[i] = 0;
+      }
+    }
+  }
+
+  /** Reads every queued ICMPv4 error and acts on it. */
+  drainErrorQueue(): void {
+    const replies = this.xs.replies;
+    replies.count = 0;
+    for (let k = 0; k < 256; k++) {
+      const n = native.recvErrQueue(this.rawFd, this.errData, this.errCtrl, null, 0, this.errInfo);
+      if (n < 0) break;
+      if (parseRecvErr(this.errCtrl, this.errInfo[1], this.queued)) {
+        handleQueuedError(this.tables, this.queued, this.errData, n, replies, this.xs.icmpLimit, Date.now());
+      }
+    }
+    if (replies.count > 0) this.writeReplies();
+  }
+}

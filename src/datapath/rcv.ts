@@ -1,0 +1,118 @@
+// Receive: protocol-41 datagrams from the raw socket (IPv4 header at slot
+// start) are checked and decapsulated in place, leaving the inner IPv6 packet
+// at offset 20 of the slot for the TUN write. Checks follow RFC 4213 §3.6
+// (outer source must be a configured remote; invalid inner sources dropped),
+// BCP 38 per tunnel (inner source must be the tunnel's own), and RFC 6040 §4.2
+// for ECN. Drops are silent (§5: no ICMP) and counted.
+import type { Slab } from '../sys/slab.js';
+import { Drop } from './reasons.js';
+import type { DatapathTables } from './tables.js';
+import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
+
+export const INNER_OFFSET = IPV4_HEADER_LEN;
+
+/** Scratch the receive path fills: tunnel id per slot for counting after the write. */
+export interface RcvScratch {
+  slotTunnel: Int32Array;
+}
+
+/** Decapsulates slots [0, count). Afterwards lens[i] is the inner length at
+ * slot offset 20, or 0 for a dropped packet. */
+export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvScratch): void {
+  const b = slab.bytes;
+  const lens = slab.lens;
+  const g = dp.global.drops;
+  for (let i = 0; i < count; i++) {
+    const s = slab.slotStart(i);
+    const n = lens[i];
+    lens[i] = 0;
+    sc.slotTunnel[i] = -1;
+    if (n < 0) {
+      g[Drop.Oversize]++;
+      continue;
+    }
+    // The kernel verified the header checksum and reassembled fragments
+    // before the raw socket saw the datagram; length fields are re-checked.
+    if (n < IPV4_HEADER_LEN || b[s] >> 4 !== 4) {
+      g[Drop.BadIpv4]++;
+      continue;
+    }
+    const ihl = (b[s] & 0x0f) << 2;
+    const total = (b[s + 2] << 8) | b[s + 3];
+    if (ihl < IPV4_HEADER_LEN || total < ihl || total > n || b[s + 9] !== IPPROTO_IPV6_IN_IPV4) {
+      g[Drop.BadIpv4]++;
+      continue;
+    }
+    if (dp.localV4 !== 0 && readU32(b, s + 16) !== dp.localV4) {
+      g[Drop.NotLocal]++;
+      continue;
+    }
+    const id = dp.byRemote.get(readU32(b, s + 12));
+    if (id === undefined) {
+      g[Drop.UnknownRemote]++;
+      continue;
+    }
+    const t = dp.tunnels[id]!;
+    const c = t.counters.drops;
+    const p = s + ihl;
+    const avail = total - ihl;
+    if (avail < IPV6_HEADER_LEN) {
+      c[Drop.InnerTruncated]++;
+      continue;
+    }
+    if (b[p] >> 4 !== 6) {
+      c[Drop.InnerNotIpv6]++;
+      continue;
+    }
+    // The IPv6 payload length is the truth: the IPv4 datagram may be padded.
+    const innerLen = IPV6_HEADER_LEN + ((b[p + IPV6_PAYLOAD_LENGTH] << 8) | b[p + IPV6_PAYLOAD_LENGTH + 1]);
+    if (innerLen > avail) {
+      c[Drop.InnerTruncated]++;
+      continue;
+    }
+    const sa = p + IPV6_SRC;
+    const s0 = readU32(b, sa);
+    const s1 = readU32(b, sa + 4);
+    const s2 = readU32(b, sa + 8);
+    const s3 = readU32(b, sa + 12);
+    const srcClass = classifySource(s0, s1, s2, s3);
+    // The unspecified source is allowed (RFC 4213 §3.6 excludes :: from ::/96): DAD uses it.
+    if (srcClass !== SourceClass.Ok && srcClass !== SourceClass.Unspecified) {
+      c[Drop.MartianSource]++;
+      continue;
+    }
+    const da = p + IPV6_DST;
+    const d0 = readU32(b, da);
+    if (d0 >>> 24 === 0xff ? d0 >>> 16 !== 0xff02 : classifySource(d0, readU32(b, da + 4), readU32(b, da + 8), readU32(b, da + 12)) !== SourceClass.Ok) {
+      // Only link-scope multicast makes sense on a point-to-point tunnel;
+      // loopback, unspecified and IPv4-mapped/compatible never do.
+      c[Drop.MartianDestination]++;
+      continue;
+    }
+    // BCP 38: a tunnel may only source its own addresses (link-local aside).
+    if (srcClass === SourceClass.Ok && s0 >>> 22 !== 0x3fa) {
+      if (dp.prefixes.lookup(s0, s1, s2, s3) !== id ||
+          (dp.mode === 'server' && s0 === t.serverWords[0] && s1 === t.serverWords[1] && s2 === t.serverWords[2] && s3 === t.serverWords[3])) {
+        c[Drop.SpoofedSource]++;
+        continue;
+      }
+    }
+    // RFC 6040 §4.2 decapsulation table.
+    const outerEcn = b[s + 1] & 3;
+    if (outerEcn !== 0) {
+      const innerEcn = (b[p + 1] >> 4) & 3;
+      if (innerEcn === 0) {
+        if (outerEcn === 3) {
+          c[Drop.EcnCeNotEct]++;
+          continue;
+        }
+      } else if (outerEcn === 3 || (outerEcn === 1 && innerEcn === 2)) {
+        b[p + 1] = (b[p + 1] & 0xcf) | (outerEcn << 4);
+      }
+    }
+    if (ihl !== INNER_OFFSET) b.copyWithin(s + INNER_OFFSET, p, p + innerLen);
+    lens[i] = innerLen;
+    sc.slotTunnel[i] = id;
+  }
+}

@@ -1,0 +1,78 @@
+// Why a packet was dropped. Every drop in the datapath returns one of these
+// and bumps that tunnel's counter; names are what status, traces and metrics show.
+export const enum Drop {
+  // transmit (TUN → wire)
+  BadIpv6 = 0,
+  NoRoute,
+  MulticastDestination,
+  TooBig,
+  FragmentationNeeded,
+  TxError,
+  TxBusy,
+  // receive (wire → TUN)
+  Oversize,
+  BadIpv4,
+  NotLocal,
+  UnknownRemote,
+  InnerTruncated,
+  InnerNotIpv6,
+  MartianSource,
+  MartianDestination,
+  SpoofedSource,
+  EcnCeNotEct,
+  TunWriteError,
+  // ICMPv4 errors about our packets
+  IcmpQuoteShort,
+  IcmpNotOurs,
+  Count,
+}
+
+export const DROP_NAMES: readonly string[] = [
+  'bad-ipv6',
+  'no-route',
+  'multicast-destination',
+  'too-big',
+  'fragmentation-needed',
+  'tx-error',
+  'tx-busy',
+  'oversize',
+  'bad-ipv4',
+  'not-local',
+  'unknown-remote',
+  'inner-truncated',
+  'inner-not-ipv6',
+  'martian-source',
+  'martian-destination',
+  'spoofed-source',
+  'ecn-ce-not-ect',
+  'tun-write-error',
+  'icmp-quote-short',
+  'icmp-not-ours',
+];
+
+/** Per-tunnel (or global) packet and drop counters. Plain numbers in typed
+ * arrays: bumping one never allocates. */
+export class Counters {
+  readonly drops = new Float64Array(Drop.Count);
+  txPackets = 0;
+  txBytes = 0;
+  rxPackets = 0;
+  rxBytes = 0;
+  /** ICMPv6 errors sixtun generated (PTB, relayed unreachables). */
+  icmpSent = 0;
+  /** Time (ms since epoch) of the last packet each way, 0 = never. */
+  lastTx = 0;
+  lastRx = 0;
+
+  dropTotal(): number {
+    let s = 0;
+    for (let i = 0; i < this.drops.length; i++) s += this.drops[i];
+    return s;
+  }
+
+  dropsByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < this.drops.length; i++) if (this.drops[i] > 0) out[DROP_NAMES[i]] = this.drops[i];
+    return out;
+  }
+}

@@ -1,0 +1,75 @@
+// What the datapath reads per packet: tunnels by id, remote IPv4 → tunnel,
+// and one prefix table (inner address → tunnel) used both to route
+// transmitted packets and to check received sources (anti-spoofing).
+import { Counters } from './reasons.js';
+import { PrefixTable, wordsOf } from '../route/prefix-table.js';
+import { Tunnel, type TunnelSpec } from '../route/tunnel.js';
+
+export type Mode = 'server' | 'client';
+
+export class DatapathTables {
+  readonly mode: Mode;
+  localV4: number;
+  readonly tunnels: Array<Tunnel | null> = [];
+  readonly byRemote = new Map<number, number>();
+  readonly byName = new Map<string, Tunnel>();
+  readonly prefixes = new PrefixTable();
+  /** Drops that belong to no tunnel (unknown remote, no route, malformed). */
+  readonly global = new Counters();
+
+  constructor(mode: Mode, localV4: number) {
+    this.mode = mode;
+    this.localV4 = localV4 >>> 0;
+  }
+
+  add(spec: TunnelSpec): Tunnel {
+    if (this.byName.has(spec.name)) throw new Error(`tunnel ${spec.name} exists`);
+    if (this.byRemote.has(spec.remoteV4)) throw new Error(`remote ${spec.remoteV4} already used by another tunnel`);
+    let id = this.tunnels.indexOf(null);
+    if (id < 0) id = this.tunnels.length;
+    const t = new Tunnel(id, spec);
+    this.tunnels[id] = t;
+    this.byName.set(spec.name, t);
+    this.byRemote.set(t.spec.remoteV4, id);
+    for (const [words, length] of this.prefixesOf(t)) this.prefixes.set(words, length, id);
+    return t;
+  }
+
+  remove(name: string): Tunnel | undefined {
+    const t = this.byName.get(name);
+    if (!t) return undefined;
+    for (const [words, length] of this.prefixesOf(t)) this.prefixes.delete(words, length);
+    this.byRemote.delete(t.spec.remoteV4);
+    this.byName.delete(name);
+    this.tunnels[t.id] = null;
+    return t;
+  }
+
+  /** Moves a tunnel to a new remote IPv4 (dynamic endpoint). */
+  setRemote(name: string, remoteV4: number): void {
+    const t = this.byName.get(name);
+    if (!t) throw new Error(`no tunnel ${name}`);
+    const other = this.byRemote.get(remoteV4 >>> 0);
+    if (other !== undefined && other !== t.id) throw new Error(`remote already used by another tunnel`);
+    this.byRemote.delete(t.spec.remoteV4);
+    t.setRemote(remoteV4);
+    this.byRemote.set(t.spec.remoteV4, t.id);
+  }
+
+  /** The inner prefixes a tunnel owns. A server routes to (and accepts from)
+   * the client's address (the whole pair prefix when it is a /64, since a
+   * client may number more than one address in it) and its routed prefixes.
+   * A client sends everything to its one tunnel and accepts any source. */
+  private prefixesOf(t: Tunnel): Array<[Uint32Array, number]> {
+    if (this.mode === 'client') return [[new Uint32Array(4), 0]];
+    const out: Array<[Uint32Array, number]> = [];
+    out.push(t.spec.pairLength >= 127 ? [t.clientWords, 128] : [t.clientWords, t.spec.pairLength]);
+    for (const p of t.spec.routed) out.push([wordsOf(p.bytes), p.length]);
+    return out;
+  }
+
+  /** Sum of every counter, for "packets in = forwarded + dropped" checks. */
+  allCounters(): Counters[] {
+    return [this.global, ...this.tunnels.filter((t): t is Tunnel => t !== null).map((t) => t.counters)];
+  }
+}

@@ -1,0 +1,155 @@
+// Transmit: IPv6 packets read from the TUN (at offset 20 of each slot) are
+// encapsulated in place: the IPv4 header (RFC 4213 §3.5, RFC 791) goes into
+// the 20 bytes of headroom in front of them. Too-big packets are answered
+// with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
+// allocates, throws or logs per packet.
+import type { Slab } from '../sys/slab.js';
+import { Drop } from './reasons.js';
+import type { DatapathTables } from './tables.js';
+import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
+import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import type { TokenBucket } from './token-bucket.js';
+
+/** Scratch the transmit path fills besides the packet slab. */
+export interface XmitScratch {
+  /** Tunnel id per slot (-1: dropped). */
+  slotTunnel: Int32Array;
+  /** Inner length per slot, for counting after the send. */
+  innerLen: Int32Array;
+  /** ICMPv6 errors to write back into the TUN. */
+  replies: Slab;
+  /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch). */
+  fragments: Slab;
+  /** Tunnel id per fragment slot. */
+  fragmentTunnel: Int32Array;
+  icmpLimit: TokenBucket;
+}
+
+/** Encapsulates slots [0, count) of slab in place. Afterwards lens[i] is the
+ * outer length to send from slot start, or 0 for a dropped packet. */
+export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: XmitScratch, now: number): void {
+  const b = slab.bytes;
+  const lens = slab.lens;
+  const names = slab.names!;
+  sc.replies.count = 0;
+  sc.fragments.count = 0;
+  for (let i = 0; i < count; i++) {
+    const s = slab.slotStart(i);
+    const p = s + IPV4_HEADER_LEN;
+    const len = lens[i];
+    sc.slotTunnel[i] = -1;
+    lens[i] = 0;
+    if (len < IPV6_HEADER_LEN || b[p] >> 4 !== 6 || IPV6_HEADER_LEN + ((b[p + IPV6_PAYLOAD_LENGTH] << 8) | b[p + IPV6_PAYLOAD_LENGTH + 1]) !== len) {
+      dp.global.drops[Drop.BadIpv6]++;
+      continue;
+    }
+    const d = p + IPV6_DST;
+    const id = dp.prefixes.lookup(readU32(b, d), readU32(b, d + 4), readU32(b, d + 8), readU32(b, d + 12));
+    if (id < 0) {
+      dp.global.drops[b[d] === 0xff ? Drop.MulticastDestination : Drop.NoRoute]++;
+      continue;
+    }
+    const t = dp.tunnels[id]!;
+    const mtu = t.effectiveMtu(now);
+    if (len > mtu) {
+      t.counters.drops[Drop.TooBig]++;
+      if (mayAnswerWithError(b, p, len, true) && sc.replies.count < sc.replies.slots && sc.icmpLimit.take(now)) {
+        const r = sc.replies.count++;
+        sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
+        t.counters.icmpSent++;
+      }
+      continue;
+    }
+
+    // RFC 6040 §4.1 normal mode: copy the inner ECN field, CE becomes ECT(0).
+    const tc = ((b[p] & 0x0f) << 4) | (b[p + 1] >> 4);
+    const ecn = tc & 3;
+    const tos = (t.spec.tosInherit ? tc & 0xfc : 0) | (ecn === 3 ? 2 : ecn);
+    const ttl = t.spec.ttl === 0 ? b[p + IPV6_HOP_LIMIT] : t.spec.ttl;
+    const total = len + IPV4_HEADER_LEN;
+    const df = t.dontFragment();
+    const flags = df ? 0x4000 : 0;
+    // RFC 6864 §4.1: atomic datagrams (DF set) need no unique ID.
+    const ipId = df ? 0 : (t.ipId = (t.ipId + 1) & 0xffff);
+    let sum = t.headerSum + tos + total + ipId + flags + (ttl << 8);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    const csum = ~sum & 0xffff;
+    const l = t.spec.localV4;
+    const r = t.spec.remoteV4;
+    b[s] = 0x45;
+    b[s + 1] = tos;
+    b[s + 2] = total >>> 8;
+    b[s + 3] = total & 0xff;
+    b[s + 4] = ipId >>> 8;
+    b[s + 5] = ipId & 0xff;
+    b[s + 6] = flags >>> 8;
+    b[s + 7] = 0;
+    b[s + 8] = ttl;
+    b[s + 9] = IPPROTO_IPV6_IN_IPV4;
+    b[s + 10] = csum >>> 8;
+    b[s + 11] = csum & 0xff;
+    b[s + 12] = l >>> 24;
+    b[s + 13] = (l >>> 16) & 0xff;
+    b[s + 14] = (l >>> 8) & 0xff;
+    b[s + 15] = l & 0xff;
+    b[s + 16] = r >>> 24;
+    b[s + 17] = (r >>> 16) & 0xff;
+    b[s + 18] = (r >>> 8) & 0xff;
+    b[s + 19] = r & 0xff;
+
+    if (!df && t.pathMtu !== 0 && total > t.pathMtu) {
+      // Path below 1280 + 20: fragment the IPv4 datagram ourselves (IP_HDRINCL never does).
+      if (!fragment(b, s, total, t.pathMtu, sc, id, t.sockaddr)) t.counters.drops[Drop.TxBusy]++;
+      continue;
+    }
+    names.set(t.sockaddr, i * SOCKADDR_IN_LEN);
+    lens[i] = total;
+    sc.slotTunnel[i] = id;
+    sc.innerLen[i] = len;
+  }
+}
+
+const MORE_FRAGMENTS = 0x2000;
+
+/** Splits the IPv4 datagram at buf[s, s+total) into fragments of at most
+ * pathMtu bytes (RFC 791 §3.2, fragment data a multiple of 8) into
+ * sc.fragments. Returns false when the fragment slab is full. */
+function fragment(
+  buf: Uint8Array, s: number, total: number, pathMtu: number, sc: XmitScratch, tunnelId: number, sockaddr: Uint8Array,
+): boolean {
+  const fr = sc.fragments;
+  const payload = total - IPV4_HEADER_LEN;
+  const chunk = ((pathMtu - IPV4_HEADER_LEN) & ~7) || 8;
+  const needed = Math.ceil(payload / chunk);
+  if (fr.count + needed > fr.slots) return false;
+  for (let off = 0; off < payload; off += chunk) {
+    const f = fr.count++;
+    const o = fr.slotStart(f);
+    const n = payload - off < chunk ? payload - off : chunk;
+    const ob = fr.bytes;
+    ob.set(buf.subarray(s, s + IPV4_HEADER_LEN), o);
+    ob.set(buf.subarray(s + IPV4_HEADER_LEN + off, s + IPV4_HEADER_LEN + off + n), o + IPV4_HEADER_LEN);
+    const len = IPV4_HEADER_LEN + n;
+    const ff = (off >>> 3) | (off + n < payload ? MORE_FRAGMENTS : 0);
+    ob[o + 2] = len >>> 8;
+    ob[o + 3] = len & 0xff;
+    ob[o + 6] = ff >>> 8;
+    ob[o + 7] = ff & 0xff;
+    ob[o + 10] = 0;
+    ob[o + 11] = 0;
+    let sum = 0;
+    for (let k = 0; k < IPV4_HEADER_LEN; k += 2) sum += (ob[o + k] << 8) | ob[o + k + 1];
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    ob[o + 10] = c >>> 8;
+    ob[o + 11] = c & 0xff;
+    fr.names!.set(sockaddr, f * SOCKADDR_IN_LEN);
+    fr.lens[f] = len;
+    sc.fragmentTunnel[f] = tunnelId;
+  }
+  return true;
+}

@@ -1,0 +1,92 @@
+// One 6in4 tunnel as the datapath sees it: endpoints as u32, addresses as
+// words, MTU state, and a precomputed partial checksum of the outer header
+// (gVisor's EncodePartial idea: per packet only length, ID, TOS, TTL and
+// flags change).
+import { Counters } from '../datapath/reasons.js';
+import { IPPROTO_IPV6_IN_IPV4, IPV4_FLAG_DF } from '../wire/ipv4.js';
+import { IPV6_MIN_MTU } from '../wire/ipv6.js';
+import { writeSockaddrIn, SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import { wordsOf } from './prefix-table.js';
+import type { IpPrefix } from '../wire/address.js';
+
+/** How long a learned path MTU holds before it is probed again (RFC 1191 §6.3: 10 min). */
+export const PMTU_EXPIRY_MS = 10 * 60 * 1000;
+export const IPV4_MIN_MTU = 68;
+
+export interface TunnelSpec {
+  name: string;
+  localV4: number;
+  remoteV4: number;
+  /** The server's tunnel address and the pair's prefix length (127 or 64). */
+  serverV6: Uint8Array;
+  clientV6: Uint8Array;
+  pairLength: number;
+  routed: IpPrefix[];
+  /** Tunnel MTU (TUN MTU): 1280..1480. */
+  mtu: number;
+  /** Outer TTL, 0 = inherit the inner hop limit. */
+  ttl: number;
+  tosInherit: boolean;
+  pmtuDiscovery: boolean;
+}
+
+export class Tunnel {
+  readonly id: number;
+  readonly spec: TunnelSpec;
+  readonly counters = new Counters();
+  readonly serverWords: Uint32Array;
+  readonly clientWords: Uint32Array;
+  /** sockaddr_in of the remote endpoint, copied into each batch slot. */
+  readonly sockaddr = new Uint8Array(SOCKADDR_IN_LEN);
+  /** Sum of the outer header words that do not change per packet
+   * (version/IHL, protocol, addresses), unfolded; TTL added when fixed. */
+  headerSum = 0;
+  /** Learned IPv4 path MTU to the remote (0: none learned). */
+  pathMtu = 0;
+  pathMtuExpires = 0;
+  ipId = 0;
+
+  constructor(id: number, spec: TunnelSpec) {
+    this.id = id;
+    this.spec = spec;
+    this.serverWords = wordsOf(spec.serverV6);
+    this.clientWords = wordsOf(spec.clientV6);
+    this.setRemote(spec.remoteV4);
+  }
+
+  /** Endpoint change (dynamic client IPv4): recomputes what depends on it. */
+  setRemote(remoteV4: number): void {
+    this.spec.remoteV4 = remoteV4 >>> 0;
+    writeSockaddrIn(this.sockaddr, 0, this.spec.remoteV4);
+    const l = this.spec.localV4;
+    const r = this.spec.remoteV4;
+    this.headerSum = 0x4500 + IPPROTO_IPV6_IN_IPV4 + (l >>> 16) + (l & 0xffff) + (r >>> 16) + (r & 0xffff);
+    this.pathMtu = 0;
+  }
+
+  /** The inner MTU right now (RFC 4213 §3.2.2): the configured tunnel MTU,
+   * lowered to the learned path MTU − 20, never below 1280. */
+  effectiveMtu(now: number): number {
+    if (this.pathMtu === 0) return this.spec.mtu;
+    if (now > this.pathMtuExpires) {
+      this.pathMtu = 0;
+      return this.spec.mtu;
+    }
+    const viaPath = this.pathMtu - 20;
+    if (viaPath < IPV6_MIN_MTU) return IPV6_MIN_MTU;
+    return viaPath < this.spec.mtu ? viaPath : this.spec.mtu;
+  }
+
+  /** Whether the outer header carries DF now: with PMTU discovery, unless the
+   * path is too small for 1280 + 20 and sixtun fragments instead (§3.2.2). */
+  dontFragment(): boolean {
+    return this.spec.pmtuDiscovery && (this.pathMtu === 0 || this.pathMtu - 20 >= IPV6_MIN_MTU);
+  }
+
+  learnPathMtu(mtu: number, now: number): void {
+    this.pathMtu = mtu < IPV4_MIN_MTU ? IPV4_MIN_MTU : mtu;
+    this.pathMtuExpires = now + PMTU_EXPIRY_MS;
+  }
+}
+
+export const OUTER_FLAGS_DF = IPV4_FLAG_DF;
