@@ -58,6 +58,9 @@ export class Lab {
     ipCmd(['netns', 'add', name]);
     this.namespaces.push(name);
     this.ip(name, ['link', 'set', 'lo', 'up']);
+    // No duplicate address detection on links made here: addresses are
+    // usable at once and snapshots do not race a "tentative" flag.
+    for (const scope of ['all', 'default']) this.sysctl(name, `net.ipv6.conf.${scope}.accept_dad`, '0');
     return name;
   }
 

@@ -1,0 +1,33 @@
+// Sends hand-made protocol-41 packets for tests of what sixtun must refuse:
+//   node send41.js OUTER_SRC OUTER_DST INNER_SRC INNER_DST COUNT [ECN_OUTER ECN_INNER]
+// Each carries an ICMPv6 echo request. Run it inside the sending namespace.
+import { openRaw4 } from '../../src/sys/raw4.js';
+import { native } from '../../src/sys/native.js';
+import { sockaddrIn } from '../../src/sys/sockaddr.js';
+import { emitIpv4, newIpv4Header, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../../src/wire/ipv4.js';
+import { emitIpv6, NEXT_HEADER_ICMPV6 } from '../../src/wire/ipv6.js';
+import { finishIcmpv6, ICMPV6_ECHO_REQUEST } from '../../src/wire/icmpv6.js';
+import { parseIp } from '../../src/wire/address.js';
+
+const [outerSrc, outerDst, innerSrc, innerDst, countText, ecnOuter = '0', ecnInner = '0'] = process.argv.slice(2);
+const payload = 16;
+const innerLen = 40 + 8 + payload;
+const pkt = new Uint8Array(20 + innerLen);
+const h = newIpv4Header();
+Object.assign(h, {
+  tos: Number(ecnOuter), totalLength: pkt.length, ttl: 64, protocol: IPPROTO_IPV6_IN_IPV4,
+  src: parseIpv4Address(outerSrc), dst: parseIpv4Address(outerDst),
+});
+emitIpv4(h, pkt, 0);
+emitIpv6({
+  trafficClass: Number(ecnInner), flowLabel: 0, payloadLength: 8 + payload, nextHeader: NEXT_HEADER_ICMPV6, hopLimit: 64,
+  src: parseIp(innerSrc).bytes, dst: parseIp(innerDst).bytes,
+}, pkt, 20);
+pkt[60] = ICMPV6_ECHO_REQUEST;
+finishIcmpv6(pkt, 20);
+const fd = openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4 });
+const to = sockaddrIn(parseIpv4Address(outerDst));
+let sent = 0;
+for (let i = 0; i < Number(countText); i++) sent += native.sendTo(fd, pkt, 0, pkt.length, to) > 0 ? 1 : 0;
+native.close(fd);
+process.stdout.write(JSON.stringify({ sent }) + '\n');
