@@ -521,20 +521,31 @@ typedef struct {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
+  int events;
   int closing;
 } watch_t;
+
+/* Event bit passed to JS when the fd reported an error condition (POLLERR:
+ * a queued ICMP error, a netlink overrun). */
+#define WATCH_ERROR 4
 
 static void on_close(uv_handle_t *handle) { free(handle->data); }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   watch_t *w = handle->data;
   if (w->closing) return;
+  if (status < 0) {
+    /* libuv stops a poll handle on POLLERR and reports UV_EBADF. For a socket
+     * that only means "read your error", so re-arm and tell JS. */
+    uv_poll_start(&w->poll, w->events, on_poll);
+    events = WATCH_ERROR;
+  }
   napi_handle_scope scope;
   napi_open_handle_scope(w->env, &scope);
   napi_value cb, global, args[2], result;
   napi_get_reference_value(w->env, w->callback, &cb);
   napi_get_global(w->env, &global);
-  napi_create_int32(w->env, status < 0 ? -1 : events, &args[0]);
+  napi_create_int32(w->env, events, &args[0]);
   napi_create_int32(w->env, status, &args[1]);
   if (napi_call_function(w->env, global, cb, 2, args, &result) == napi_pending_exception) {
     napi_value exception;
@@ -552,7 +563,9 @@ static void stop_watch(watch_t *w) {
   uv_close((uv_handle_t *)&w->poll, on_close);
 }
 
-/* watch(fd, events: 1 readable | 2 writable, callback(events, status)) -> handle */
+/* watch(fd, events: 1 readable | 2 writable, callback(events, status)) -> handle.
+ * The callback's events may also carry WATCH_ERROR (4): the fd reported an
+ * error condition; the watch stays active. */
 static napi_value js_watch(napi_env env, napi_callback_info info) {
   ARGS(3);
   int32_t fd, events;
@@ -572,8 +585,8 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   w->poll.data = w;
   w->env = env;
   napi_create_reference(env, argv[2], 1, &w->callback);
-  int uv_events = ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
-  rc = uv_poll_start(&w->poll, uv_events, on_poll);
+  w->events = ((events & 1) ? UV_READABLE : 0) | ((events & 2) ? UV_WRITABLE : 0);
+  rc = uv_poll_start(&w->poll, w->events, on_poll);
   if (rc < 0) {
     stop_watch(w);
     return throw_errno(env, -rc, "uv_poll_start");

@@ -70,24 +70,29 @@ export function parseRecvErr(ctrl: Uint8Array, ctrlLen: number, out: QueuedError
   return false;
 }
 
-/** Acts on one queued error whose quoted datagram (our IPv4 header first) is
- * quote[0, quoteLen). Relayed ICMPv6 errors go into replies for the TUN. */
+/** Acts on one queued error. quote[0, quoteLen) is the datagram the error is
+ * about (our IPv4 header first); destination is the address the kernel puts
+ * in msg_name (the quoted destination). A local error (EMSGSIZE from our own
+ * interface's MTU) quotes nothing: only destination names the tunnel.
+ * Relayed ICMPv6 errors go into replies for the TUN. */
 export function handleQueuedError(
-  dp: DatapathTables, e: QueuedError, quote: Uint8Array, quoteLen: number, replies: Slab, limit: TokenBucket, now: number,
+  dp: DatapathTables, e: QueuedError, quote: Uint8Array, quoteLen: number, destination: number,
+  replies: Slab, limit: TokenBucket, now: number,
 ): ErrorOutcome {
-  if (quoteLen < IPV4_HEADER_LEN || quote[0] >> 4 !== 4 || quote[9] !== IPPROTO_IPV6_IN_IPV4 ||
-      (dp.localV4 !== 0 && readU32(quote, 12) !== dp.localV4)) {
+  const local = e.origin === SO_EE_ORIGIN_LOCAL;
+  if (!local && (quoteLen < IPV4_HEADER_LEN || quote[0] >> 4 !== 4 || quote[9] !== IPPROTO_IPV6_IN_IPV4 ||
+      (dp.localV4 !== 0 && readU32(quote, 12) !== dp.localV4) || readU32(quote, 16) !== destination)) {
     dp.global.drops[Drop.IcmpNotOurs]++;
     return ErrorOutcome.Ignored;
   }
-  const id = dp.byRemote.get(readU32(quote, 16));
+  const id = dp.byRemote.get(destination);
   if (id === undefined) {
     dp.global.drops[Drop.IcmpNotOurs]++;
     return ErrorOutcome.Ignored;
   }
   const t = dp.tunnels[id]!;
   const fragNeeded = e.origin === SO_EE_ORIGIN_ICMP && e.type === ICMP_DEST_UNREACH && e.code === ICMP_FRAG_NEEDED;
-  const localTooBig = e.origin === SO_EE_ORIGIN_LOCAL && e.errno === EMSGSIZE;
+  const localTooBig = local && e.errno === EMSGSIZE;
   if (fragNeeded || localTooBig) {
     if (e.info > 0) t.learnPathMtu(e.info, now);
     return ErrorOutcome.PathMtu;

@@ -7,10 +7,10 @@
 import { native } from '../sys/native.js';
 import { Slab } from '../sys/slab.js';
 import { Watcher } from '../sys/watch.js';
-import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
 import { Drop } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { xmitBatch, type XmitScratch } from './xmit.js';
+import { answerTooBig, xmitBatch, type XmitScratch } from './xmit.js';
 import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
 import { TokenBucket } from './token-bucket.js';
@@ -25,6 +25,8 @@ export interface DatapathOptions {
   icmpRate?: number;
 }
 
+const EMSGSIZE = 90;
+
 /** Largest datagram the raw socket may hand over after reassembly. */
 const RX_SLOT = 65536;
 const TX_SLOT = 2048;
@@ -38,6 +40,7 @@ export class Datapath {
   private readonly errData = new Uint8Array(RX_SLOT);
   private readonly errCtrl = new Uint8Array(512);
   private readonly errInfo = new Int32Array(4);
+  private readonly errName = new Uint8Array(SOCKADDR_IN_LEN);
   private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
   private readonly rounds: number;
   private tunWatch: Watcher | null = null;
@@ -121,18 +124,23 @@ export class Datapath {
       const sent = native.sendBatch(this.rawFd, tx.bytes, tx.slotSize, 0, lens, count, tx.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
       let refused = 0;
       let pending = 0;
+      let tooBig = 0;
       for (let i = 0; i < count; i++) {
         const l = lens[i];
         if (l < 0) {
           refused++;
           const id = this.xs.slotTunnel[i];
-          if (id >= 0) tunnels[id]!.counters.drops[Drop.TxError]++;
-          this.xs.slotTunnel[i] = -1;
-          lens[i] = 0;
+          if (id >= 0) {
+            if (l === -EMSGSIZE) tooBig++;
+            else tunnels[id]!.counters.drops[Drop.TxError]++;
+          }
+          if (l !== -EMSGSIZE) this.xs.slotTunnel[i] = -1;
+          lens[i] = l === -EMSGSIZE ? -EMSGSIZE : 0;
         } else if (l > 0) {
           pending++;
         }
       }
+      if (tooBig > 0) this.answerLocalTooBig(count, now);
       if (pending === 0 || (sent === 0 && refused === 0)) break;
     }
     for (let i = 0; i < count; i++) {
@@ -148,6 +156,23 @@ export class Datapath {
         lens[i] = 0;
       }
     }
+  }
+
+  /** Our own interface refused datagrams with EMSGSIZE: learn its MTU from
+   * the error queue, then answer those packets with Packet Too Big at once,
+   * as kernel SIT does, instead of losing them silently. */
+  private answerLocalTooBig(count: number, now: number): void {
+    const tx = this.tx;
+    const xs = this.xs;
+    this.drainErrorQueue();
+    for (let i = 0; i < count; i++) {
+      if (tx.lens[i] !== -EMSGSIZE) continue;
+      tx.lens[i] = 0;
+      const t = this.tables.tunnels[xs.slotTunnel[i]];
+      xs.slotTunnel[i] = -1;
+      if (t) answerTooBig(t, tx.bytes, tx.dataStart(i), xs.innerLen[i], t.effectiveMtu(now), xs, now);
+    }
+    if (xs.replies.count > 0) this.writeReplies();
   }
 
   private sendFragments(now: number): void {
@@ -200,12 +225,12 @@ export class Datapath {
   /** Reads every queued ICMPv4 error and acts on it. */
   drainErrorQueue(): void {
     const replies = this.xs.replies;
-    replies.count = 0;
     for (let k = 0; k < 256; k++) {
-      const n = native.recvErrQueue(this.rawFd, this.errData, this.errCtrl, null, 0, this.errInfo);
+      const n = native.recvErrQueue(this.rawFd, this.errData, this.errCtrl, this.errName, 0, this.errInfo);
       if (n < 0) break;
       if (parseRecvErr(this.errCtrl, this.errInfo[1], this.queued)) {
-        handleQueuedError(this.tables, this.queued, this.errData, n, replies, this.xs.icmpLimit, Date.now());
+        const destination = readSockaddrInAddr(this.errName, 0);
+        handleQueuedError(this.tables, this.queued, this.errData, n, destination, replies, this.xs.icmpLimit, Date.now());
       }
     }
     if (replies.count > 0) this.writeReplies();

@@ -11,6 +11,7 @@ import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '
 import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import type { TokenBucket } from './token-bucket.js';
+import type { Tunnel } from '../route/tunnel.js';
 
 /** Scratch the transmit path fills besides the packet slab. */
 export interface XmitScratch {
@@ -54,12 +55,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     const t = dp.tunnels[id]!;
     const mtu = t.effectiveMtu(now);
     if (len > mtu) {
-      t.counters.drops[Drop.TooBig]++;
-      if (mayAnswerWithError(b, p, len, true) && sc.replies.count < sc.replies.slots && sc.icmpLimit.take(now)) {
-        const r = sc.replies.count++;
-        sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
-        t.counters.icmpSent++;
-      }
+      answerTooBig(t, b, p, len, mtu, sc, now);
       continue;
     }
 
@@ -109,6 +105,17 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     lens[i] = total;
     sc.slotTunnel[i] = id;
     sc.innerLen[i] = len;
+  }
+}
+
+/** Counts a too-big packet and answers it with ICMPv6 Packet Too Big (mtu)
+ * from the tunnel's server address, rate limited (RFC 4443 §2.4 (f)). */
+export function answerTooBig(t: Tunnel, b: Uint8Array, p: number, len: number, mtu: number, sc: XmitScratch, now: number): void {
+  t.counters.drops[Drop.TooBig]++;
+  if (mayAnswerWithError(b, p, len, true) && sc.replies.count < sc.replies.slots && sc.icmpLimit.take(now)) {
+    const r = sc.replies.count++;
+    sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
+    t.counters.icmpSent++;
   }
 }
 

@@ -51,6 +51,8 @@ export const CLONE_NEWNET = 0x40000000;
 /** uv_poll event bits as the addon's watch() takes them. */
 export const READABLE = 1;
 export const WRITABLE = 2;
+/** Passed to a watch callback when the fd reported POLLERR (the watch stays armed). */
+export const WATCH_ERROR = 4;
 
 /** Byte order helper for 16-bit protocol numbers that the kernel wants in network order. */
 export function htons(v: number): number {

@@ -12,7 +12,7 @@ import { withNetns } from '../../src/sys/netns.js';
 import { Slab } from '../../src/sys/slab.js';
 import { Watcher } from '../../src/sys/watch.js';
 import { SOCKADDR_IN_LEN, writeSockaddrIn } from '../../src/sys/sockaddr.js';
-import { SOL_SOCKET, SO_BINDTODEVICE } from '../../src/sys/constants.js';
+import { READABLE, SOL_SOCKET, SO_BINDTODEVICE, WATCH_ERROR } from '../../src/sys/constants.js';
 import {
   IPPROTO_IPV6_IN_IPV4, IPV4_HEADER_LEN, checkIpv4, emitIpv4, newIpv4Header, parseIpv4Address, Ipv4Check,
 } from '../../src/wire/ipv4.js';
@@ -197,6 +197,41 @@ describeRoot('native addon against the kernel (namespaces)', () => {
       expect(await fired).toBe(1);
     } finally {
       await worker.terminate();
+    }
+  });
+
+  it('a watch survives POLLERR (a queued socket error) and keeps firing', async () => {
+    const rawA = withNetns(a, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, recvErr: true }));
+    const rawB = withNetns(b, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4 }));
+    const events: number[] = [];
+    const w = new Watcher(rawA, (ev) => {
+      events.push(ev);
+      // Take the error and any data so the condition clears.
+      native.recvErrQueue(rawA, new Uint8Array(2048), new Uint8Array(256), null, 0, new Int32Array(4));
+      native.recvBatch(rawA, new Uint8Array(2048), 2048, 0, new Int32Array(1), 1);
+    });
+    try {
+      // Larger than the veth MTU with DF: the kernel refuses it and queues a local EMSGSIZE error.
+      const big = new Slab({ slots: 1, slotSize: 2048, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
+      big.bytes[big.dataStart(0)] = 0x60;
+      big.lens[0] = 1600;
+      encapsulate(big, 1, A_V4, B_V4);
+      native.sendBatch(rawA, big.bytes, big.slotSize, 0, big.lens, 1, big.names, big.nameStride, SOCKADDR_IN_LEN);
+      expect(big.lens[0]).toBe(-90);
+      await readUntil(() => (events.includes(WATCH_ERROR) ? 1 : 0), 1);
+      expect(events).toContain(WATCH_ERROR);
+      // Still armed: a packet from B makes it fire as readable.
+      const small = new Slab({ slots: 1, slotSize: 128, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
+      small.bytes[small.dataStart(0)] = 0x60;
+      small.lens[0] = 40;
+      encapsulate(small, 1, B_V4, A_V4);
+      native.sendBatch(rawB, small.bytes, small.slotSize, 0, small.lens, 1, small.names, small.nameStride, SOCKADDR_IN_LEN);
+      await readUntil(() => (events.includes(READABLE) ? 1 : 0), 1);
+      expect(events).toContain(READABLE);
+    } finally {
+      w.stop();
+      native.close(rawA);
+      native.close(rawB);
     }
   });
 

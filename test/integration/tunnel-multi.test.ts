@@ -1,0 +1,93 @@
+// Three clients on one server: demultiplexing by outer source, BCP 38
+// between clients, refusal of unknown remotes and martians, isolation.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { describeRoot, useLab } from '../support/root.js';
+import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../helpers/topology.js';
+import { helperScript, ping, runDir, startClient, startServer, status, tunnelOf, type RunningDaemon } from '../helpers/daemons.js';
+
+describeRoot('one server, three clients', () => {
+  const lab = useLab('multi');
+  const dir = runDir('multi');
+  let t: Topology;
+  let server: RunningDaemon;
+
+  beforeAll(async () => {
+    t = buildTopology(lab, { clients: 3 });
+    server = await startServer(t, dir, { ndp: 'kernel' });
+    for (const c of t.clients) await startClient(t, c, dir);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function send41(ns: string, outerSrc: string, innerSrc: string, innerDst: string, count: number, ecn: [number, number] = [0, 0]): void {
+    const out = lab.exec(ns, [process.execPath, helperScript('send41'), outerSrc, SERVER_V4, innerSrc, innerDst, String(count), String(ecn[0]), String(ecn[1])]);
+    expect(JSON.parse(out)).toEqual({ sent: count });
+  }
+
+  async function settle(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  it('every client reaches the host through its own tunnel', () => {
+    for (const c of t.clients) {
+      expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+      expect(ping(lab, t.host, c.clientV6).received).toBe(3);
+    }
+  });
+
+  it('a client’s traffic never leaves through another client’s tunnel', async () => {
+    const before = await status(server);
+    expect(ping(lab, t.host, t.clients[0].clientV6, { count: 5 }).received).toBe(5);
+    const after = await status(server);
+    const delta = (name: string): number => tunnelOf(after, name).tx.packets - tunnelOf(before, name).tx.packets;
+    expect(delta(t.clients[0].name)).toBeGreaterThanOrEqual(5);
+    expect(delta(t.clients[1].name)).toBe(0);
+    expect(delta(t.clients[2].name)).toBe(0);
+  });
+
+  it('drops and counts packets a client sends with another client’s inner source', async () => {
+    const [c1, c2] = t.clients;
+    const before = tunnelOf(await status(server), c2.name).drops['spoofed-source'] ?? 0;
+    send41(c2.ns, c2.v4, c1.clientV6, HOST_V6, 7);
+    // Also the server's own tunnel address is not the client's to use.
+    send41(c2.ns, c2.v4, c2.serverV6, HOST_V6, 2);
+    await settle();
+    const after = tunnelOf(await status(server), c2.name);
+    expect((after.drops['spoofed-source'] ?? 0) - before).toBe(9);
+  });
+
+  it('drops and counts protocol 41 from an unknown IPv4 address', async () => {
+    const before = (await status(server)).drops_without_tunnel['unknown-remote'] ?? 0;
+    send41(t.isp, ISP_CLIENT_SIDE_V4, t.clients[0].clientV6, HOST_V6, 4);
+    await settle();
+    expect(((await status(server)).drops_without_tunnel['unknown-remote'] ?? 0) - before).toBe(4);
+  });
+
+  it('drops martian inner sources and destinations, and CE on a Not-ECT packet', async () => {
+    const c = t.clients[2];
+    const before = tunnelOf(await status(server), c.name).drops;
+    send41(c.ns, c.v4, '::1', HOST_V6, 1);
+    send41(c.ns, c.v4, 'ff02::1', HOST_V6, 1);
+    send41(c.ns, c.v4, '::ffff:192.0.2.1', HOST_V6, 1);
+    send41(c.ns, c.v4, c.clientV6, '::1', 2);
+    send41(c.ns, c.v4, c.clientV6, 'ff05::1', 1);
+    send41(c.ns, c.v4, c.clientV6, HOST_V6, 3, [3, 0]);
+    await settle();
+    const after = tunnelOf(await status(server), c.name).drops;
+    const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    expect(d('martian-source')).toBe(3);
+    expect(d('martian-destination')).toBe(3);
+    expect(d('ecn-ce-not-ect')).toBe(3);
+  });
+
+  it('propagates CE from the outer header into an ECT inner packet', async () => {
+    const c = t.clients[2];
+    const before = tunnelOf(await status(server), c.name);
+    // ECT(0) inner, CE outer: forwarded (as CE) rather than dropped.
+    send41(c.ns, c.v4, c.clientV6, HOST_V6, 2, [3, 2]);
+    await settle();
+    const after = tunnelOf(await status(server), c.name);
+    expect(after.rx.packets - before.rx.packets).toBe(2);
+    expect(after.drops['ecn-ce-not-ect'] ?? 0).toBe(before.drops['ecn-ce-not-ect'] ?? 0);
+  });
+});

@@ -1,0 +1,349 @@
+// xmitBatch and rcvBatch over slabs, without sockets: the behaviour contract
+// (RFC 4213, RFC 6040, RFC 4443) one rule at a time.
+import { describe, expect, it } from 'vitest';
+import { Slab } from '../../src/sys/slab.js';
+import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
+import { DatapathTables } from '../../src/datapath/tables.js';
+import { xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
+import { rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
+import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
+import { TokenBucket } from '../../src/datapath/token-bucket.js';
+import { DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
+import type { TunnelSpec } from '../../src/route/tunnel.js';
+import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
+import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
+import { icmpv6ChecksumOk, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
+import { formatIp, parseIp, parsePrefix } from '../../src/wire/address.js';
+
+const LOCAL = parseIpv4Address('203.0.113.1');
+const REMOTE = parseIpv4Address('198.51.100.2');
+const HOST = '2001:db8:beef::1';
+
+function spec(over: Partial<TunnelSpec> = {}): TunnelSpec {
+  return {
+    name: 'home', localV4: LOCAL, remoteV4: REMOTE, serverV6: parseIp('2001:db8:ff::2').bytes, clientV6: parseIp('2001:db8:ff::3').bytes,
+    pairLength: 127, routed: [parsePrefix('2001:db8:100::/64')], mtu: 1480, ttl: 255, tosInherit: false, pmtuDiscovery: true, ...over,
+  };
+}
+
+function scratch(batch = 8): XmitScratch {
+  return {
+    slotTunnel: new Int32Array(batch), innerLen: new Int32Array(batch),
+    replies: new Slab({ slots: 8, slotSize: 1280 }),
+    fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
+    fragmentTunnel: new Int32Array(64), icmpLimit: new TokenBucket(1000, 1000),
+  };
+}
+
+/** Writes an IPv6/UDP packet of `len` bytes at buf[off]. */
+function ipv6Packet(buf: Uint8Array, off: number, src: string, dst: string, len: number, tc = 0, hop = 64): void {
+  emitIpv6({ trafficClass: tc, flowLabel: 0, payloadLength: len - 40, nextHeader: NEXT_HEADER_UDP, hopLimit: hop, src: parseIp(src).bytes, dst: parseIp(dst).bytes }, buf, off);
+  for (let i = 40; i < len; i++) buf[off + i] = i & 0xff;
+}
+
+function txSlab(): Slab {
+  return new Slab({ slots: 8, slotSize: 2048, headroom: 20, nameStride: SOCKADDR_IN_LEN });
+}
+
+function server(over: Partial<TunnelSpec> = {}): DatapathTables {
+  const dp = new DatapathTables('server', LOCAL);
+  dp.add(spec(over));
+  return dp;
+}
+
+describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
+  it('writes a valid outer IPv4 header in the headroom: TTL 255, DF, protocol 41, addresses, checksum', () => {
+    const dp = server();
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 100);
+    slab.lens[0] = 100;
+    xmitBatch(dp, slab, 1, scratch(), 0);
+    expect(slab.lens[0]).toBe(120);
+    expect(checkIpv4(slab.bytes, 0, 120)).toBe(Ipv4Check.Ok);
+    const h = newIpv4Header();
+    parseIpv4(slab.bytes, 0, h);
+    expect(h).toMatchObject({ ttl: 255, protocol: 41, dontFragment: true, totalLength: 120, src: LOCAL, dst: REMOTE, tos: 0 });
+    // The sockaddr for sendmmsg names the remote.
+    expect(Array.from(slab.names!.subarray(4, 8))).toEqual([198, 51, 100, 2]);
+  });
+
+  it('routes by longest prefix: a routed /64 goes to its tunnel; an unknown destination is dropped as no-route', () => {
+    const dp = server();
+    dp.add(spec({ name: 'other', remoteV4: parseIpv4Address('198.51.100.9'), clientV6: parseIp('2001:db8:ff::5').bytes, serverV6: parseIp('2001:db8:ff::4').bytes, routed: [] }));
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:100::99', 80);
+    ipv6Packet(slab.bytes, slab.dataStart(1), HOST, '2001:db8:ff::5', 80);
+    ipv6Packet(slab.bytes, slab.dataStart(2), HOST, '2001:db8:999::1', 80);
+    ipv6Packet(slab.bytes, slab.dataStart(3), HOST, 'ff02::1', 80);
+    slab.lens.set([80, 80, 80, 80]);
+    const sc = scratch();
+    xmitBatch(dp, slab, 4, sc, 0);
+    expect(Array.from(sc.slotTunnel.subarray(0, 4))).toEqual([0, 1, -1, -1]);
+    expect(slab.bytes[slab.slotStart(1) + 19]).toBe(9);
+    expect(dp.global.drops[Drop.NoRoute]).toBe(1);
+    expect(dp.global.drops[Drop.MulticastDestination]).toBe(1);
+  });
+
+  it('drops packets that are not IPv6 or whose length disagrees, as bad-ipv6', () => {
+    const dp = server();
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 80);
+    slab.bytes[slab.dataStart(0)] = 0x45;
+    ipv6Packet(slab.bytes, slab.dataStart(1), HOST, '2001:db8:ff::3', 80);
+    slab.lens.set([80, 79, 30]);
+    xmitBatch(dp, slab, 3, scratch(), 0);
+    expect(dp.global.drops[Drop.BadIpv6]).toBe(3);
+    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([0, 0, 0]);
+  });
+
+  it('ttl inherit copies the inner hop limit; tos inherit copies the traffic class', () => {
+    const dp = server({ ttl: 0, tosInherit: true });
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 60, 0xb8, 17);
+    slab.lens[0] = 60;
+    xmitBatch(dp, slab, 1, scratch(), 0);
+    expect(slab.bytes[8]).toBe(17);
+    expect(slab.bytes[1]).toBe(0xb8);
+    expect(checkIpv4(slab.bytes, 0, 80)).toBe(Ipv4Check.Ok);
+  });
+
+  it('copies inner ECN to the outer header, CE becoming ECT(0) (RFC 6040 §4.1), without copying DSCP by default', () => {
+    for (const [inner, outer] of [[0, 0], [1, 1], [2, 2], [3, 2]]) {
+      const dp = server();
+      const slab = txSlab();
+      ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 60, 0xb8 | inner);
+      slab.lens[0] = 60;
+      xmitBatch(dp, slab, 1, scratch(), 0);
+      expect(slab.bytes[1]).toBe(outer);
+      expect(checkIpv4(slab.bytes, 0, 80)).toBe(Ipv4Check.Ok);
+    }
+  });
+
+  it('answers a packet over the tunnel MTU with a Packet Too Big from the tunnel’s server address', () => {
+    const dp = server();
+    dp.byName.get('home')!.learnPathMtu(1400, 0);
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 1400);
+    slab.lens[0] = 1400;
+    const sc = scratch();
+    xmitBatch(dp, slab, 1, sc, 1);
+    expect(slab.lens[0]).toBe(0);
+    expect(dp.byName.get('home')!.counters.drops[Drop.TooBig]).toBe(1);
+    expect(sc.replies.count).toBe(1);
+    const r = sc.replies.bytes;
+    const h = parseIpv6(r, 0);
+    expect(formatIp(h.src)).toBe('2001:db8:ff::2');
+    expect(formatIp(h.dst)).toBe(HOST);
+    expect(h.nextHeader).toBe(NEXT_HEADER_ICMPV6);
+    expect(r[40]).toBe(ICMPV6_PACKET_TOO_BIG);
+    expect((r[44] << 24) | (r[45] << 16) | (r[46] << 8) | r[47]).toBe(1380);
+    expect(sc.replies.lens[0]).toBe(1280);
+    expect(icmpv6ChecksumOk(r, 0, sc.replies.lens[0] - 40)).toBe(true);
+  });
+
+  it('below 1280 + 20 on the path: no DF, and datagrams over the path MTU are fragmented by sixtun (RFC 4213 §3.2.2)', () => {
+    const dp = server();
+    const t = dp.byName.get('home')!;
+    t.learnPathMtu(1290, 0);
+    expect(t.effectiveMtu(1)).toBe(1280);
+    expect(t.dontFragment()).toBe(false);
+    const slab = txSlab();
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 1280);
+    ipv6Packet(slab.bytes, slab.dataStart(1), HOST, '2001:db8:ff::3', 400);
+    slab.lens.set([1280, 400]);
+    const sc = scratch();
+    xmitBatch(dp, slab, 2, sc, 1);
+    // The big one became fragments; the small one goes whole, without DF.
+    expect(slab.lens[0]).toBe(0);
+    expect(slab.lens[1]).toBe(420);
+    expect(slab.bytes[slab.slotStart(1) + 6] & 0x40).toBe(0);
+    expect(sc.fragments.count).toBe(2);
+    const h = newIpv4Header();
+    const payload: number[] = [];
+    for (let f = 0; f < 2; f++) {
+      const o = sc.fragments.slotStart(f);
+      expect(checkIpv4(sc.fragments.bytes, o, sc.fragments.lens[f])).toBe(Ipv4Check.Ok);
+      parseIpv4(sc.fragments.bytes, o, h);
+      expect(h.totalLength).toBeLessThanOrEqual(1290);
+      expect(h.moreFragments).toBe(f === 0);
+      expect(h.fragmentOffset * 8).toBe(payload.length);
+      payload.push(...sc.fragments.bytes.subarray(o + 20, o + h.totalLength));
+    }
+    // Reassembled, the fragments hold exactly the inner packet.
+    expect(Uint8Array.from(payload)).toEqual(slab.bytes.slice(slab.dataStart(0), slab.dataStart(0) + 1280));
+  });
+});
+
+/** A received datagram: outer IPv4 + inner IPv6 at slot i. */
+function received(slab: Slab, i: number, outerSrc: number, innerSrc: string, innerDst: string, opts: { ecnOuter?: number; tc?: number; pad?: number; ihl?: number; dst?: number } = {}): void {
+  const s = slab.slotStart(i);
+  const ihl = (opts.ihl ?? 5) * 4;
+  const innerLen = 80;
+  const h = newIpv4Header();
+  Object.assign(h, { tos: opts.ecnOuter ?? 0, totalLength: ihl + innerLen + (opts.pad ?? 0), ttl: 64, protocol: 41, src: outerSrc, dst: opts.dst ?? LOCAL });
+  emitIpv4(h, slab.bytes, s);
+  if (ihl > 20) {
+    slab.bytes[s] = 0x40 | (ihl / 4);
+    slab.bytes.fill(1, s + 20, s + ihl);
+  }
+  ipv6Packet(slab.bytes, s + ihl, innerSrc, innerDst, innerLen, opts.tc ?? 0);
+  slab.lens[i] = ihl + innerLen + (opts.pad ?? 0);
+}
+
+function rxSlab(): Slab {
+  return new Slab({ slots: 8, slotSize: 2048, headroom: INNER_OFFSET });
+}
+
+describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
+  it('accepts the tunnel’s own source and leaves the inner packet at offset 20, trimmed to the IPv6 length', () => {
+    const dp = server();
+    const slab = rxSlab();
+    received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { pad: 6 });
+    received(slab, 1, REMOTE, '2001:db8:100::7', HOST, { ihl: 6 });
+    received(slab, 2, REMOTE, 'fe80::1', 'ff02::1');
+    const sc = { slotTunnel: new Int32Array(8) };
+    rcvBatch(dp, slab, 3, sc);
+    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([80, 80, 80]);
+    // With IPv4 options the inner packet was moved to offset 20.
+    expect(slab.bytes[slab.slotStart(1) + 20] >> 4).toBe(6);
+    expect(formatIp(parseIpv6(slab.bytes, slab.slotStart(1) + 20).src)).toBe('2001:db8:100::7');
+  });
+
+  it('drops with a named reason, never throwing', () => {
+    const dp = server();
+    const slab = rxSlab();
+    const cases: Array<[() => void, number, boolean]> = [
+      [() => received(slab, 0, parseIpv4Address('192.0.2.9'), '2001:db8:ff::3', HOST), Drop.UnknownRemote, true],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { dst: parseIpv4Address('203.0.113.2') }), Drop.NotLocal, true],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::5', HOST), Drop.SpoofedSource, false],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::2', HOST), Drop.SpoofedSource, false],
+      [() => received(slab, 0, REMOTE, '::1', HOST), Drop.MartianSource, false],
+      [() => received(slab, 0, REMOTE, 'ff02::1', HOST), Drop.MartianSource, false],
+      [() => received(slab, 0, REMOTE, '::ffff:192.0.2.1', HOST), Drop.MartianSource, false],
+      [() => received(slab, 0, REMOTE, '::192.0.2.1', HOST), Drop.MartianSource, false],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::3', '::1'), Drop.MartianDestination, false],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::3', 'ff0e::1'), Drop.MartianDestination, false],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { ecnOuter: 3, tc: 0 }), Drop.EcnCeNotEct, false],
+      [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.lens[0] = -70000; }, Drop.Oversize, true],
+      [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.bytes[20] = 0x45; }, Drop.InnerNotIpv6, false],
+      [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.bytes[24] = 0x10; }, Drop.InnerTruncated, false],
+      [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.bytes[2] = 0; slab.bytes[3] = 50; }, Drop.InnerTruncated, false],
+      [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.bytes[9] = 4; }, Drop.BadIpv4, true],
+    ];
+    for (const [make, reason, global] of cases) {
+      make();
+      const counters = global ? dp.global : dp.byName.get('home')!.counters;
+      const before = counters.drops[reason];
+      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+      expect(slab.lens[0], DROP_NAMES[reason]).toBe(0);
+      expect(counters.drops[reason] - before, DROP_NAMES[reason]).toBe(1);
+    }
+  });
+
+  it('applies the RFC 6040 §4.2 decapsulation table', () => {
+    // [outer, inner] → inner after, or 'drop'
+    const table: Array<[number, number, number | 'drop']> = [
+      [0, 0, 0], [0, 1, 1], [0, 2, 2], [0, 3, 3],
+      [2, 0, 0], [2, 1, 1], [2, 2, 2], [2, 3, 3],
+      [1, 0, 0], [1, 1, 1], [1, 2, 1], [1, 3, 3],
+      [3, 0, 'drop'], [3, 1, 3], [3, 2, 3], [3, 3, 3],
+    ];
+    for (const [outer, inner, want] of table) {
+      const dp = server();
+      const slab = rxSlab();
+      received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { ecnOuter: outer, tc: 0xb8 | inner });
+      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+      if (want === 'drop') {
+        expect(slab.lens[0]).toBe(0);
+      } else {
+        const tc = parseIpv6(slab.bytes, 20).trafficClass;
+        expect(tc & 3, `outer ${outer} inner ${inner}`).toBe(want);
+        expect(tc & 0xfc).toBe(0xb8);
+      }
+    }
+  });
+
+  it('a client accepts any unicast source from its server', () => {
+    const dp = new DatapathTables('client', REMOTE);
+    dp.add(spec({ localV4: REMOTE, remoteV4: LOCAL }));
+    const slab = rxSlab();
+    received(slab, 0, LOCAL, HOST, '2001:db8:ff::3', { dst: REMOTE });
+    rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+    expect(slab.lens[0]).toBe(80);
+  });
+});
+
+/** A control buffer holding one IP_RECVERR cmsg as the kernel lays it out. */
+function recvErrCmsg(origin: number, type: number, code: number, info: number, errno = 113): { ctrl: Uint8Array; len: number } {
+  const ctrl = new Uint8Array(64);
+  const dv = new DataView(ctrl.buffer);
+  const len = 16 + 16 + 16;
+  dv.setBigUint64(0, BigInt(len), true);
+  dv.setInt32(8, 0, true);
+  dv.setInt32(12, 11, true);
+  dv.setUint32(16, errno, true);
+  ctrl[20] = origin;
+  ctrl[21] = type;
+  ctrl[22] = code;
+  dv.setUint32(24, info, true);
+  return { ctrl, len };
+}
+
+describe('ICMPv4 errors from the error queue', () => {
+  function quoted(innerQuote: number, dst = REMOTE): { buf: Uint8Array; len: number } {
+    const buf = new Uint8Array(20 + 1480);
+    const h = newIpv4Header();
+    Object.assign(h, { totalLength: 1500, ttl: 255, protocol: 41, src: LOCAL, dst, dontFragment: true });
+    emitIpv4(h, buf, 0);
+    ipv6Packet(buf, 20, HOST, '2001:db8:ff::3', 1480);
+    return { buf, len: 20 + innerQuote };
+  }
+
+  it('parses the IP_RECVERR control message', () => {
+    const { ctrl, len } = recvErrCmsg(SO_EE_ORIGIN_ICMP, 3, 4, 1400, 90);
+    const out = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
+    expect(parseRecvErr(ctrl, len, out)).toBe(true);
+    expect(out).toEqual({ errno: 90, origin: 2, type: 3, code: 4, info: 1400 });
+    expect(parseRecvErr(ctrl, 10, out)).toBe(false);
+  });
+
+  it('Fragmentation Needed and a local EMSGSIZE set the path MTU', () => {
+    for (const e of [
+      { errno: 90, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 4, info: 1400 },
+      { errno: 90, origin: SO_EE_ORIGIN_LOCAL, type: 0, code: 0, info: 1400 },
+    ]) {
+      const dp = server();
+      const { buf, len } = quoted(8);
+      const replies = new Slab({ slots: 4, slotSize: 1280 });
+      expect(handleQueuedError(dp, e, buf, e.origin === SO_EE_ORIGIN_LOCAL ? 0 : len, REMOTE, replies, new TokenBucket(10, 10), 5)).toBe(ErrorOutcome.PathMtu);
+      expect(dp.byName.get('home')!.pathMtu).toBe(1400);
+      expect(dp.byName.get('home')!.effectiveMtu(6)).toBe(1380);
+    }
+  });
+
+  it('relays unreachable and TTL expiry to the inner sender when 48 inner bytes are quoted, else counts', () => {
+    for (const [type, code, v6type] of [[3, 1, ICMPV6_DEST_UNREACHABLE], [11, 0, ICMPV6_TIME_EXCEEDED]]) {
+      const dp = server();
+      const replies = new Slab({ slots: 4, slotSize: 1280 });
+      const { buf, len } = quoted(48);
+      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0 }, buf, len, REMOTE, replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Relayed);
+      const h = parseIpv6(replies.bytes, 0);
+      expect(formatIp(h.dst)).toBe(HOST);
+      expect(formatIp(h.src)).toBe('2001:db8:ff::2');
+      expect(replies.bytes[40]).toBe(v6type);
+      expect(icmpv6ChecksumOk(replies.bytes, 0, replies.lens[0] - 40)).toBe(true);
+      const short = quoted(8);
+      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0 }, short.buf, short.len, REMOTE, replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Ignored);
+      expect(dp.byName.get('home')!.counters.drops[Drop.IcmpQuoteShort]).toBe(1);
+    }
+  });
+
+  it('ignores errors quoting packets sixtun never sent', () => {
+    const dp = server();
+    const replies = new Slab({ slots: 4, slotSize: 1280 });
+    const { buf, len } = quoted(48, parseIpv4Address('192.0.2.77'));
+    expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 1, info: 0 }, buf, len, parseIpv4Address('192.0.2.77'), replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Ignored);
+    expect(replies.count).toBe(0);
+    expect(dp.global.drops[Drop.IcmpNotOurs]).toBe(1);
+  });
+});
