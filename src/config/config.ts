@@ -84,8 +84,12 @@ class Fields {
   private lineOf(key?: string): number | null {
     let n: YamlNode | null | undefined = this.node;
     if (key !== undefined && isMap(this.node)) {
-      const pair = this.node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      // "field[3]" points at the fourth item of the list in field.
+      const m = /^(.*)\[(\d+)\]$/.exec(key);
+      const name = m ? m[1] : key;
+      const pair = this.node.items.find((it) => (it.key as { value?: unknown } | null)?.value === name);
       n = (pair?.value as YamlNode | null | undefined) ?? (pair?.key as YamlNode | undefined) ?? this.node;
+      if (m && isSeq(n) && n.items[Number(m[2])]) n = n.items[Number(m[2])] as YamlNode;
     }
     const offset = n?.range?.[0];
     return offset === undefined ? null : this.ctx.lines.linePos(offset).line;
@@ -350,10 +354,10 @@ function clientConfig(f: Fields, file: string): ClientConfig {
 /** Parses YAML text; file is only used in error messages. */
 export function parseConfig(text: string, file: string): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    throw new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0]);
+    throw new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''));
   }
   const raw = doc.toJS() as unknown;
   const ctx = { file, lines };

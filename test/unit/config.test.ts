@@ -1,0 +1,95 @@
+// Configuration: valid files parse; every bad one names file, line, field and what is expected.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, type ServerConfig, type ClientConfig } from '../../src/config/config.js';
+
+const SERVER = `mode: server
+interface: sixtun0
+local_ipv4: 203.0.113.1
+external_interface: eth0
+mtu: 1480
+ttl: 255
+ndp: userspace
+control_socket: /run/sixtun/sixtun0.sock
+tunnels:
+  - name: home
+    client_ipv4: 198.51.100.2
+    server_ipv6: 2001:db8:ff::2/127
+    client_ipv6: 2001:db8:ff::3
+    routed_prefixes: [2001:db8:100::/64]
+  - name: office
+    client_ipv4: 198.51.100.3
+    server_ipv6: 2001:db8:ff::4/127
+    client_ipv6: 2001:db8:ff::5
+    routed_prefixes: [2001:db8:200::/48]
+`;
+
+const CLIENT = `mode: client
+interface: sixtun0
+server_ipv4: 203.0.113.1
+local_ipv4: 198.51.100.2
+client_ipv6: 2001:db8:ff::3/127
+server_ipv6: 2001:db8:ff::2
+default_route: true
+mtu: 1480
+control_socket: /run/sixtun/sixtun0.sock
+`;
+
+function error(text: string): ConfigError {
+  try {
+    parseConfig(text, 'test.yaml');
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('parses the design’s server example', () => {
+    const c = parseConfig(SERVER, 's.yaml') as ServerConfig;
+    expect(c.mode).toBe('server');
+    expect(c.tunnels.map((t) => [t.name, t.clientIpv4, t.clientIpv6, t.serverIpv6.length, t.routedPrefixes.length]))
+      .toEqual([['home', '198.51.100.2', '2001:db8:ff::3', 127, 1], ['office', '198.51.100.3', '2001:db8:ff::5', 127, 1]]);
+    expect([c.mtu, c.ttl, c.ndp, c.txQueueLen, c.pmtuDiscovery]).toEqual([1480, 255, 'userspace', 5000, true]);
+  });
+
+  it('parses the design’s client example with defaults', () => {
+    const c = parseConfig(CLIENT, 'c.yaml') as ClientConfig;
+    expect([c.serverIpv4, c.localIpv4, c.serverIpv6, c.clientIpv6.length, c.defaultRoute]).toEqual(['203.0.113.1', '198.51.100.2', '2001:db8:ff::2', 127, true]);
+    const noLocal = parseConfig(CLIENT.replace('local_ipv4: 198.51.100.2\n', ''), 'c.yaml') as ClientConfig;
+    expect(noLocal.localIpv4).toBeNull();
+  });
+
+  it('accepts ttl inherit and tos inherit', () => {
+    const c = parseConfig(CLIENT.replace('mtu: 1480', 'mtu: 1280\nttl: inherit\ntos: inherit'), 'c.yaml');
+    expect([c.mtu, c.ttl, c.tosInherit]).toEqual([1280, 0, true]);
+  });
+
+  const bad: Array<[string, string, number | null, string, RegExp]> = [
+    ['MTU out of range', SERVER.replace('mtu: 1480', 'mtu: 1500'), 5, 'mtu', /1280 to 1480/],
+    ['bad IPv4', SERVER.replace('client_ipv4: 198.51.100.2', 'client_ipv4: 198.51.100.256'), 11, 'tunnels[0].client_ipv4', /IPv4 address/],
+    ['prefix not aligned', SERVER.replace('[2001:db8:100::/64]', '[2001:db8:100::1/64]'), 14, 'tunnels[0].routed_prefixes[0]', /host bits/],
+    ['overlapping prefixes', SERVER.replace('[2001:db8:200::/48]', '[2001:db8:100::/48]'), 19, 'tunnels[1].routed_prefixes[0]', /overlaps 2001:db8:100::\/64/],
+    ['duplicate remote', SERVER.replace('client_ipv4: 198.51.100.3', 'client_ipv4: 198.51.100.2'), 16, 'tunnels[1].client_ipv4', /duplicate remote IPv4/],
+    ['duplicate name', SERVER.replace('name: office', 'name: home'), 15, 'tunnels[1].name', /duplicate tunnel name/],
+    ['overlapping pairs', SERVER.replace('2001:db8:ff::4/127', '2001:db8:ff::2/127').replace('client_ipv6: 2001:db8:ff::5', 'client_ipv6: 2001:db8:ff::3'), 17, 'tunnels[1].server_ipv6', /overlaps/],
+    ['client outside pair', SERVER.replace('client_ipv6: 2001:db8:ff::3', 'client_ipv6: 2001:db8:ff::9'), 13, 'tunnels[0].client_ipv6', /inside the pair 2001:db8:ff::2\/127/],
+    ['pair length', SERVER.replace('2001:db8:ff::2/127', '2001:db8:ff::2/120'), 12, 'tunnels[0].server_ipv6', /\/64 or \/127/],
+    ['unknown field', SERVER.replace('ttl: 255', 'tll: 255'), 6, 'tll', /unknown field/],
+    ['missing mode', SERVER.replace('mode: server\n', ''), null, 'mode', /required/],
+    ['ndp without external interface', SERVER.replace('external_interface: eth0\n', ''), null, 'external_interface', /required when ndp is userspace/],
+    ['bad ttl', CLIENT.replace('mtu: 1480', 'ttl: 0'), 8, 'ttl', /1\.\.255 or inherit/],
+    ['bad yaml', 'mode: [server\n', 2, '(yaml)', /Flow sequence/],
+    ['server not in client pair', CLIENT.replace('server_ipv6: 2001:db8:ff::2', 'server_ipv6: 2001:db8:ff::7'), 6, 'server_ipv6', /inside the pair/],
+  ];
+  for (const [what, text, line, field, expected] of bad) {
+    it(`refuses ${what} with file, line, field and what is expected`, () => {
+      const e = error(text);
+      expect(e.file).toBe('test.yaml');
+      expect(e.field).toBe(field);
+      if (line !== null) expect(e.line).toBe(line);
+      expect(e.expected).toMatch(expected);
+      expect(e.message).toContain(`test.yaml${e.line !== null ? `:${e.line}` : ''}: ${field}:`);
+    });
+  }
+});
