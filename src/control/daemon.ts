@@ -45,10 +45,10 @@ function serverTunnelSpec(cfg: ServerConfig, t: TunnelConfig, localV4: number): 
 
 /** Signs that the kernel handles protocol 41 itself (sit/tunnel4 loaded):
  * it may then answer our traffic with ICMP port unreachable or deliver twice. */
-export function kernelInterference(): string[] {
+export function kernelInterference(sysRoot = '/sys'): string[] {
   const found: string[] = [];
-  for (const mod of ['sit', 'tunnel4', 'ipip']) if (existsSync(`/sys/module/${mod}`)) found.push(`kernel module ${mod} is loaded`);
-  if (existsSync('/sys/class/net/sit0')) found.push('interface sit0 exists');
+  for (const mod of ['sit', 'tunnel4', 'ipip']) if (existsSync(`${sysRoot}/module/${mod}`)) found.push(`kernel module ${mod} is loaded`);
+  if (existsSync(`${sysRoot}/class/net/sit0`)) found.push('interface sit0 exists');
   return found;
 }
 

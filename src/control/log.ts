@@ -5,8 +5,8 @@ export type Level = 'debug' | 'info' | 'warn' | 'error';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 function value(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return /^[\w.:/@+-]+$/.test(s ?? '') ? s : JSON.stringify(s);
+  if (typeof v !== 'string') return JSON.stringify(v) ?? 'null';
+  return /^[\w.:/@+-]+$/.test(v) ? v : JSON.stringify(v);
 }
 
 export class Logger {
