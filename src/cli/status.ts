@@ -58,6 +58,13 @@ export async function status(argv: string[]): Promise<number> {
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
   const global = Object.entries(result.drops_without_tunnel as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(' ');
   if (global) process.stdout.write(`drops without a tunnel: ${global}\n`);
+  const ndp = result.ndp as { mode: string; seen?: number; answered?: number; not_ours?: number; rate_limited?: number; invalid?: Record<string, number> } | null;
+  if (ndp) {
+    const invalid = Object.entries(ndp.invalid ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+    process.stdout.write(ndp.mode === 'userspace'
+      ? `ndp userspace: seen ${ndp.seen} answered ${ndp.answered} not-ours ${ndp.not_ours} rate-limited ${ndp.rate_limited} invalid ${invalid}\n`
+      : `ndp ${ndp.mode}\n`);
+  }
   for (const w of result.kernel_interference as string[]) process.stdout.write(`warning: ${w}\n`);
   return 0;
 }

@@ -46,6 +46,10 @@ export interface ServerConfig extends CommonConfig {
   /** Answer NS for whole routed prefixes too (like ndppd's static rule). */
   ndpRoutedPrefixes: boolean;
   ndpRouterFlag: boolean;
+  /** Also answer for each tunnel's server address (when the pair is on-link upstream). */
+  ndpServerAddresses: boolean;
+  /** Userspace answers per second per solicitor. */
+  ndpRate: number;
   tunnels: TunnelConfig[];
 }
 
@@ -289,6 +293,8 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
     ndp,
     ndpRoutedPrefixes: f.bool('ndp_routed_prefixes', false),
     ndpRouterFlag: f.bool('ndp_router_flag', true),
+    ndpServerAddresses: f.bool('ndp_server_addresses', false),
+    ndpRate: f.int('ndp_rate', 20, 1, 100_000),
     tunnels: [],
   };
   if (ndp !== 'off' && cfg.externalInterface === null) f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`);

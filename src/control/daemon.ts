@@ -10,7 +10,13 @@ import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler } from './reconcile.js';
-import { desiredState, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
+import { desiredState, ndpTargets, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
+import { NdpResponder } from '../ndp/responder.js';
+import { NdpProxy } from '../ndp/proxy.js';
+import { getLink } from '../netlink/link.js';
+import { dumpAddresses } from '../netlink/addr.js';
+import { RT_SCOPE_LINK } from '../netlink/constants.js';
+import { wordsOf } from '../route/prefix-table.js';
 import { ControlServer, type ControlRequest } from './control-server.js';
 import type { Logger } from './log.js';
 import { DatapathTables } from '../datapath/tables.js';
@@ -58,6 +64,8 @@ export class Daemon {
   readonly tables: DatapathTables;
   private readonly started = Date.now();
   private datapath: Datapath | null = null;
+  private ndp: NdpProxy | null = null;
+  private ndpResponder: NdpResponder | null = null;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
@@ -103,6 +111,10 @@ export class Daemon {
       d.datapath = new Datapath(d.tables, tun.fd, rawFd);
       d.datapath.start();
       undo.push(() => d.datapath?.stop());
+      if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
+        await d.startNdp(cfg);
+        undo.push(() => d.ndp?.close());
+      }
       d.monitor = new NetlinkMonitor();
       d.monitor.on('event', (e) => d.onNetlinkEvent(e));
       d.monitor.on('overrun', () => d.scheduleReapply('netlink overrun'));
@@ -126,6 +138,7 @@ export class Daemon {
     this.stopping = true;
     if (this.reapplyTimer) clearTimeout(this.reapplyTimer);
     this.datapath?.stop();
+    this.ndp?.close();
     this.monitor?.close();
     await this.control?.close();
     try {
@@ -138,8 +151,45 @@ export class Daemon {
     this.log.info('sixtun stopped');
   }
 
+  /** Userspace NDP proxy on the external interface, answering from its link-local address. */
+  private async startNdp(cfg: ServerConfig): Promise<void> {
+    const responder = new NdpResponder({ routerFlag: cfg.ndpRouterFlag, ratePerSolicitor: cfg.ndpRate });
+    this.ndpResponder = responder;
+    const index = await this.refreshNdpInterface(cfg);
+    this.refreshNdpTargets();
+    this.ndp = new NdpProxy(index, responder);
+    this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets: responder.targets.size });
+  }
+
+  /** Reads the external interface's MAC and link-local address; returns its index. */
+  private async refreshNdpInterface(cfg: ServerConfig): Promise<number> {
+    const ext = cfg.externalInterface!;
+    const link = await getLink(this.nl, ext);
+    const ll = (await dumpAddresses(this.nl, 6, link.index)).find((a) => a.scope === RT_SCOPE_LINK);
+    if (!link.mac || link.mac.length !== 6) throw new Error(`external interface ${ext} has no Ethernet address: the userspace NDP proxy needs one (use ndp: kernel or off)`);
+    if (!ll) throw new Error(`external interface ${ext} has no IPv6 link-local address: the NDP proxy answers from it`);
+    this.ndpResponder!.setInterface(link.mac, parseIp(ll.address).bytes);
+    return link.index;
+  }
+
+  /** Which targets the NDP proxy answers for: live tunnels only. */
+  private refreshNdpTargets(): void {
+    const r = this.ndpResponder;
+    if (!r || this.cfg.mode !== 'server') return;
+    r.targets.clear();
+    for (const t of this.cfg.tunnels) {
+      const tunnel = this.tables.byName.get(t.name);
+      if (!tunnel) continue;
+      for (const a of ndpTargets(this.cfg, t)) r.targets.set(wordsOf(parseIp(a).bytes), 128, tunnel.id);
+      if (this.cfg.ndpRoutedPrefixes) for (const p of t.routedPrefixes) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
+    }
+  }
+
   private onNetlinkEvent(e: MonitorEvent): void {
     if (this.stopping) return;
+    if (this.ndp && ((e.kind === 'addr' && e.address.index === this.ndp.ifindex) || (e.kind === 'link' && e.link.index === this.ndp.ifindex))) {
+      this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
+    }
     const iface = this.cfg.interface;
     const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface : null;
     const relevant =
@@ -191,6 +241,7 @@ export class Daemon {
     }
     this.log.setLevel(next.logLevel);
     this.cfg = next;
+    this.refreshNdpTargets();
     return result;
   }
 
@@ -204,6 +255,7 @@ export class Daemon {
 
   private async removeTunnel(cfg: ServerConfig, t: TunnelConfig): Promise<void> {
     this.tables.remove(t.name);
+    this.refreshNdpTargets();
     for (const p of tunnelProxies(cfg, t)) await this.reconciler.removeProxy(p);
     for (const r of tunnelRoutes(cfg, t)) await this.reconciler.removeRoute(r);
     await this.reconciler.removeAddress(tunnelAddress(cfg, t));
@@ -226,10 +278,12 @@ export class Daemon {
       interface: this.cfg.interface,
       local_ipv4: this.localIpv4,
       pid: process.pid,
+      memory: { rss: process.memoryUsage.rss(), heap_used: process.memoryUsage().heapUsed },
       started: new Date(this.started).toISOString(),
       kernel_interference: this.interference,
       owned: this.reconciler.ownedSummary(),
       drops_without_tunnel: this.tables.global.dropsByName(),
+      ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,
       drop_reasons: DROP_NAMES,
       tunnels,
     };

@@ -17,9 +17,18 @@ export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[]
   return t.routedPrefixes.map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
 }
 
+/** Addresses the upstream router must be able to resolve to the server: the
+ * client's, and the server's own tunnel address when configured. (Routed
+ * prefixes are whole prefixes: only the userspace proxy can answer for them.) */
+export function ndpTargets(cfg: ServerConfig, t: TunnelConfig): string[] {
+  const out = [t.clientIpv6];
+  if (cfg.ndpServerAddresses) out.push(formatIp(t.serverIpv6.bytes));
+  return out;
+}
+
 export function tunnelProxies(cfg: ServerConfig, t: TunnelConfig): DesiredProxy[] {
   if (cfg.ndp !== 'kernel' || cfg.externalInterface === null) return [];
-  return [{ link: cfg.externalInterface, address: t.clientIpv6 }];
+  return ndpTargets(cfg, t).map((address) => ({ link: cfg.externalInterface!, address, router: cfg.ndpRouterFlag }));
 }
 
 function tunSysctls(iface: string): DesiredState['sysctls'] {

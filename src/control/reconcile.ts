@@ -38,6 +38,8 @@ export interface DesiredRoute {
 export interface DesiredProxy {
   link: string;
   address: string;
+  /** NTF_ROUTER: the kernel's proxy NAs carry the R flag. */
+  router?: boolean;
 }
 
 export interface DesiredSysctl {
@@ -193,7 +195,7 @@ export class Reconciler {
   async ensureProxy(p: DesiredProxy): Promise<void> {
     const index = await this.index(p.link);
     try {
-      await addProxyNeighbour(this.nl, index, p.address);
+      await addProxyNeighbour(this.nl, index, p.address, p.router === true);
       this.owned.proxies.set(proxyKey(p), p);
       this.log.info('proxy neighbour added', { address: p.address, link: p.link });
     } catch (e) {

@@ -2,7 +2,7 @@
 // flag in ndm_flags, byte 10 of ndmsg (NDMSG_FLAGS).
 import {
   AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NDMSG_FAMILY, NDMSG_FLAGS, NDMSG_IFINDEX, NDMSG_LEN, NDMSG_STATE,
-  NLMSG_HDRLEN, NLM_F_CREATE, NLM_F_EXCL, NTF_PROXY, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH,
+  NLMSG_HDRLEN, NLM_F_CREATE, NLM_F_EXCL, NTF_PROXY, NTF_ROUTER, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH,
   RTM_NEWNEIGH,
 } from './constants.js';
 import { AttrIterator, MessageBuilder, type MessageView } from './message.js';
@@ -18,20 +18,21 @@ export interface Neighbour {
   lladdr: Uint8Array | null;
 }
 
-function proxyMessage(type: number, flags: number, index: number, addr: string): Uint8Array {
+function proxyMessage(type: number, flags: number, index: number, addr: string, router = false): Uint8Array {
   const a = parseIp(addr);
   return new MessageBuilder(type, flags, NDMSG_LEN)
     .u8(NDMSG_FAMILY, a.family === 4 ? AF_INET : AF_INET6)
     .i32(NDMSG_IFINDEX, index)
     .u16(NDMSG_STATE, NUD_PERMANENT)
-    .u8(NDMSG_FLAGS, NTF_PROXY)
+    .u8(NDMSG_FLAGS, NTF_PROXY | (router ? NTF_ROUTER : 0))
     .attrBytes(NDA_DST, a.bytes)
     .finish();
 }
 
-/** `ip -6 neigh add proxy ADDR dev INDEX` (CREATE|EXCL) */
-export function encodeNeighAddProxy(index: number, addr: string): Uint8Array {
-  return proxyMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, index, addr);
+/** `ip -6 neigh add proxy ADDR dev INDEX [router]` (CREATE|EXCL); with
+ * router, the kernel's proxy NAs carry the R flag. */
+export function encodeNeighAddProxy(index: number, addr: string, router = false): Uint8Array {
+  return proxyMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, index, addr, router);
 }
 
 /** `ip -6 neigh del proxy ADDR dev INDEX` */
@@ -67,8 +68,8 @@ export function decodeNeighbour(m: MessageView): Neighbour | null {
   return n.dst === '' ? null : n;
 }
 
-export async function addProxyNeighbour(nl: NetlinkClient, index: number, addr: string): Promise<void> {
-  await nl.request(encodeNeighAddProxy(index, addr), { operation: `neigh add proxy ${addr} dev ${index}` });
+export async function addProxyNeighbour(nl: NetlinkClient, index: number, addr: string, router = false): Promise<void> {
+  await nl.request(encodeNeighAddProxy(index, addr, router), { operation: `neigh add proxy ${addr} dev ${index}${router ? ' router' : ''}` });
 }
 
 export async function deleteProxyNeighbour(nl: NetlinkClient, index: number, addr: string): Promise<void> {

@@ -14,7 +14,7 @@ describeRoot('one server, three clients', () => {
 
   beforeAll(async () => {
     t = buildTopology(lab, { clients: 3 });
-    server = await startServer(t, dir, { ndp: 'kernel' });
+    server = await startServer(t, dir);
     for (const c of t.clients) await startClient(t, c, dir);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ const MiB = 1024 * 1024;
 
 async function tunnelPair(lab: Lab, dir: string, ispServerMtu?: number): Promise<Topology> {
   const t = buildTopology(lab, { clients: 1, ispServerMtu });
-  await startServer(t, dir, { ndp: 'kernel' });
+  await startServer(t, dir);
   await startClient(t, t.clients[0], dir);
   return t;
 }

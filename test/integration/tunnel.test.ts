@@ -35,7 +35,7 @@ describeRoot('6in4 tunnel end to end (one client with a LAN)', () => {
   beforeAll(async () => {
     t = buildTopology(lab, { clients: 1, lan: true });
     serverBefore = serverSnapshot();
-    server = await startServer(t, dir, { ndp: 'kernel' });
+    server = await startServer(t, dir);
     client = await startClient(t, t.clients[0], dir);
   });
 
@@ -93,6 +93,14 @@ describeRoot('6in4 tunnel end to end (one client with a LAN)', () => {
       expect(checksumStatus).toBe('1');
       expect(malformed ?? '').toBe('');
     }
+  });
+
+  it('needs no static neighbour entry or kernel proxy: the upstream router learned the client from sixtun’s NA', () => {
+    const c = t.clients[0];
+    const entries = lab.ipJson<Array<{ dst: string; state: string[] }>>(t.router, ['-6', 'neigh', 'show', c.clientV6]);
+    expect(entries).toHaveLength(1);
+    expect(entries[0].state).not.toContain('PERMANENT');
+    expect(lab.ipJson(t.server, ['-6', 'neigh', 'show', 'proxy'])).toEqual([]);
   });
 
   it('stops on SIGTERM leaving the server namespace as it was', async () => {

@@ -1,0 +1,55 @@
+// The NDP proxy's I/O: an AF_PACKET socket on the external interface with the
+// NS filter and all-multicast membership (a raw ICMPv6 socket would never see
+// NS sent to solicited-node groups it has not joined). The membership belongs
+// to the socket, so the interface's all-multicast state returns to what it
+// was when the socket closes, even after SIGKILL.
+import { native } from '../sys/native.js';
+import { openPacket, encodeBpf } from '../sys/packet.js';
+import { Slab } from '../sys/slab.js';
+import { Watcher } from '../sys/watch.js';
+import { ETH_P_IPV6 } from '../sys/constants.js';
+import { SOCKADDR_LL_LEN, sockaddrLl } from '../sys/sockaddr.js';
+import { NS_FILTER } from './filter.js';
+import type { NdpResponder } from './responder.js';
+
+/** sockaddr_ll.sll_pkttype (byte 10): PACKET_OUTGOING frames are our own host's. */
+const SLL_PKTTYPE = 10;
+const PACKET_OUTGOING = 4;
+
+export class NdpProxy {
+  private readonly fd: number;
+  private readonly watcher: Watcher;
+  private readonly rx = new Slab({ slots: 32, slotSize: 2048, nameStride: SOCKADDR_LL_LEN });
+  private readonly out = new Uint8Array(256);
+  private readonly dest: Uint8Array;
+
+  constructor(readonly ifindex: number, readonly responder: NdpResponder) {
+    this.fd = openPacket({ ifindex, protocol: ETH_P_IPV6, allMulticast: true, filter: encodeBpf(NS_FILTER) });
+    this.dest = sockaddrLl(ifindex, ETH_P_IPV6, new Uint8Array(6));
+    this.watcher = new Watcher(this.fd, () => this.onReadable());
+  }
+
+  private onReadable(): void {
+    const rx = this.rx;
+    for (let round = 0; round < 8; round++) {
+      const n = native.recvBatch(this.fd, rx.bytes, rx.slotSize, 0, rx.lens, rx.slots, rx.names, rx.nameStride);
+      if (n <= 0) return;
+      const now = Date.now();
+      for (let i = 0; i < n; i++) {
+        if (rx.names![i * rx.nameStride + SLL_PKTTYPE] === PACKET_OUTGOING || rx.lens[i] < 0) continue;
+        const len = this.responder.handle(rx.bytes.subarray(rx.slotStart(i), rx.slotStart(i) + rx.slotSize), rx.lens[i], this.out, now);
+        if (len > 0) {
+          // sockaddr_ll destination MAC (bytes 12..17) = the frame's Ethernet destination.
+          this.dest.set(this.out.subarray(0, 6), 12);
+          native.sendTo(this.fd, this.out, 0, len, this.dest);
+        }
+      }
+      if (n < rx.slots) return;
+    }
+  }
+
+  close(): void {
+    this.watcher.stop();
+    native.close(this.fd);
+  }
+}

@@ -1,0 +1,119 @@
+// The NDP proxy's decision, without I/O: one received Ethernet frame in, at
+// most one Neighbor Advertisement frame out. Answers only for targets that
+// belong to a live tunnel (RFC 4861 §7.2.8 proxying), with the flags the
+// kernel's proxy_ndp uses (ndisc_recv_ns): O=0, S=1 for a normal NS and S=0
+// to ff02::1 for DAD, TLLA when the NS was multicast or DAD.
+import { PrefixTable } from '../route/prefix-table.js';
+import { readU32 } from '../wire/ipv4.js';
+import { ETH_DST, ETH_HEADER_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV6, writeMulticastMac } from '../wire/ethernet.js';
+import { IPV6_SRC } from '../wire/ipv6.js';
+import { NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_TARGET, NS_CHECK_NAMES, NsCheck, checkNs, emitNa, newNsInfo } from '../wire/ndp.js';
+
+const ALL_NODES = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+const MAX_SOLICITORS = 4096;
+
+export class NdpCounters {
+  seen = 0;
+  answered = 0;
+  notOurs = 0;
+  rateLimited = 0;
+  readonly invalid = new Float64Array(NS_CHECK_NAMES.length);
+
+  toJSON(): Record<string, unknown> {
+    const invalid: Record<string, number> = {};
+    this.invalid.forEach((v, i) => { if (v > 0) invalid[NS_CHECK_NAMES[i]] = v; });
+    return { seen: this.seen, answered: this.answered, not_ours: this.notOurs, rate_limited: this.rateLimited, invalid };
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+}
+
+export interface ResponderOptions {
+  routerFlag: boolean;
+  /** Answers per second per solicitor (burst: the same number). */
+  ratePerSolicitor: number;
+}
+
+export class NdpResponder {
+  readonly counters = new NdpCounters();
+  /** Target address → tunnel id. */
+  readonly targets = new PrefixTable();
+  mac: Uint8Array = new Uint8Array(6);
+  linkLocal: Uint8Array = new Uint8Array(16);
+  private readonly info = newNsInfo();
+  private readonly buckets = new Map<number, Bucket>();
+  private readonly dstScratch = new Uint8Array(16);
+
+  constructor(private readonly opts: ResponderOptions) {}
+
+  setInterface(mac: Uint8Array, linkLocal: Uint8Array): void {
+    this.mac = mac.slice(0, 6);
+    this.linkLocal = linkLocal.slice(0, 16);
+  }
+
+  private allow(key: number, now: number): boolean {
+    let b = this.buckets.get(key);
+    if (!b) {
+      // Bounded memory under a flood from many (spoofed) solicitors.
+      if (this.buckets.size >= MAX_SOLICITORS) this.buckets.clear();
+      b = { tokens: this.opts.ratePerSolicitor, last: now };
+      this.buckets.set(key, b);
+    }
+    b.tokens = Math.min(this.opts.ratePerSolicitor, b.tokens + ((now - b.last) * this.opts.ratePerSolicitor) / 1000);
+    b.last = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Handles frame[0, len). Returns the NA frame's length written into out,
+   * or 0 when there is nothing to send. */
+  handle(frame: Uint8Array, len: number, out: Uint8Array, now: number): number {
+    const c = this.counters;
+    if (len < ETH_HEADER_LEN || ((frame[ETH_TYPE] << 8) | frame[ETH_TYPE + 1]) !== ETHERTYPE_IPV6) {
+      c.invalid[NsCheck.Truncated]++;
+      return 0;
+    }
+    c.seen++;
+    const ip = ETH_HEADER_LEN;
+    const info = this.info;
+    const check = checkNs(frame, ip, len - ip, info);
+    if (check !== NsCheck.Ok) {
+      c.invalid[check]++;
+      return 0;
+    }
+    const t = info.icmp + ND_TARGET;
+    if (this.targets.lookup(readU32(frame, t), readU32(frame, t + 4), readU32(frame, t + 8), readU32(frame, t + 12)) < 0) {
+      c.notOurs++;
+      return 0;
+    }
+    const s = ip + IPV6_SRC;
+    const key = info.dad
+      ? (readU32(frame, ETH_SRC) ^ ((frame[ETH_SRC + 4] << 8) | frame[ETH_SRC + 5])) >>> 0
+      : (readU32(frame, s) ^ readU32(frame, s + 4) ^ readU32(frame, s + 8) ^ readU32(frame, s + 12)) >>> 0;
+    if (!this.allow(key, now)) {
+      c.rateLimited++;
+      return 0;
+    }
+    // Ethernet: to the solicitor (its SLLA option, else the frame's source), or all-nodes for DAD.
+    if (info.dad) writeMulticastMac(out, ETH_DST, ALL_NODES, 0);
+    else out.set(frame.subarray(info.sourceLinkLayer >= 0 ? info.sourceLinkLayer : ETH_SRC, (info.sourceLinkLayer >= 0 ? info.sourceLinkLayer : ETH_SRC) + 6), ETH_DST);
+    out.set(this.mac, ETH_SRC);
+    out[ETH_TYPE] = ETHERTYPE_IPV6 >> 8;
+    out[ETH_TYPE + 1] = ETHERTYPE_IPV6 & 0xff;
+    let dst: Uint8Array;
+    if (info.dad) dst = ALL_NODES;
+    else {
+      this.dstScratch.set(frame.subarray(s, s + 16));
+      dst = this.dstScratch;
+    }
+    const flags = (this.opts.routerFlag ? NA_FLAG_ROUTER : 0) | (info.dad ? 0 : NA_FLAG_SOLICITED);
+    const tlla = info.dad || info.multicastDestination ? this.mac : null;
+    const n = emitNa(out, ETH_HEADER_LEN, this.linkLocal, dst, frame, t, flags, tlla);
+    c.answered++;
+    return ETH_HEADER_LEN + n;
+  }
+}
