@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { runDaemon } from './run.js';
 import { status } from './status.js';
+import { trace } from './trace.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -13,6 +14,7 @@ Commands:
   server -c FILE   run a tunnel server (many clients on one TUN)
   client -c FILE   run a tunnel client
   status           show a running daemon's tunnels and counters
+  trace            show or save (pcapng) the packets a daemon handles, with verdicts
   help             this text
   version          print the version
 
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return runDaemon(command, rest);
     case 'status':
       return status(rest);
+    case 'trace':
+      return trace(rest);
     case undefined:
     case 'help':
     case '--help':

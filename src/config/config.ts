@@ -36,6 +36,8 @@ interface CommonConfig {
   txQueueLen: number;
   controlSocket: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Prometheus listener, e.g. { host: '::1', port: 9641 }. */
+  metrics: { host: string; port: number } | null;
 }
 
 export interface ServerConfig extends CommonConfig {
@@ -246,7 +248,27 @@ function common(f: Fields, file: string): CommonConfig {
     txQueueLen: f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000),
     controlSocket: f.string('control_socket', `/run/sixtun/${iface}.sock`),
     logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    metrics: listenAddress(f, 'metrics'),
   };
+}
+
+/** `KEY: {listen: "ADDR:PORT"}` with ADDR an IP literal ("[::1]:9641", "127.0.0.1:9641"). */
+export function listenAddress(f: Fields, key: string): { host: string; port: number } | null {
+  if (!f.has(key)) {
+    f.get(key);
+    return null;
+  }
+  const sub = f.child(key, f.get(key), null);
+  const listen = sub.string('listen');
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(listen) ?? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return sub.fail('listen', `expected ADDR:PORT such as "[::1]:9641" or "127.0.0.1:9641", got ${JSON.stringify(listen)}`);
+  try {
+    parseIp(m[1]);
+  } catch {
+    sub.fail('listen', `not an IP address: ${m[1]}`);
+  }
+  sub.done();
+  return { host: m[1], port: Number(m[2]) };
 }
 
 function overlaps(a: IpPrefix, b: IpPrefix): boolean {

@@ -16,6 +16,7 @@ export type ControlHandler = (req: ControlRequest, conn: Socket) => Promise<unkn
 /** Reply lines: {"ok":true,"result":…} or {"ok":false,"error":"…","code":"…"}. */
 export class ControlServer {
   private server: Server | null = null;
+  private readonly connections = new Set<Socket>();
 
   constructor(readonly path: string, private readonly handler: ControlHandler) {}
 
@@ -39,6 +40,8 @@ export class ControlServer {
   }
 
   private serve(conn: Socket): void {
+    this.connections.add(conn);
+    conn.once('close', () => this.connections.delete(conn));
     let buf = '';
     conn.setEncoding('utf8');
     conn.on('error', () => conn.destroy());
@@ -78,6 +81,8 @@ export class ControlServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
+    // Streams (traces) would keep the server open: end them.
+    for (const c of this.connections) c.destroy();
     if (s) {
       await new Promise<void>((resolve) => s.close(() => resolve()));
       rmSync(this.path, { force: true });

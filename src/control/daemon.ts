@@ -18,6 +18,11 @@ import { dumpAddresses } from '../netlink/addr.js';
 import { RT_SCOPE_LINK } from '../netlink/constants.js';
 import { wordsOf } from '../route/prefix-table.js';
 import { ControlServer, type ControlRequest } from './control-server.js';
+import type { Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { renderMetrics, serveMetrics } from './metrics.js';
+import { Tracer, TraceSession } from '../trace/tracer.js';
+import { TraceFilter, type TraceFilterSpec } from '../trace/filter.js';
 import type { Logger } from './log.js';
 import { DatapathTables } from '../datapath/tables.js';
 import { Datapath } from '../datapath/loop.js';
@@ -66,11 +71,15 @@ export class Daemon {
   private datapath: Datapath | null = null;
   private ndp: NdpProxy | null = null;
   private ndpResponder: NdpResponder | null = null;
+  readonly tracer: Tracer;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly interference: string[];
+  private readonly traceSessions = new Set<TraceSession>();
+  private traceLostEnded = 0;
+  private metrics: HttpServer | null = null;
 
   private constructor(
     cfg: Config,
@@ -84,6 +93,7 @@ export class Daemon {
     this.cfg = cfg;
     this.localIpv4 = localIpv4;
     this.tables = new DatapathTables(cfg.mode, parseIpv4Address(localIpv4));
+    this.tracer = new Tracer(this.tables);
     this.interference = kernelInterference();
   }
 
@@ -109,6 +119,7 @@ export class Daemon {
       await reconciler.apply(desiredState(cfg, localIpv4));
       for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
       d.datapath = new Datapath(d.tables, tun.fd, rawFd);
+      d.datapath.tracer = d.tracer;
       d.datapath.start();
       undo.push(() => d.datapath?.stop());
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
@@ -120,8 +131,13 @@ export class Daemon {
       d.monitor.on('overrun', () => d.scheduleReapply('netlink overrun'));
       d.monitor.on('error', (e) => log.error('netlink monitor failed', { error: e.message }));
       undo.push(() => d.monitor?.close());
-      d.control = new ControlServer(cfg.controlSocket, (req) => d.handle(req));
+      d.control = new ControlServer(cfg.controlSocket, (req, conn) => d.handle(req, conn));
       await d.control.listen();
+      undo.push(() => d.control?.close());
+      if (cfg.metrics) {
+        d.metrics = await serveMetrics(cfg.metrics.host, cfg.metrics.port, () => d.renderMetrics());
+        log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
+      }
       log.info('sixtun started', {
         mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: d.tables.byName.size, control_socket: cfg.controlSocket,
       });
@@ -141,6 +157,7 @@ export class Daemon {
     this.ndp?.close();
     this.monitor?.close();
     await this.control?.close();
+    if (this.metrics) await new Promise<void>((r) => this.metrics!.close(() => r()));
     try {
       await this.reconciler.teardown();
     } finally {
@@ -158,6 +175,7 @@ export class Daemon {
     const index = await this.refreshNdpInterface(cfg);
     this.refreshNdpTargets();
     this.ndp = new NdpProxy(index, responder);
+    this.ndp.tracer = this.tracer;
     this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets: responder.targets.size });
   }
 
@@ -262,13 +280,43 @@ export class Daemon {
     this.log.info('tunnel removed', { tunnel: t.name });
   }
 
-  private handle(req: ControlRequest): unknown {
+  private handle(req: ControlRequest, conn: Socket): unknown {
     switch (req.cmd) {
       case 'status':
         return this.status();
+      case 'trace':
+        return this.startTrace(req, conn);
       default:
         throw Object.assign(new Error(`unknown command ${JSON.stringify(req.cmd)}`), { code: 'ENOSYS' });
     }
+  }
+
+  /** `sixtun trace`: one JSON line, then a pcapng stream until the client closes. */
+  private startTrace(req: ControlRequest, conn: Socket): undefined {
+    const filter = new TraceFilter((req.filter ?? {}) as TraceFilterSpec);
+    const snapLen = typeof req.snaplen === 'number' && req.snaplen > 0 ? Math.min(req.snaplen, 65535) : 65535;
+    conn.write(JSON.stringify({ ok: true, result: { stream: 'pcapng', snaplen: snapLen } }) + '\n');
+    const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface ?? 'ext' : 'ext';
+    const session = new TraceSession(filter, snapLen, conn, {
+      inner: `${this.cfg.interface} (inner IPv6)`, outer: 'wire (outer IPv4, protocol 41)', ndp: `${ext} (NDP)`,
+    });
+    this.tracer.attach(session);
+    this.traceSessions.add(session);
+    const done = (): void => {
+      this.tracer.detach(session);
+      this.traceSessions.delete(session);
+      this.traceLostEnded += session.lost;
+      this.log.info('trace ended', { captured: session.captured, lost: session.lost });
+    };
+    conn.once('close', done);
+    this.log.info('trace started', { filter: req.filter ?? {} });
+    return undefined;
+  }
+
+  renderMetrics(): string {
+    let lost = this.traceLostEnded;
+    for (const t of this.traceSessions) lost += t.lost;
+    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost);
   }
 
   status(): Record<string, unknown> {
@@ -285,6 +333,7 @@ export class Daemon {
       drops_without_tunnel: this.tables.global.dropsByName(),
       ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,
       drop_reasons: DROP_NAMES,
+      traces: [...this.traceSessions].map((t) => ({ captured: t.captured, lost: t.lost })),
       tunnels,
     };
   }

@@ -8,12 +8,13 @@ import { native } from '../sys/native.js';
 import { Slab } from '../sys/slab.js';
 import { Watcher } from '../sys/watch.js';
 import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
-import { Drop } from './reasons.js';
+import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { answerTooBig, xmitBatch, type XmitScratch } from './xmit.js';
 import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
 import { TokenBucket } from './token-bucket.js';
+import type { Tracer } from '../trace/tracer.js';
 import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 
 export interface DatapathOptions {
@@ -43,6 +44,9 @@ export class Datapath {
   private readonly errName = new Uint8Array(SOCKADDR_IN_LEN);
   private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
   private readonly rounds: number;
+  private readonly rxOriginalLen: Int32Array;
+  /** Set by the daemon; captures cost one branch per batch when no trace runs. */
+  tracer: Tracer | null = null;
   private tunWatch: Watcher | null = null;
   private rawWatch: Watcher | null = null;
 
@@ -54,14 +58,16 @@ export class Datapath {
     const icmpRate = opts.icmpRate ?? 100;
     this.xs = {
       slotTunnel: new Int32Array(batch),
+      verdict: new Int32Array(batch),
       innerLen: new Int32Array(batch),
       replies: new Slab({ slots: 32, slotSize: 1280 }),
       fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
       fragmentTunnel: new Int32Array(64),
       icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
     };
-    this.rs = { slotTunnel: new Int32Array(batch) };
+    this.rs = { slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch) };
     this.rxInnerLen = new Int32Array(batch);
+    this.rxOriginalLen = new Int32Array(batch);
   }
 
   start(): void {
@@ -87,6 +93,7 @@ export class Datapath {
       this.sendTx(n, now);
       if (this.xs.fragments.count > 0) this.sendFragments(now);
       if (this.xs.replies.count > 0) this.writeReplies();
+      if (this.tracer !== null && this.tracer.active) this.tracer.captureTx(tx, n, this.xs);
       if (n < tx.slots) return;
     }
   }
@@ -108,8 +115,11 @@ export class Datapath {
         return;
       }
       const now = Date.now();
+      const tracing = this.tracer !== null && this.tracer.active;
+      if (tracing) this.rxOriginalLen.set(rx.lens.subarray(0, n));
       rcvBatch(this.tables, rx, n, this.rs);
       this.writeRx(n, now);
+      if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
       if (n < rx.slots) return;
     }
   }
@@ -117,6 +127,7 @@ export class Datapath {
   private sendTx(count: number, now: number): void {
     const tx = this.tx;
     const lens = tx.lens;
+    const xs = this.xs;
     const tunnels = this.tables.tunnels;
     // Repeat while the kernel makes progress: each call sends what it can and
     // marks sent slots 0 and refused ones -errno.
@@ -127,32 +138,32 @@ export class Datapath {
       let tooBig = 0;
       for (let i = 0; i < count; i++) {
         const l = lens[i];
-        if (l < 0) {
-          refused++;
-          const id = this.xs.slotTunnel[i];
-          if (id >= 0) {
-            if (l === -EMSGSIZE) tooBig++;
-            else tunnels[id]!.counters.drops[Drop.TxError]++;
-          }
-          if (l !== -EMSGSIZE) this.xs.slotTunnel[i] = -1;
-          lens[i] = l === -EMSGSIZE ? -EMSGSIZE : 0;
-        } else if (l > 0) {
+        if (l > 0) {
           pending++;
+        } else if (l < 0 && l !== -EMSGSIZE) {
+          refused++;
+          lens[i] = 0;
+          tunnels[xs.slotTunnel[i]]!.counters.drops[Drop.TxError]++;
+          xs.verdict[i] = Drop.TxError;
+        } else if (l === -EMSGSIZE && xs.verdict[i] === FORWARDED) {
+          refused++;
+          tooBig++;
+          xs.verdict[i] = Drop.TooBig;
         }
       }
       if (tooBig > 0) this.answerLocalTooBig(count, now);
       if (pending === 0 || (sent === 0 && refused === 0)) break;
     }
     for (let i = 0; i < count; i++) {
-      const id = this.xs.slotTunnel[i];
-      if (id < 0) continue;
-      const c = tunnels[id]!.counters;
+      if (xs.verdict[i] !== FORWARDED) continue;
+      const c = tunnels[xs.slotTunnel[i]]!.counters;
       if (lens[i] === 0) {
         c.txPackets++;
-        c.txBytes += this.xs.innerLen[i];
+        c.txBytes += xs.innerLen[i];
         c.lastTx = now;
       } else {
         c.drops[Drop.TxBusy]++;
+        xs.verdict[i] = Drop.TxBusy;
         lens[i] = 0;
       }
     }
@@ -169,7 +180,6 @@ export class Datapath {
       if (tx.lens[i] !== -EMSGSIZE) continue;
       tx.lens[i] = 0;
       const t = this.tables.tunnels[xs.slotTunnel[i]];
-      xs.slotTunnel[i] = -1;
       if (t) answerTooBig(t, tx.bytes, tx.dataStart(i), xs.innerLen[i], t.effectiveMtu(now), xs, now);
     }
     if (xs.replies.count > 0) this.writeReplies();
@@ -204,19 +214,20 @@ export class Datapath {
   private writeRx(count: number, now: number): void {
     const rx = this.rx;
     const inner = this.rxInnerLen;
+    const rs = this.rs;
     inner.set(rx.lens.subarray(0, count));
     native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET, rx.lens, count);
     const tunnels = this.tables.tunnels;
     for (let i = 0; i < count; i++) {
-      const id = this.rs.slotTunnel[i];
-      if (id < 0) continue;
-      const c = tunnels[id]!.counters;
+      if (rs.verdict[i] !== FORWARDED) continue;
+      const c = tunnels[rs.slotTunnel[i]]!.counters;
       if (rx.lens[i] === 0) {
         c.rxPackets++;
         c.rxBytes += inner[i];
         c.lastRx = now;
       } else {
         c.drops[Drop.TunWriteError]++;
+        rs.verdict[i] = Drop.TunWriteError;
         rx.lens[i] = 0;
       }
     }

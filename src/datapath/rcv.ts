@@ -5,7 +5,7 @@
 // BCP 38 per tunnel (inner source must be the tunnel's own), and RFC 6040 §4.2
 // for ECN. Drops are silent (§5: no ICMP) and counted.
 import type { Slab } from '../sys/slab.js';
-import { Drop } from './reasons.js';
+import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
@@ -15,6 +15,8 @@ export const INNER_OFFSET = IPV4_HEADER_LEN;
 /** Scratch the receive path fills: tunnel id per slot for counting after the write. */
 export interface RcvScratch {
   slotTunnel: Int32Array;
+  /** Per slot: FORWARDED or the Drop reason, for traces. */
+  verdict: Int32Array;
 }
 
 /** Decapsulates slots [0, count). Afterwards lens[i] is the inner length at
@@ -28,47 +30,57 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     const n = lens[i];
     lens[i] = 0;
     sc.slotTunnel[i] = -1;
+    sc.verdict[i] = FORWARDED;
     if (n < 0) {
       g[Drop.Oversize]++;
+      sc.verdict[i] = Drop.Oversize;
       continue;
     }
     // The kernel verified the header checksum and reassembled fragments
     // before the raw socket saw the datagram; length fields are re-checked.
     if (n < IPV4_HEADER_LEN || b[s] >> 4 !== 4) {
       g[Drop.BadIpv4]++;
+      sc.verdict[i] = Drop.BadIpv4;
       continue;
     }
     const ihl = (b[s] & 0x0f) << 2;
     const total = (b[s + 2] << 8) | b[s + 3];
     if (ihl < IPV4_HEADER_LEN || total < ihl || total > n || b[s + 9] !== IPPROTO_IPV6_IN_IPV4) {
       g[Drop.BadIpv4]++;
+      sc.verdict[i] = Drop.BadIpv4;
       continue;
     }
     if (dp.localV4 !== 0 && readU32(b, s + 16) !== dp.localV4) {
       g[Drop.NotLocal]++;
+      sc.verdict[i] = Drop.NotLocal;
       continue;
     }
     const id = dp.byRemote.get(readU32(b, s + 12));
     if (id === undefined) {
       g[Drop.UnknownRemote]++;
+      sc.verdict[i] = Drop.UnknownRemote;
       continue;
     }
     const t = dp.tunnels[id]!;
     const c = t.counters.drops;
+    sc.slotTunnel[i] = id;
     const p = s + ihl;
     const avail = total - ihl;
     if (avail < IPV6_HEADER_LEN) {
       c[Drop.InnerTruncated]++;
+      sc.verdict[i] = Drop.InnerTruncated;
       continue;
     }
     if (b[p] >> 4 !== 6) {
       c[Drop.InnerNotIpv6]++;
+      sc.verdict[i] = Drop.InnerNotIpv6;
       continue;
     }
     // The IPv6 payload length is the truth: the IPv4 datagram may be padded.
     const innerLen = IPV6_HEADER_LEN + ((b[p + IPV6_PAYLOAD_LENGTH] << 8) | b[p + IPV6_PAYLOAD_LENGTH + 1]);
     if (innerLen > avail) {
       c[Drop.InnerTruncated]++;
+      sc.verdict[i] = Drop.InnerTruncated;
       continue;
     }
     const sa = p + IPV6_SRC;
@@ -80,6 +92,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     // The unspecified source is allowed (RFC 4213 §3.6 excludes :: from ::/96): DAD uses it.
     if (srcClass !== SourceClass.Ok && srcClass !== SourceClass.Unspecified) {
       c[Drop.MartianSource]++;
+      sc.verdict[i] = Drop.MartianSource;
       continue;
     }
     const da = p + IPV6_DST;
@@ -88,6 +101,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       // Only link-scope multicast makes sense on a point-to-point tunnel;
       // loopback, unspecified and IPv4-mapped/compatible never do.
       c[Drop.MartianDestination]++;
+      sc.verdict[i] = Drop.MartianDestination;
       continue;
     }
     // BCP 38: a tunnel may only source its own addresses (link-local aside).
@@ -95,6 +109,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       if (dp.prefixes.lookup(s0, s1, s2, s3) !== id ||
           (dp.mode === 'server' && s0 === t.serverWords[0] && s1 === t.serverWords[1] && s2 === t.serverWords[2] && s3 === t.serverWords[3])) {
         c[Drop.SpoofedSource]++;
+        sc.verdict[i] = Drop.SpoofedSource;
         continue;
       }
     }
@@ -105,6 +120,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       if (innerEcn === 0) {
         if (outerEcn === 3) {
           c[Drop.EcnCeNotEct]++;
+          sc.verdict[i] = Drop.EcnCeNotEct;
           continue;
         }
       } else if (outerEcn === 3 || (outerEcn === 1 && innerEcn === 2)) {
@@ -113,6 +129,5 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     }
     if (ihl !== INNER_OFFSET) b.copyWithin(s + INNER_OFFSET, p, p + innerLen);
     lens[i] = innerLen;
-    sc.slotTunnel[i] = id;
   }
 }

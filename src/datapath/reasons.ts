@@ -27,6 +27,17 @@ export const enum Drop {
   Count,
 }
 
+/** Per-slot verdicts besides the Drop reasons. */
+export const FORWARDED = -1;
+export const FRAGMENTED = -2;
+
+/** A verdict as traces show it: "forwarded", or "dropped: <reason>". */
+export function verdictText(v: number): string {
+  if (v === FORWARDED) return 'forwarded';
+  if (v === FRAGMENTED) return 'forwarded (fragmented)';
+  return `dropped: ${DROP_NAMES[v] ?? 'unknown'}`;
+}
+
 export const DROP_NAMES: readonly string[] = [
   'bad-ipv6',
   'no-route',

@@ -4,7 +4,7 @@
 // with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
 // allocates, throws or logs per packet.
 import type { Slab } from '../sys/slab.js';
-import { Drop } from './reasons.js';
+import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
@@ -17,6 +17,8 @@ import type { Tunnel } from '../route/tunnel.js';
 export interface XmitScratch {
   /** Tunnel id per slot (-1: dropped). */
   slotTunnel: Int32Array;
+  /** Per slot: FORWARDED or the Drop reason, for traces. */
+  verdict: Int32Array;
   /** Inner length per slot, for counting after the send. */
   innerLen: Int32Array;
   /** ICMPv6 errors to write back into the TUN. */
@@ -41,21 +43,28 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     const p = s + IPV4_HEADER_LEN;
     const len = lens[i];
     sc.slotTunnel[i] = -1;
+    sc.innerLen[i] = len;
+    sc.verdict[i] = FORWARDED;
     lens[i] = 0;
     if (len < IPV6_HEADER_LEN || b[p] >> 4 !== 6 || IPV6_HEADER_LEN + ((b[p + IPV6_PAYLOAD_LENGTH] << 8) | b[p + IPV6_PAYLOAD_LENGTH + 1]) !== len) {
       dp.global.drops[Drop.BadIpv6]++;
+      sc.verdict[i] = Drop.BadIpv6;
       continue;
     }
     const d = p + IPV6_DST;
     const id = dp.prefixes.lookup(readU32(b, d), readU32(b, d + 4), readU32(b, d + 8), readU32(b, d + 12));
     if (id < 0) {
-      dp.global.drops[b[d] === 0xff ? Drop.MulticastDestination : Drop.NoRoute]++;
+      const reason = b[d] === 0xff ? Drop.MulticastDestination : Drop.NoRoute;
+      dp.global.drops[reason]++;
+      sc.verdict[i] = reason;
       continue;
     }
     const t = dp.tunnels[id]!;
     const mtu = t.effectiveMtu(now);
     if (len > mtu) {
       answerTooBig(t, b, p, len, mtu, sc, now);
+      sc.slotTunnel[i] = id;
+      sc.verdict[i] = Drop.TooBig;
       continue;
     }
 
@@ -98,13 +107,18 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
 
     if (!df && t.pathMtu !== 0 && total > t.pathMtu) {
       // Path below 1280 + 20: fragment the IPv4 datagram ourselves (IP_HDRINCL never does).
-      if (!fragment(b, s, total, t.pathMtu, sc, id, t.sockaddr)) t.counters.drops[Drop.TxBusy]++;
+      sc.slotTunnel[i] = id;
+      if (!fragment(b, s, total, t.pathMtu, sc, id, t.sockaddr)) {
+        t.counters.drops[Drop.TxBusy]++;
+        sc.verdict[i] = Drop.TxBusy;
+      } else {
+        sc.verdict[i] = FRAGMENTED;
+      }
       continue;
     }
     names.set(t.sockaddr, i * SOCKADDR_IN_LEN);
     lens[i] = total;
     sc.slotTunnel[i] = id;
-    sc.innerLen[i] = len;
   }
 }
 

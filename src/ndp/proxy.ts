@@ -11,6 +11,7 @@ import { ETH_P_IPV6 } from '../sys/constants.js';
 import { SOCKADDR_LL_LEN, sockaddrLl } from '../sys/sockaddr.js';
 import { NS_FILTER } from './filter.js';
 import type { NdpResponder } from './responder.js';
+import type { Tracer } from '../trace/tracer.js';
 
 /** sockaddr_ll.sll_pkttype (byte 10): PACKET_OUTGOING frames are our own host's. */
 const SLL_PKTTYPE = 10;
@@ -22,6 +23,7 @@ export class NdpProxy {
   private readonly rx = new Slab({ slots: 32, slotSize: 2048, nameStride: SOCKADDR_LL_LEN });
   private readonly out = new Uint8Array(256);
   private readonly dest: Uint8Array;
+  tracer: Tracer | null = null;
 
   constructor(readonly ifindex: number, readonly responder: NdpResponder) {
     this.fd = openPacket({ ifindex, protocol: ETH_P_IPV6, allMulticast: true, filter: encodeBpf(NS_FILTER) });
@@ -37,7 +39,11 @@ export class NdpProxy {
       const now = Date.now();
       for (let i = 0; i < n; i++) {
         if (rx.names![i * rx.nameStride + SLL_PKTTYPE] === PACKET_OUTGOING || rx.lens[i] < 0) continue;
-        const len = this.responder.handle(rx.bytes.subarray(rx.slotStart(i), rx.slotStart(i) + rx.slotSize), rx.lens[i], this.out, now);
+        const frame = rx.bytes.subarray(rx.slotStart(i), rx.slotStart(i) + rx.slotSize);
+        const len = this.responder.handle(frame, rx.lens[i], this.out, now);
+        if (this.tracer !== null && this.tracer.active) {
+          this.tracer.captureNdp(frame, 0, rx.lens[i], this.responder.lastVerdict, len > 0 ? this.out : null, len);
+        }
         if (len > 0) {
           // sockaddr_ll destination MAC (bytes 12..17) = the frame's Ethernet destination.
           this.dest.set(this.out.subarray(0, 6), 12);

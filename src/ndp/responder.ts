@@ -11,6 +11,7 @@ import { NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_TARGET, NS_CHECK_NAMES, NsCheck, 
 
 const ALL_NODES = Uint8Array.from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 const MAX_SOLICITORS = 4096;
+const INVALID_VERDICTS = NS_CHECK_NAMES.map((n) => `ignored: invalid ${n}`);
 
 export class NdpCounters {
   seen = 0;
@@ -39,6 +40,8 @@ export interface ResponderOptions {
 
 export class NdpResponder {
   readonly counters = new NdpCounters();
+  /** What the last handle() did, for traces. */
+  lastVerdict = '';
   /** Target address → tunnel id. */
   readonly targets = new PrefixTable();
   mac: Uint8Array = new Uint8Array(6);
@@ -75,6 +78,7 @@ export class NdpResponder {
     const c = this.counters;
     if (len < ETH_HEADER_LEN || ((frame[ETH_TYPE] << 8) | frame[ETH_TYPE + 1]) !== ETHERTYPE_IPV6) {
       c.invalid[NsCheck.Truncated]++;
+      this.lastVerdict = 'ignored: truncated';
       return 0;
     }
     c.seen++;
@@ -83,11 +87,13 @@ export class NdpResponder {
     const check = checkNs(frame, ip, len - ip, info);
     if (check !== NsCheck.Ok) {
       c.invalid[check]++;
+      this.lastVerdict = INVALID_VERDICTS[check];
       return 0;
     }
     const t = info.icmp + ND_TARGET;
     if (this.targets.lookup(readU32(frame, t), readU32(frame, t + 4), readU32(frame, t + 8), readU32(frame, t + 12)) < 0) {
       c.notOurs++;
+      this.lastVerdict = 'ignored: not-ours';
       return 0;
     }
     const s = ip + IPV6_SRC;
@@ -96,6 +102,7 @@ export class NdpResponder {
       : (readU32(frame, s) ^ readU32(frame, s + 4) ^ readU32(frame, s + 8) ^ readU32(frame, s + 12)) >>> 0;
     if (!this.allow(key, now)) {
       c.rateLimited++;
+      this.lastVerdict = 'ignored: rate-limited';
       return 0;
     }
     // Ethernet: to the solicitor (its SLLA option, else the frame's source), or all-nodes for DAD.
@@ -114,6 +121,7 @@ export class NdpResponder {
     const tlla = info.dad || info.multicastDestination ? this.mac : null;
     const n = emitNa(out, ETH_HEADER_LEN, this.linkLocal, dst, frame, t, flags, tlla);
     c.answered++;
+    this.lastVerdict = 'answered';
     return ETH_HEADER_LEN + n;
   }
 }

@@ -28,7 +28,7 @@ function spec(over: Partial<TunnelSpec> = {}): TunnelSpec {
 
 function scratch(batch = 8): XmitScratch {
   return {
-    slotTunnel: new Int32Array(batch), innerLen: new Int32Array(batch),
+    slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch), innerLen: new Int32Array(batch),
     replies: new Slab({ slots: 8, slotSize: 1280 }),
     fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
     fragmentTunnel: new Int32Array(64), icmpLimit: new TokenBucket(1000, 1000),
@@ -201,7 +201,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
     received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { pad: 6 });
     received(slab, 1, REMOTE, '2001:db8:100::7', HOST, { ihl: 6 });
     received(slab, 2, REMOTE, 'fe80::1', 'ff02::1');
-    const sc = { slotTunnel: new Int32Array(8) };
+    const sc = { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) };
     rcvBatch(dp, slab, 3, sc);
     expect(Array.from(slab.lens.subarray(0, 3))).toEqual([80, 80, 80]);
     // With IPv4 options the inner packet was moved to offset 20.
@@ -234,7 +234,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
       make();
       const counters = global ? dp.global : dp.byName.get('home')!.counters;
       const before = counters.drops[reason];
-      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
       expect(slab.lens[0], DROP_NAMES[reason]).toBe(0);
       expect(counters.drops[reason] - before, DROP_NAMES[reason]).toBe(1);
     }
@@ -252,7 +252,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
       const dp = server();
       const slab = rxSlab();
       received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { ecnOuter: outer, tc: 0xb8 | inner });
-      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
       if (want === 'drop') {
         expect(slab.lens[0]).toBe(0);
       } else {
@@ -268,7 +268,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
     dp.add(spec({ localV4: REMOTE, remoteV4: LOCAL }));
     const slab = rxSlab();
     received(slab, 0, LOCAL, HOST, '2001:db8:ff::3', { dst: REMOTE });
-    rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8) });
+    rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
     expect(slab.lens[0]).toBe(80);
   });
 });

@@ -1,0 +1,76 @@
+// Prometheus text exposition (format 0.0.4) of the daemon's counters, served
+// over HTTP at /metrics when `metrics: {listen: ADDR:PORT}` is configured.
+import { createServer, type Server } from 'node:http';
+import { DROP_NAMES } from '../datapath/reasons.js';
+import type { DatapathTables } from '../datapath/tables.js';
+import type { NdpCounters } from '../ndp/responder.js';
+import { NS_CHECK_NAMES } from '../wire/ndp.js';
+
+function label(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+class Exposition {
+  private readonly lines: string[] = [];
+
+  family(name: string, type: 'counter' | 'gauge', help: string): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  }
+
+  sample(name: string, labels: Record<string, string>, value: number): void {
+    const l = Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(',');
+    this.lines.push(`${name}${l ? `{${l}}` : ''} ${value}`);
+  }
+
+  text(): string {
+    return this.lines.join('\n') + '\n';
+  }
+}
+
+export function renderMetrics(tables: DatapathTables, ndp: NdpCounters | null, traceLost: number): string {
+  const e = new Exposition();
+  const tunnels = [...tables.byName.values()];
+  const perTunnel: Array<[string, string, (t: (typeof tunnels)[number]) => number]> = [
+    ['sixtun_tunnel_tx_packets_total', 'IPv6 packets encapsulated and sent to the tunnel remote.', (t) => t.counters.txPackets],
+    ['sixtun_tunnel_tx_bytes_total', 'Inner bytes encapsulated and sent.', (t) => t.counters.txBytes],
+    ['sixtun_tunnel_rx_packets_total', 'IPv6 packets decapsulated and delivered to the TUN.', (t) => t.counters.rxPackets],
+    ['sixtun_tunnel_rx_bytes_total', 'Inner bytes decapsulated and delivered.', (t) => t.counters.rxBytes],
+    ['sixtun_tunnel_icmp_sent_total', 'ICMPv6 errors generated (Packet Too Big, relayed unreachables).', (t) => t.counters.icmpSent],
+  ];
+  for (const [name, help, get] of perTunnel) {
+    e.family(name, 'counter', help);
+    for (const t of tunnels) e.sample(name, { tunnel: t.spec.name }, get(t));
+  }
+  e.family('sixtun_tunnel_mtu_bytes', 'gauge', 'Current inner MTU of the tunnel (lowered by path MTU discovery).');
+  const now = Date.now();
+  for (const t of tunnels) e.sample('sixtun_tunnel_mtu_bytes', { tunnel: t.spec.name }, t.effectiveMtu(now));
+  e.family('sixtun_drops_total', 'counter', 'Packets dropped, by tunnel ("" when none could be named) and reason.');
+  for (const [name, counters] of [['', tables.global] as const, ...tunnels.map((t) => [t.spec.name, t.counters] as const)]) {
+    counters.drops.forEach((v, i) => { if (v > 0) e.sample('sixtun_drops_total', { tunnel: name, reason: DROP_NAMES[i] }, v); });
+  }
+  if (ndp) {
+    e.family('sixtun_ndp_solicitations_total', 'counter', 'Neighbor Solicitations seen by the NDP proxy, by result.');
+    e.sample('sixtun_ndp_solicitations_total', { result: 'answered' }, ndp.answered);
+    e.sample('sixtun_ndp_solicitations_total', { result: 'not-ours' }, ndp.notOurs);
+    e.sample('sixtun_ndp_solicitations_total', { result: 'rate-limited' }, ndp.rateLimited);
+    ndp.invalid.forEach((v, i) => { if (v > 0) e.sample('sixtun_ndp_solicitations_total', { result: `invalid-${NS_CHECK_NAMES[i]}` }, v); });
+  }
+  e.family('sixtun_trace_lost_total', 'counter', 'Packets a trace session could not keep up with.');
+  e.sample('sixtun_trace_lost_total', {}, traceLost);
+  return e.text();
+}
+
+export async function serveMetrics(host: string, port: number, render: () => string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(render());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

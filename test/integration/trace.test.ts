@@ -1,0 +1,132 @@
+// Tracing, status and metrics against a running server in the topology.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRoot, useLab } from '../support/root.js';
+import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../helpers/topology.js';
+import { SIXTUN_BIN, helperScript, ping, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../helpers/daemons.js';
+import { waitFor } from '../helpers/netns.js';
+
+/** Checks text against the Prometheus exposition format 0.0.4 rules and returns the samples. */
+function parseExposition(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  expect(text.endsWith('\n')).toBe(true);
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line.startsWith('# HELP ')) {
+      expect(line).toMatch(/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* \S.*$/);
+      continue;
+    }
+    if (line.startsWith('# TYPE ')) {
+      const m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      expect(typed.has(m![1]), `TYPE twice for ${m![1]}`).toBe(false);
+      typed.add(m![1]);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? (-?[0-9.e+]+|NaN|\+Inf|-Inf)$/.exec(line);
+    expect(m, `not a sample line: ${line}`).not.toBeNull();
+    expect(typed.has(m![1]), `sample before its TYPE: ${line}`).toBe(true);
+    samples.set(`${m![1]}${m![2] ?? ''}`, Number(m![3]));
+  }
+  return samples;
+}
+
+describeRoot('tracing, status and metrics', () => {
+  const lab = useLab('trace');
+  const dir = runDir('trace');
+  let t: Topology;
+  let server: RunningDaemon;
+
+  beforeAll(async () => {
+    t = buildTopology(lab, { clients: 2 });
+    server = await startServer(t, dir, { extra: 'metrics: {listen: "[::1]:9641"}\n' });
+    for (const c of t.clients) await startClient(t, c, dir);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function send41(ns: string, outerSrc: string, innerSrc: string, count: number): void {
+    lab.exec(ns, [process.execPath, helperScript('send41'), outerSrc, SERVER_V4, innerSrc, HOST_V6, String(count)]);
+  }
+
+  async function runTrace(args: string[], during: () => Promise<void> | void): Promise<string> {
+    const tr = lab.spawn(t.server, [process.execPath, SIXTUN_BIN, 'trace', '--socket', server.socket, ...args]);
+    await waitFor(async () => ((await status(server)) as unknown as { traces: unknown[] }).traces.length > 0, 5000, 20, 'trace attached');
+    await during();
+    await new Promise((r) => setTimeout(r, 300));
+    await lab.stop(tr);
+    return tr.output();
+  }
+
+  it('sixtun trace -w writes pcapng that tshark reads cleanly, outer IPv6-in-IPv4 and inner IPv6, with verdicts', async () => {
+    const [c1, c2] = t.clients;
+    const file = join(dir, 'trace.pcapng');
+    await runTrace(['-w', file], async () => {
+      ping(lab, c1.ns, HOST_V6, { count: 3 });
+      const r = await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 2 * 1024 * 1024, 5031);
+      expect(r.received).toBe(r.sent);
+      send41(c2.ns, c2.v4, c1.clientV6, 2);
+    });
+    const rows = execFileSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|',
+      '-e', 'frame.interface_name', '-e', 'ip.proto', '-e', 'ipv6.src', '-e', 'ip.checksum.status', '-e', '_ws.malformed', '-e', 'frame.comment'], { encoding: 'utf8' })
+      .split('\n').filter((l) => l !== '').map((l) => l.split('|'));
+    expect(rows.length).toBeGreaterThan(500);
+    for (const [iface, proto, src6, checksum, malformed, comment] of rows) {
+      expect(malformed).toBe('');
+      expect(comment).toMatch(/^(tunnel \S+|ndp), (tx|rx), (forwarded|dropped: [a-z-]+|answered|sent|ignored: .+)/);
+      if (iface.startsWith('wire')) {
+        expect(proto).toBe('41');
+        expect(src6).toMatch(/^2001:db8:/);
+        expect(checksum).toBe('1');
+      } else if (iface.startsWith('sixtun0')) {
+        expect(proto).toBe('');
+        expect(src6).not.toBe('');
+      }
+    }
+    expect(rows.some(([iface]) => iface.startsWith('wire'))).toBe(true);
+    expect(rows.some(([iface, , , , , comment]) => iface.startsWith('sixtun0') && comment.endsWith('forwarded'))).toBe(true);
+    expect(rows.filter(([, , , , , comment]) => comment === 'tunnel client2, rx, dropped: spoofed-source')).toHaveLength(2);
+  });
+
+  it('sixtun trace --tunnel NAME --dropped prints only that tunnel’s drops', async () => {
+    const [c1, c2] = t.clients;
+    const out = await runTrace(['--tunnel', c2.name, '--dropped'], () => {
+      ping(lab, c1.ns, HOST_V6, { count: 2 });
+      ping(lab, c2.ns, HOST_V6, { count: 2 });
+      send41(c2.ns, c2.v4, c1.clientV6, 3);
+      send41(c1.ns, c1.v4, c2.clientV6, 2);
+      send41(t.isp, ISP_CLIENT_SIDE_V4, c1.clientV6, 2);
+    });
+    const lines = out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l).toMatch(/outer IP 198\.51\.100\.3 > 203\.0\.113\.1 .* \[tunnel client2, rx, dropped: spoofed-source\]$/);
+  });
+
+  it('status and metrics count a controlled burst exactly, and agree', async () => {
+    const c2 = t.clients[1];
+    const before = tunnelOf(await status(server), c2.name);
+    send41(c2.ns, c2.v4, c2.clientV6, 25);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = tunnelOf(await status(server), c2.name);
+    expect(after.rx.packets - before.rx.packets).toBe(25);
+    expect(after.rx.bytes - before.rx.bytes).toBe(25 * 64);
+    const text = lab.exec(t.server, ['curl', '-sf', 'http://[::1]:9641/metrics']);
+    const samples = parseExposition(text);
+    const final = tunnelOf(await status(server), c2.name);
+    expect(samples.get(`sixtun_tunnel_rx_packets_total{tunnel="${c2.name}"}`)).toBe(final.rx.packets);
+    expect(samples.get(`sixtun_tunnel_tx_packets_total{tunnel="${c2.name}"}`)).toBe(final.tx.packets);
+    expect(samples.get(`sixtun_drops_total{tunnel="${c2.name}",reason="spoofed-source"}`)).toBe(final.drops['spoofed-source']);
+    expect(samples.get('sixtun_drops_total{tunnel="",reason="unknown-remote"}')).toBe((await status(server)).drops_without_tunnel['unknown-remote']);
+    expect(samples.get('sixtun_ndp_solicitations_total{result="answered"}')).toBeGreaterThan(0);
+  });
+
+  it('sixtun status prints a table', () => {
+    const out = lab.exec(t.server, [process.execPath, SIXTUN_BIN, 'status', '--socket', server.socket]);
+    expect(out).toMatch(/^server sixtun0 local 203\.0\.113\.1 pid \d+\n/);
+    expect(out).toMatch(/\nTUNNEL +REMOTE +CLIENT IPV6 +MTU +TX PKTS/);
+    expect(out).toMatch(/\nclient2 +198\.51\.100\.3 +2001:db8:ff::5 +1480 +\d+/);
+    expect(out).toMatch(/spoofed-source=\d+/);
+    expect(out).toMatch(/\nndp userspace: seen \d+ answered \d+/);
+  });
+});
