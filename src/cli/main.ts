@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { runDaemon } from './run.js';
 import { status } from './status.js';
 import { trace } from './trace.js';
+import { demo } from './demo.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -11,6 +12,7 @@ export const USAGE = `sixtun ${VERSION}: userspace 6in4 (IPv6-in-IPv4, protocol 
 Usage: sixtun <command> [options]
 
 Commands:
+  demo             build a whole tunnel topology in namespaces and show it working
   server -c FILE   run a tunnel server (many clients on one TUN)
   client -c FILE   run a tunnel client
   status           show a running daemon's tunnels and counters
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return status(rest);
     case 'trace':
       return trace(rest);
+    case 'demo':
+      return demo(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -52,7 +56,7 @@ main(process.argv.slice(2)).then(
     // A daemon that stopped has closed everything it opened; exit now rather
     // than wait on anything a library left scheduled.
     process.exitCode = code;
-    if (process.argv[2] === 'server' || process.argv[2] === 'client') process.exit(code);
+    if (['server', 'client', 'demo'].includes(process.argv[2])) process.exit(code);
   },
   (e: Error) => {
     process.stderr.write(`sixtun: ${e.stack ?? e.message}\n`);

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { SpawnOptions } from 'node:child_process';
 import type { Lab, Spawned } from './netns.js';
 import { waitFor } from './netns.js';
 import { controlRequest } from '../../src/control/control-server.js';
@@ -39,8 +40,10 @@ export function runDir(tag: string): string {
 }
 
 /** Starts `sixtun MODE -c CONFIG` in ns and waits until its control socket answers. */
-export async function startDaemon(lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string): Promise<RunningDaemon> {
-  const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config]);
+export async function startDaemon(
+  lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {},
+): Promise<RunningDaemon> {
+  const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config], spawnOpts);
   let exited = false;
   void proc.exited.then(() => { exited = true; });
   await waitFor(async () => {

@@ -132,6 +132,18 @@ export class Lab {
     return p.exited;
   }
 
+  /** Hands everything this lab made over to the caller: it will not be torn
+   * down on exit any more (`sixtun demo --keep`). Returns what it held. */
+  release(): { namespaces: string[]; pids: number[] } {
+    live.delete(this);
+    const running = this.processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    const held = { namespaces: [...this.namespaces], pids: running.map((p) => p.pid) };
+    for (const p of this.processes) p.child.unref();
+    this.namespaces.length = 0;
+    this.processes.length = 0;
+    return held;
+  }
+
   /** Names of this lab's namespaces that still exist on the host. */
   leftovers(): string[] {
     return listNamespaces().filter((n) => n.startsWith(this.prefix));

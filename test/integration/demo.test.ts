@@ -1,0 +1,55 @@
+// `sixtun demo`, run the way a newcomer runs it, and its --keep/--down mode.
+import { expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describeRoot } from '../support/root.js';
+import { SIXTUN_BIN } from '../helpers/daemons.js';
+import { listNamespaces, pidAlive } from '../helpers/netns.js';
+
+function run(args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [SIXTUN_BIN, 'demo', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+describeRoot('sixtun demo', () => {
+  it('builds the topology, shows traffic flowing, and leaves nothing behind', () => {
+    const before = listNamespaces();
+    const r = run([]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/ping from the client to the host .*: 5\/5 replies/);
+    expect(r.out).toMatch(/ping from the client's LAN .*: 3\/3 replies/);
+    expect(r.out).toMatch(/TCP, 8 MiB from the host to the client, checksummed: byte-exact/);
+    expect(r.out).toMatch(/TCP, 8 MiB from the client to the host, checksummed: byte-exact/);
+    expect(r.out).toMatch(/result: the tunnel works/);
+    expect(r.out).toMatch(/0 left behind/);
+    expect(listNamespaces()).toEqual(before);
+  });
+
+  it('--keep leaves it running for exploration and --down removes it', () => {
+    const before = listNamespaces();
+    const r = run(['--keep']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/Stop it with: sixtun demo --down/);
+    const state = JSON.parse(spawnSync('cat', ['/run/sixtun/demo.json'], { encoding: 'utf8' }).stdout) as { namespaces: string[]; pids: number[] };
+    try {
+      expect(state.pids.every(pidAlive)).toBe(true);
+      expect(listNamespaces()).toEqual(expect.arrayContaining(state.namespaces));
+      // Still forwarding after the demo process exited.
+      const client = state.namespaces.find((n) => n.endsWith('-c1'))!;
+      const ping = spawnSync('ip', ['netns', 'exec', client, 'ping', '-6', '-c', '1', '-W', '2', '2001:db8:beef::1'], { encoding: 'utf8' });
+      expect(ping.status, ping.stdout).toBe(0);
+    } finally {
+      const d = run(['--down']);
+      expect(d.code, d.out).toBe(0);
+    }
+    expect(state.pids.some(pidAlive)).toBe(false);
+    expect(listNamespaces()).toEqual(before);
+    expect(existsSync('/run/sixtun/demo.json')).toBe(false);
+  });
+
+  it('refuses --down when nothing is running, with a clear message', () => {
+    const r = run(['--down']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/no demo is running/);
+  });
+});
