@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
+import { waitFor } from '../helpers/netns.js';
 import { buildTopology, HOST_V6, type Topology } from '../helpers/topology.js';
 import { ping, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../helpers/daemons.js';
 
@@ -79,7 +80,9 @@ describeRoot('6in4 tunnel end to end (one client with a LAN)', () => {
   it('tshark dissects the outer packets as IPv6 in IPv4 without malformed or checksum warnings', async () => {
     const pcap = join(dir, 'outer.pcapng');
     const cap = lab.spawn(t.server, ['tshark', '-q', '-i', 'wan0', '-w', pcap, '-f', 'ip proto 41']);
-    await new Promise((r) => setTimeout(r, 1500));
+    // tshark says "Capturing on …" and then (newer versions) "Capture started".
+    await waitFor(() => cap.output().includes('Capture started') || cap.output().includes('Capturing on'), 30_000, 20, 'tshark to start capturing');
+    await new Promise((r) => setTimeout(r, 300));
     ping(lab, t.clients[0].ns, HOST_V6, { count: 5 });
     await new Promise((r) => setTimeout(r, 300));
     await lab.stop(cap);
