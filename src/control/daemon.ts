@@ -1,7 +1,7 @@
 // A running sixtun node: opens the TUN and the raw socket, reconciles kernel
 // state, runs the datapath, watches netlink to keep its state true, serves
 // the control socket, and undoes everything on stop.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { openTun } from '../sys/tun.js';
 import { openRaw4 } from '../sys/raw4.js';
 import { native } from '../sys/native.js';
@@ -9,7 +9,7 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
-import { Reconciler } from './reconcile.js';
+import { Reconciler, type OwnedRecord } from './reconcile.js';
 import { desiredState, ndpTargets, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
 import { NdpResponder } from '../ndp/responder.js';
 import { NdpProxy } from '../ndp/proxy.js';
@@ -54,6 +54,53 @@ function serverTunnelSpec(cfg: ServerConfig, t: TunnelConfig, localV4: number): 
   };
 }
 
+/** Where a daemon records what it changed, so a later start can undo it after a SIGKILL. */
+export function stateFile(cfg: Config): string {
+  return `${cfg.controlSocket}.state.json`;
+}
+
+interface StateRecord {
+  pid: number;
+  interface: string;
+  owned: OwnedRecord;
+}
+
+/** Undoes what a previous run left behind when it was killed (its record
+ * names a PID that is gone). Refuses to start next to a live one. */
+async function recoverLeftovers(cfg: Config, nl: NetlinkClient, log: Logger): Promise<void> {
+  const path = stateFile(cfg);
+  if (!existsSync(path)) return;
+  let rec: StateRecord;
+  try {
+    rec = JSON.parse(readFileSync(path, 'utf8')) as StateRecord;
+  } catch (e) {
+    log.warn('ignoring an unreadable state file', { file: path, error: (e as Error).message });
+    rmSync(path, { force: true });
+    return;
+  }
+  if (rec.pid !== process.pid && processAlive(rec.pid)) {
+    throw Object.assign(new Error(`another sixtun (pid ${rec.pid}) is running with ${path}`), { code: 'EBUSY' });
+  }
+  const r = new Reconciler(nl, log);
+  r.importOwned(rec.owned);
+  await r.teardown();
+  rmSync(path, { force: true });
+  log.warn('undid what a previous run left behind', { pid: rec.pid, ...summarize(rec.owned) });
+}
+
+function summarize(o: OwnedRecord): Record<string, number> {
+  return { links: o.links.length, addresses: o.addresses.length, routes: o.routes.length, proxies: o.proxies.length, sysctls: o.sysctls.length };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Signs that the kernel handles protocol 41 itself (sit/tunnel4 loaded):
  * it may then answer our traffic with ICMP port unreachable or deliver twice. */
 export function kernelInterference(sysRoot = '/sys'): string[] {
@@ -87,7 +134,7 @@ export class Daemon {
     private readonly log: Logger,
     private readonly nl: NetlinkClient,
     private readonly reconciler: Reconciler,
-    private readonly tunFd: number,
+    private tunFd: number,
     private readonly rawFd: number,
   ) {
     this.cfg = cfg;
@@ -107,6 +154,7 @@ export class Daemon {
       }
     };
     try {
+      await recoverLeftovers(cfg, nl, log);
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
       const tun = openTun({ name: cfg.interface });
       undo.push(() => { native.close(tun.fd); });
@@ -116,7 +164,12 @@ export class Daemon {
       undo.push(() => reconciler.teardown());
       const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
       for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
-      await reconciler.apply(desiredState(cfg, localIpv4));
+      undo.push(() => rmSync(stateFile(cfg), { force: true }));
+      try {
+        await reconciler.apply(desiredState(cfg, localIpv4));
+      } finally {
+        d.persistOwned();
+      }
       for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
       d.datapath = new Datapath(d.tables, tun.fd, rawFd);
       d.datapath.tracer = d.tracer;
@@ -160,12 +213,28 @@ export class Daemon {
     if (this.metrics) await new Promise<void>((r) => this.metrics!.close(() => r()));
     try {
       await this.reconciler.teardown();
+      rmSync(stateFile(this.cfg), { force: true });
     } finally {
       native.close(this.rawFd);
       native.close(this.tunFd);
       this.nl.close();
     }
     this.log.info('sixtun stopped');
+  }
+
+  /** Writes the reconciler's record atomically (write, fsync, rename). */
+  persistOwned(): void {
+    const path = stateFile(this.cfg);
+    const tmp = `${path}.tmp`;
+    try {
+      const fd = openSync(tmp, 'w', 0o600);
+      writeSync(fd, JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned() } satisfies StateRecord));
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, path);
+    } catch (e) {
+      this.log.warn('cannot record state for crash recovery', { file: path, error: (e as Error).message });
+    }
   }
 
   /** Userspace NDP proxy on the external interface, answering from its link-local address. */
@@ -205,6 +274,10 @@ export class Daemon {
 
   private onNetlinkEvent(e: MonitorEvent): void {
     if (this.stopping) return;
+    if (e.kind === 'link' && e.action === 'del' && e.link.name === this.cfg.interface) {
+      this.reopenTun();
+      return;
+    }
     if (this.ndp && ((e.kind === 'addr' && e.address.index === this.ndp.ifindex) || (e.kind === 'link' && e.link.index === this.ndp.ifindex))) {
       this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
     }
@@ -218,12 +291,30 @@ export class Daemon {
     if (relevant) this.scheduleReapply(`${e.kind} ${e.action}`);
   }
 
+  /** Someone deleted our TUN device: open it again and restore its state. */
+  private reopenTun(): void {
+    try {
+      const tun = openTun({ name: this.cfg.interface });
+      const old = this.tunFd;
+      this.tunFd = tun.fd;
+      this.datapath?.replaceTun(tun.fd);
+      native.close(old);
+      this.log.warn('TUN device was deleted: created it again', { interface: this.cfg.interface });
+    } catch (e) {
+      this.log.error('cannot re-create the TUN device', { interface: this.cfg.interface, error: (e as Error).message });
+    }
+    this.scheduleReapply('TUN device re-created');
+  }
+
   private scheduleReapply(reason: string): void {
     if (this.reapplyTimer || this.stopping) return;
     this.reapplyTimer = setTimeout(() => {
       this.reapplyTimer = null;
       this.reconciler.apply(desiredState(this.cfg, this.localIpv4)).then(
-        () => this.log.info('state re-applied', { reason }),
+        () => {
+          this.persistOwned();
+          this.log.info('state re-applied', { reason });
+        },
         (err: Error) => this.log.error('re-applying state failed', { reason, error: err.message }),
       );
     }, REAPPLY_DELAY_MS);
@@ -260,6 +351,7 @@ export class Daemon {
     this.log.setLevel(next.logLevel);
     this.cfg = next;
     this.refreshNdpTargets();
+    this.persistOwned();
     return result;
   }
 

@@ -56,6 +56,14 @@ export interface DesiredState {
   sysctls?: DesiredSysctl[];
 }
 
+export interface OwnedRecord {
+  links: Array<[string, { up?: boolean; mtu?: number; txQueueLen?: number }]>;
+  addresses: DesiredAddress[];
+  routes: DesiredRoute[];
+  proxies: DesiredProxy[];
+  sysctls: Array<[string, string]>;
+}
+
 /** Everything sixtun changed, so teardown can undo exactly that. */
 interface Owned {
   links: Map<string, { up?: boolean; mtu?: number; txQueueLen?: number }>;
@@ -203,12 +211,25 @@ export class Reconciler {
     }
   }
 
+  /** A link's index, or null when the link is gone (nothing left to undo on it). */
+  private async indexOrNull(name: string): Promise<number | null> {
+    const cached = this.indexCache.get(name);
+    if (cached !== undefined) return cached;
+    try {
+      return await this.index(name);
+    } catch (e) {
+      if (e instanceof NetlinkError && GONE.has(e.code)) return null;
+      throw e;
+    }
+  }
+
   /** Removes one route this reconciler added (live tunnel removal). */
   async removeRoute(r: DesiredRoute): Promise<void> {
     const key = routeKey(r);
     if (!this.owned.routes.has(key)) return;
     this.owned.routes.delete(key);
-    const oif = r.link !== undefined ? this.indexCache.get(r.link) : undefined;
+    const oif = r.link !== undefined ? await this.indexOrNull(r.link) : undefined;
+    if (oif === null) return;
     await this.tolerateGone(() => deleteRoute(this.nl, this.routeSpec(r, oif)));
   }
 
@@ -216,18 +237,39 @@ export class Reconciler {
     const key = proxyKey(p);
     if (!this.owned.proxies.has(key)) return;
     this.owned.proxies.delete(key);
-    const index = this.indexCache.get(p.link);
-    if (index !== undefined) await this.tolerateGone(() => deleteProxyNeighbour(this.nl, index, p.address));
+    const index = await this.indexOrNull(p.link);
+    if (index !== null) await this.tolerateGone(() => deleteProxyNeighbour(this.nl, index, p.address));
   }
 
   async removeAddress(a: DesiredAddress): Promise<void> {
     const key = addressKey(a);
     if (!this.owned.addresses.has(key)) return;
     this.owned.addresses.delete(key);
-    const index = this.indexCache.get(a.link);
-    if (index !== undefined) {
+    const index = await this.indexOrNull(a.link);
+    if (index !== null) {
       await this.tolerateGone(() => deleteAddress(this.nl, { index, prefix: parsePrefix(a.cidr, false) }));
     }
+  }
+
+  /** What teardown would undo, as JSON: written to disk so that the next
+   * start can undo it after a SIGKILL. */
+  exportOwned(): OwnedRecord {
+    return {
+      links: [...this.owned.links.entries()],
+      addresses: [...this.owned.addresses.values()],
+      routes: [...this.owned.routes.values()],
+      proxies: [...this.owned.proxies.values()],
+      sysctls: [...this.owned.sysctls.entries()],
+    };
+  }
+
+  /** Takes over a record left by a previous run (then call teardown()). */
+  importOwned(r: OwnedRecord): void {
+    for (const [name, before] of r.links) this.owned.links.set(name, before);
+    for (const a of r.addresses) this.owned.addresses.set(addressKey(a), a);
+    for (const x of r.routes) this.owned.routes.set(routeKey(x), x);
+    for (const p of r.proxies) this.owned.proxies.set(proxyKey(p), p);
+    for (const [k, v] of r.sysctls) this.owned.sysctls.set(k, v);
   }
 
   private async tolerateGone(op: () => Promise<void>): Promise<void> {
@@ -258,6 +300,8 @@ export class Reconciler {
         await op();
       } catch (e) {
         if (e instanceof NetlinkError && GONE.has(e.code)) return;
+        // A sysctl of a device that is gone (the TUN of a killed run) is gone too.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
         failures.push(`${what}: ${(e as Error).message}`);
       }
     };
@@ -266,8 +310,8 @@ export class Reconciler {
     for (const a of [...this.owned.addresses.values()].reverse()) await attempt(`address ${a.cidr}`, () => this.removeAddress(a));
     for (const [name, before] of [...this.owned.links.entries()].reverse()) {
       await attempt(`link ${name}`, async () => {
-        const index = this.indexCache.get(name);
-        if (index === undefined) return;
+        const index = await this.indexOrNull(name);
+        if (index === null) return;
         if (before.up !== undefined) await setLinkUp(this.nl, index, before.up);
         if (before.mtu !== undefined) await setLinkMtu(this.nl, index, before.mtu);
         if (before.txQueueLen !== undefined) await setLinkTxQueueLen(this.nl, index, before.txQueueLen);

@@ -50,7 +50,7 @@ export class Datapath {
   private tunWatch: Watcher | null = null;
   private rawWatch: Watcher | null = null;
 
-  constructor(readonly tables: DatapathTables, readonly tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
+  constructor(readonly tables: DatapathTables, public tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
     const batch = opts.batch ?? 64;
     this.rounds = opts.rounds ?? 8;
     this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
@@ -73,6 +73,13 @@ export class Datapath {
   start(): void {
     this.tunWatch = new Watcher(this.tunFd, () => this.onTunReadable());
     this.rawWatch = new Watcher(this.rawFd, () => this.onRawReadable());
+  }
+
+  /** The TUN device was deleted and opened again: watch the new fd. */
+  replaceTun(fd: number): void {
+    this.tunWatch?.stop();
+    this.tunFd = fd;
+    if (this.rawWatch) this.tunWatch = new Watcher(fd, () => this.onTunReadable());
   }
 
   stop(): void {
