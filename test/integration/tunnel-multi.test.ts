@@ -19,8 +19,8 @@ describeRoot('one server, three clients', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function send41(ns: string, outerSrc: string, innerSrc: string, innerDst: string, count: number, ecn: [number, number] = [0, 0]): void {
-    const out = lab.exec(ns, [process.execPath, helperScript('send41'), outerSrc, SERVER_V4, innerSrc, innerDst, String(count), String(ecn[0]), String(ecn[1])]);
+  function send41(ns: string, outerSrc: string, innerSrc: string, innerDst: string, count: number, ecn: [number, number] = [0, 0], shape: string[] = []): void {
+    const out = lab.exec(ns, [process.execPath, helperScript('send41'), outerSrc, SERVER_V4, innerSrc, innerDst, String(count), String(ecn[0]), String(ecn[1]), ...shape]);
     expect(JSON.parse(out)).toEqual({ sent: count });
   }
 
@@ -78,6 +78,33 @@ describeRoot('one server, three clients', () => {
     expect(d('martian-source')).toBe(3);
     expect(d('martian-destination')).toBe(3);
     expect(d('ecn-ce-not-ect')).toBe(3);
+  });
+
+  it('drops tiny and length-lying inner packets, and an IPv4-mapped destination', async () => {
+    const c = t.clients[2];
+    const before = tunnelOf(await status(server), c.name).drops;
+    send41(c.ns, c.v4, c.clientV6, HOST_V6, 2, [0, 0], ['20']);
+    send41(c.ns, c.v4, c.clientV6, HOST_V6, 3, [0, 0], ['64', '2000']);
+    send41(c.ns, c.v4, c.clientV6, '::ffff:192.0.2.1', 1);
+    await settle();
+    const after = tunnelOf(await status(server), c.name).drops;
+    const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    expect(d('inner-truncated')).toBe(5);
+    expect(d('martian-destination')).toBe(1);
+  });
+
+  it('ignores ICMPv4 errors quoting packets it never sent', async () => {
+    const before = await status(server);
+    const c = t.clients[0];
+    // Quoting a datagram to an address that is no tunnel's remote, and one that claims another source.
+    const a = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-icmp4'), SERVER_V4, '3', '1', SERVER_V4, '192.0.2.200', '3']));
+    const b = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-icmp4'), SERVER_V4, '3', '1', '203.0.113.99', c.v4, '2']));
+    expect([a.sent, b.sent]).toEqual([3, 2]);
+    await settle();
+    const after = await status(server);
+    expect((after.drops_without_tunnel['icmp-not-ours'] ?? 0) - (before.drops_without_tunnel['icmp-not-ours'] ?? 0)).toBe(5);
+    expect(tunnelOf(after, c.name).icmp_sent).toBe(tunnelOf(before, c.name).icmp_sent);
+    expect(ping(lab, t.host, c.clientV6).received).toBe(3);
   });
 
   it('propagates CE from the outer header into an ECT inner packet', async () => {
