@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <net/if.h>
@@ -15,7 +16,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -256,6 +260,34 @@ static napi_value js_setns(napi_env env, napi_callback_info info) {
   int32_t fd, type;
   if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &type)) return throw_arg(env, "setns(fd, type)");
   if (setns(fd, type) < 0) return throw_errno(env, errno, "setns");
+  return int_value(env, 0);
+}
+
+/* keepCapabilities(on): prctl(PR_SET_KEEPCAPS) so permitted capabilities
+ * survive the switch to an unprivileged user. */
+static napi_value js_keep_capabilities(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  bool on;
+  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) return throw_arg(env, "keepCapabilities(on: boolean)");
+  if (prctl(PR_SET_KEEPCAPS, on ? 1 : 0, 0, 0, 0) < 0) return throw_errno(env, errno, "prctl");
+  return int_value(env, 0);
+}
+
+/* setCapabilities(effective, permitted, inheritable): capset(2) for the
+ * calling thread with capability masks of the first 32 capabilities. */
+static napi_value js_set_capabilities(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint32_t eff, perm, inh;
+  if (napi_get_value_uint32(env, argv[0], &eff) != napi_ok || napi_get_value_uint32(env, argv[1], &perm) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &inh) != napi_ok)
+    return throw_arg(env, "setCapabilities(effective, permitted, inheritable)");
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof(data));
+  data[0].effective = eff;
+  data[0].permitted = perm;
+  data[0].inheritable = inh;
+  if (syscall(SYS_capset, &hdr, data) < 0) return throw_errno(env, errno, "capset");
   return int_value(env, 0);
 }
 
@@ -617,6 +649,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"setNonBlocking", js_set_non_blocking},
       {"ifNameToIndex", js_if_name_to_index},
       {"setns", js_setns},           {"attachFilter", js_attach_filter},
+      {"keepCapabilities", js_keep_capabilities}, {"setCapabilities", js_set_capabilities},
                  {"recvBatch", js_recv_batch},
       {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
       {"writeBatch", js_write_batch}, {"sendTo", js_send_to},

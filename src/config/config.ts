@@ -36,6 +36,10 @@ interface CommonConfig {
   txQueueLen: number;
   controlSocket: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Run as this user (name or uid) after opening devices and sockets. */
+  user: string | null;
+  /** Group that may use the control socket (mode 0660 instead of 0600). */
+  controlGroup: string | null;
   /** Prometheus listener, e.g. { host: '::1', port: 9641 }. */
   metrics: { host: string; port: number } | null;
 }
@@ -249,6 +253,8 @@ function common(f: Fields, file: string): CommonConfig {
     controlSocket: f.string('control_socket', `/run/sixtun/${iface}.sock`),
     logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     metrics: listenAddress(f, 'metrics'),
+    user: f.has('user') ? f.string('user') : (f.get('user'), null),
+    controlGroup: f.has('control_group') ? f.string('control_group') : (f.get('control_group'), null),
   };
 }
 

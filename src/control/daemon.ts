@@ -1,7 +1,9 @@
 // A running sixtun node: opens the TUN and the raw socket, reconciles kernel
 // state, runs the datapath, watches netlink to keep its state true, serves
 // the control socket, and undoes everything on stop.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openTun } from '../sys/tun.js';
 import { openRaw4 } from '../sys/raw4.js';
 import { native } from '../sys/native.js';
@@ -191,6 +193,7 @@ export class Daemon {
         d.metrics = await serveMetrics(cfg.metrics.host, cfg.metrics.port, () => d.renderMetrics());
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
+      if (cfg.user !== null) d.dropPrivileges(cfg);
       log.info('sixtun started', {
         mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: d.tables.byName.size, control_socket: cfg.controlSocket,
       });
@@ -220,6 +223,20 @@ export class Daemon {
       this.nl.close();
     }
     this.log.info('sixtun stopped');
+  }
+
+  /** Hands the control socket and the state record to the configured user,
+   * then becomes that user with only CAP_NET_ADMIN and CAP_NET_RAW. */
+  private dropPrivileges(cfg: Config): void {
+    const account = lookupUser(cfg.user!);
+    const group = cfg.controlGroup !== null ? lookupGroup(cfg.controlGroup) : account.gid;
+    const dir = dirname(cfg.controlSocket);
+    chownSync(dir, account.uid, account.gid);
+    chownSync(cfg.controlSocket, account.uid, group);
+    chmodSync(cfg.controlSocket, cfg.controlGroup !== null ? 0o660 : 0o600);
+    if (existsSync(stateFile(cfg))) chownSync(stateFile(cfg), account.uid, account.gid);
+    dropPrivileges(account);
+    this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW' });
   }
 
   /** Writes the reconciler's record atomically (write, fsync, rename). */

@@ -24,6 +24,8 @@ export interface Native {
   setNonBlocking(fd: number): number;
   ifNameToIndex(name: string): number;
   setns(fd: number, nstype: number): number;
+  keepCapabilities(on: boolean): number;
+  setCapabilities(effective: number, permitted: number, inheritable: number): number;
   recvBatch(
     fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number,
     names?: Uint8Array | null, nameStride?: number, ctrl?: Uint8Array | null, ctrlStride?: number,
