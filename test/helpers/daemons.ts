@@ -100,7 +100,7 @@ export function tunnelOf(s: Status, name: string): TunnelCounters {
 export async function tcpTransfer(lab: Lab, from: string, to: string, toAddr: string, bytes: number, port = 5001): Promise<{ sent: string; received: string }> {
   const server = lab.spawn(to, [process.execPath, helperScript('tcp-transfer'), 'serve', String(port), String(bytes)]);
   await waitFor(() => server.output().includes('listening'), 10_000, 20, 'transfer server');
-  const sender = lab.exec(from, [process.execPath, helperScript('tcp-transfer'), 'send', toAddr, String(port), String(bytes), '7'], { timeoutMs: 120_000 });
+  const sender = await lab.run(from, [process.execPath, helperScript('tcp-transfer'), 'send', toAddr, String(port), String(bytes), '7'], { timeoutMs: 120_000 });
   await server.exited;
   const received = JSON.parse(server.output().split('\n').find((l) => l.startsWith('{'))!) as { sha256: string };
   return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: received.sha256 };

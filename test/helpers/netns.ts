@@ -5,7 +5,7 @@
 //
 // This helper may use iproute2: it builds the world around sixtun, and sixtun
 // itself never shells out.
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 export interface Spawned {
@@ -99,6 +99,16 @@ export class Lab {
       input: opts.input,
       timeout: opts.timeoutMs ?? 60_000,
       stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  /** Like exec, without blocking the event loop (for concurrent load). */
+  run(ns: string, argv: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout) => {
+        if (err) reject(Object.assign(err, { stdout }));
+        else resolve(stdout);
+      });
     });
   }
 
