@@ -4,6 +4,7 @@ import { runDaemon } from './run.js';
 import { status } from './status.js';
 import { trace } from './trace.js';
 import { demo } from './demo.js';
+import { exportCli, tunnelCli } from './tunnel.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -17,6 +18,8 @@ Commands:
   client -c FILE   run a tunnel client
   status           show a running daemon's tunnels and counters
   trace            show or save (pcapng) the packets a daemon handles, with verdicts
+  tunnel           add, remove or change a running server's tunnels; make update keys
+  export NAME      print a client configuration for a tunnel (iproute2, netplan, …)
   help             this text
   version          print the version
 
@@ -35,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
       return trace(rest);
     case 'demo':
       return demo(rest);
+    case 'tunnel':
+      return tunnelCli(rest);
+    case 'export':
+      return exportCli(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -56,6 +56,11 @@ export interface ServerConfig extends CommonConfig {
   ndpServerAddresses: boolean;
   /** Userspace answers per second per solicitor. */
   ndpRate: number;
+  /** Seconds without a received packet after which NDP answers for a tunnel stop (0: never). */
+  idleTimeout: number;
+  /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
+   * make at once before "abuse" (refilled at one every 2 s). */
+  updateApi: { host: string; port: number; burst: number } | null;
   tunnels: TunnelConfig[];
 }
 
@@ -68,6 +73,8 @@ export interface ClientConfig extends CommonConfig {
   serverIpv6: string;
   defaultRoute: boolean;
   routes: IpPrefix[];
+  /** Tell the server about a new local IPv4 through its update URL. */
+  update: { url: string; user: string; key: string } | null;
 }
 
 export type Config = ServerConfig | ClientConfig;
@@ -259,7 +266,7 @@ function common(f: Fields, file: string): CommonConfig {
 }
 
 /** `KEY: {listen: "ADDR:PORT"}` with ADDR an IP literal ("[::1]:9641", "127.0.0.1:9641"). */
-export function listenAddress(f: Fields, key: string): { host: string; port: number } | null {
+export function listenAddress(f: Fields, key: string, more?: (sub: Fields) => void): { host: string; port: number } | null {
   if (!f.has(key)) {
     f.get(key);
     return null;
@@ -273,6 +280,7 @@ export function listenAddress(f: Fields, key: string): { host: string; port: num
   } catch {
     sub.fail('listen', `not an IP address: ${m[1]}`);
   }
+  more?.(sub);
   sub.done();
   return { host: m[1], port: Number(m[2]) };
 }
@@ -323,6 +331,8 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
     ndpRouterFlag: f.bool('ndp_router_flag', true),
     ndpServerAddresses: f.bool('ndp_server_addresses', false),
     ndpRate: f.int('ndp_rate', 20, 1, 100_000),
+    idleTimeout: f.int('idle_timeout', 0, 0, 10 * 365 * 86400),
+    updateApi: updateApiConfig(f),
     tunnels: [],
   };
   if (ndp !== 'off' && cfg.externalInterface === null) f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`);
@@ -367,6 +377,30 @@ export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: str
   });
 }
 
+function updateApiConfig(f: Fields): ServerConfig['updateApi'] {
+  let burst = 5;
+  const listen = listenAddress(f, 'update_api', (sub) => { burst = sub.int('burst', 5, 1, 100_000); });
+  return listen && { ...listen, burst };
+}
+
+function updateConfig(f: Fields): ClientConfig['update'] {
+  if (!f.has('update')) {
+    f.get('update');
+    return null;
+  }
+  const sub = f.child('update', f.get('update'), null);
+  const url = sub.string('url');
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+  } catch {
+    sub.fail('url', `expected an http(s) URL such as http://203.0.113.1:8080/nic/update?hostname=home, got ${JSON.stringify(url)}`);
+  }
+  const out = { url, user: sub.string('user'), key: sub.string('key') };
+  sub.done();
+  return out;
+}
+
 function clientConfig(f: Fields, file: string): ClientConfig {
   const base = common(f, file);
   const clientIpv6 = f.ipv6WithLength('client_ipv6', [64, 127]);
@@ -382,6 +416,7 @@ function clientConfig(f: Fields, file: string): ClientConfig {
     serverIpv6,
     defaultRoute: f.bool('default_route', true),
     routes: f.prefixList('routes'),
+    update: updateConfig(f),
   };
 }
 

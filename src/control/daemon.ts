@@ -12,6 +12,10 @@ import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, type OwnedRecord } from './reconcile.js';
+import { editTunnels, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { UpdateApi, type UpdateBackend } from './update-api.js';
+import { makeUpdateKey } from './update-keys.js';
+import { exportedTunnel } from './export.js';
 import { desiredState, ndpTargets, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
 import { NdpResponder } from '../ndp/responder.js';
 import { NdpProxy } from '../ndp/proxy.js';
@@ -114,7 +118,7 @@ export function kernelInterference(sysRoot = '/sys'): string[] {
 
 export class Daemon {
   cfg: Config;
-  readonly localIpv4: string;
+  localIpv4: string;
   readonly tables: DatapathTables;
   private readonly started = Date.now();
   private datapath: Datapath | null = null;
@@ -128,6 +132,13 @@ export class Daemon {
   private readonly interference: string[];
   private readonly traceSessions = new Set<TraceSession>();
   private traceLostEnded = 0;
+  private updateApi: UpdateApi | null = null;
+  /** Configuration edits run one at a time. */
+  private edits: Promise<unknown> = Promise.resolve();
+  private readonly endpointChanges = new Map<string, { count: number; last: number; from: string }>();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly idle = new Set<string>();
+  private localCheckTimer: NodeJS.Timeout | null = null;
   private metrics: HttpServer | null = null;
 
   private constructor(
@@ -193,6 +204,15 @@ export class Daemon {
         d.metrics = await serveMetrics(cfg.metrics.host, cfg.metrics.port, () => d.renderMetrics());
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
+      if (cfg.mode === 'server' && cfg.updateApi) {
+        d.updateApi = new UpdateApi(d.updateBackend(), cfg.updateApi.burst);
+        await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
+        undo.push(() => d.updateApi?.close());
+        log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });
+      }
+      if (cfg.mode === 'server' && cfg.idleTimeout > 0) {
+        d.idleTimer = setInterval(() => d.checkIdle(), Math.min(10_000, (cfg.idleTimeout * 1000) / 4));
+      }
       if (cfg.user !== null) d.dropPrivileges(cfg);
       log.info('sixtun started', {
         mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: d.tables.byName.size, control_socket: cfg.controlSocket,
@@ -209,6 +229,9 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     if (this.reapplyTimer) clearTimeout(this.reapplyTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.localCheckTimer) clearTimeout(this.localCheckTimer);
+    await this.updateApi?.close();
     this.datapath?.stop();
     this.ndp?.close();
     this.monitor?.close();
@@ -283,7 +306,7 @@ export class Daemon {
     r.targets.clear();
     for (const t of this.cfg.tunnels) {
       const tunnel = this.tables.byName.get(t.name);
-      if (!tunnel) continue;
+      if (!tunnel || this.idle.has(t.name)) continue;
       for (const a of ndpTargets(this.cfg, t)) r.targets.set(wordsOf(parseIp(a).bytes), 128, tunnel.id);
       if (this.cfg.ndpRoutedPrefixes) for (const p of t.routedPrefixes) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
     }
@@ -291,6 +314,9 @@ export class Daemon {
 
   private onNetlinkEvent(e: MonitorEvent): void {
     if (this.stopping) return;
+    if (this.cfg.mode === 'client' && this.cfg.localIpv4 === null && e.kind === 'addr' && e.address.family === 4) {
+      this.scheduleLocalCheck();
+    }
     if (e.kind === 'link' && e.action === 'del' && e.link.name === this.cfg.interface) {
       this.reopenTun();
       return;
@@ -344,6 +370,7 @@ export class Daemon {
       if (next[key] !== this.cfg[key]) this.log.warn('field changed on reload but needs a restart', { field: key });
     }
     const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const inPlace = new Set<string>();
     if (next.mode === 'server' && this.cfg.mode === 'server') {
       const before = new Map(this.cfg.tunnels.map((t) => [t.name, t]));
       const after = new Map(next.tunnels.map((t) => [t.name, t]));
@@ -353,13 +380,19 @@ export class Daemon {
           await this.removeTunnel(this.cfg, t);
           result.removed.push(name);
         } else if (JSON.stringify(n) !== JSON.stringify(t)) {
-          await this.removeTunnel(this.cfg, t);
           result.changed.push(name);
+          if (sameExceptEndpoint(n, t)) {
+            // Only the endpoint or credentials changed: move it in place, traffic and counters untouched.
+            if (n.clientIpv4 !== t.clientIpv4) this.tables.setRemote(name, parseIpv4Address(n.clientIpv4));
+            inPlace.add(name);
+          } else {
+            await this.removeTunnel(this.cfg, t);
+          }
         }
       }
       for (const [name, t] of after) {
         const b = before.get(name);
-        if (!b || result.changed.includes(name)) {
+        if (!b || (result.changed.includes(name) && !inPlace.has(name))) {
           await this.addTunnel(next, t);
           if (!b) result.added.push(name);
         }
@@ -395,6 +428,13 @@ export class Daemon {
         return this.status();
       case 'trace':
         return this.startTrace(req, conn);
+      case 'tunnel':
+        return this.tunnelCommand(req);
+      case 'export': {
+        const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === req.name) : undefined;
+        if (this.cfg.mode !== 'server' || !t) throw Object.assign(new Error(`no tunnel ${String(req.name)}`), { code: 'ENOENT' });
+        return exportedTunnel(this.cfg, t);
+      }
       default:
         throw Object.assign(new Error(`unknown command ${JSON.stringify(req.cmd)}`), { code: 'ENOSYS' });
     }
@@ -422,6 +462,108 @@ export class Daemon {
     return undefined;
   }
 
+  /** Runs configuration edits one at a time: validate, apply, then write the file. */
+  private editConfig(edits: TunnelEdit[]): Promise<Awaited<ReturnType<Daemon['reload']>>> {
+    const run = async (): Promise<Awaited<ReturnType<Daemon['reload']>>> => {
+      if (this.cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
+      const { text, config } = editTunnels(readFileSync(this.cfg.file, 'utf8'), this.cfg.file, edits);
+      const diff = await this.reload(config);
+      writeAtomically(this.cfg.file, text);
+      this.log.info('configuration changed', { file: this.cfg.file, ...diff });
+      return diff;
+    };
+    const next = this.edits.then(run, run);
+    this.edits = next.catch(() => undefined);
+    return next;
+  }
+
+  /** `sixtun tunnel add|remove|set|key NAME …` */
+  private async tunnelCommand(req: ControlRequest): Promise<unknown> {
+    const name = String(req.name ?? '');
+    const fields = (req.fields ?? {}) as TunnelFields;
+    switch (req.op) {
+      case 'add':
+        return this.editConfig([{ op: 'add', name, fields }]);
+      case 'remove':
+        return this.editConfig([{ op: 'remove', name }]);
+      case 'set':
+        return this.editConfig([{ op: 'set', name, fields }]);
+      case 'key': {
+        const { key, hash } = await makeUpdateKey();
+        await this.editConfig([{ op: 'set', name, fields: { update_key_hash: hash } }]);
+        return { tunnel: name, key };
+      }
+      default:
+        throw Object.assign(new Error(`unknown tunnel operation ${JSON.stringify(req.op)}: add, remove, set or key`), { code: 'EINVAL' });
+    }
+  }
+
+  private updateBackend(): UpdateBackend {
+    return {
+      lookup: (name) => {
+        const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined;
+        return t ? { user: t.user, keyHash: t.updateKeyHash, currentIpv4: t.clientIpv4 } : null;
+      },
+      refuse: (ip, name) => {
+        if (ip === this.localIpv4) return 'the server’s own address';
+        const other = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.clientIpv4 === ip && x.name !== name) : undefined;
+        return other ? `in use by tunnel ${other.name}` : null;
+      },
+      apply: async (name, ip, from) => {
+        await this.editConfig([{ op: 'set', name, fields: { client_ipv4: ip } }]);
+        const c = this.endpointChanges.get(name) ?? { count: 0, last: 0, from: '' };
+        this.endpointChanges.set(name, { count: c.count + 1, last: Date.now(), from });
+        this.log.info('endpoint changed', { tunnel: name, ipv4: ip, from });
+      },
+      log: (msg, fields) => this.log.warn(msg, fields),
+    };
+  }
+
+  /** Tunnels without a received packet for idle_timeout lose their NDP answers until traffic returns. */
+  private checkIdle(): void {
+    if (this.cfg.mode !== 'server' || this.cfg.idleTimeout <= 0) return;
+    const limit = Date.now() - this.cfg.idleTimeout * 1000;
+    let changed = false;
+    for (const t of this.tables.byName.values()) {
+      const last = Math.max(t.counters.lastRx, this.started);
+      const idle = last < limit;
+      if (idle !== this.idle.has(t.spec.name)) {
+        changed = true;
+        if (idle) this.idle.add(t.spec.name);
+        else this.idle.delete(t.spec.name);
+        this.log.info(idle ? 'tunnel idle: NDP answers stop' : 'tunnel active again', { tunnel: t.spec.name });
+      }
+    }
+    if (changed) this.refreshNdpTargets();
+  }
+
+  /** A client whose local IPv4 comes from the route to the server: notice a
+   * change, move the tunnel to it, and tell the server through its update URL. */
+  private scheduleLocalCheck(): void {
+    if (this.localCheckTimer || this.stopping) return;
+    this.localCheckTimer = setTimeout(() => {
+      this.localCheckTimer = null;
+      this.checkLocalAddress().catch((e: Error) => this.log.warn('cannot follow the local IPv4 address', { error: e.message }));
+    }, 200);
+  }
+
+  private async checkLocalAddress(): Promise<void> {
+    if (this.cfg.mode !== 'client') return;
+    let now: string | null = null;
+    try {
+      now = (await getRoute(this.nl, this.cfg.serverIpv4)).prefsrc;
+    } catch {
+      return; // no route to the server right now; a later address event retries
+    }
+    if (!now || now === this.localIpv4) return;
+    const before = this.localIpv4;
+    this.localIpv4 = now;
+    this.tables.localV4 = parseIpv4Address(now);
+    for (const t of this.tables.byName.values()) t.setLocal(this.tables.localV4);
+    this.log.info('local IPv4 changed', { from: before, to: now });
+    if (this.cfg.update) this.log.info('endpoint update sent', { answer: await sendEndpointUpdate(this.cfg.update, now) });
+  }
+
   renderMetrics(): string {
     let lost = this.traceLostEnded;
     for (const t of this.traceSessions) lost += t.lost;
@@ -429,7 +571,12 @@ export class Daemon {
   }
 
   status(): Record<string, unknown> {
-    const tunnels = [...this.tables.byName.values()].map((t) => tunnelStatus(t));
+    const tunnels = [...this.tables.byName.values()].map((t) => ({
+      ...tunnelStatus(t),
+      endpoint_changes: this.endpointChanges.get(t.spec.name)?.count ?? 0,
+      last_endpoint_change: this.endpointChanges.has(t.spec.name) ? new Date(this.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
+      idle: this.idle.has(t.spec.name),
+    }));
     return {
       mode: this.cfg.mode,
       interface: this.cfg.interface,
@@ -463,6 +610,20 @@ function tunnelStatus(t: Tunnel): Record<string, unknown> {
     icmp_sent: c.icmpSent,
     drops: c.dropsByName(),
   };
+}
+
+function sameExceptEndpoint(a: TunnelConfig, b: TunnelConfig): boolean {
+  const strip = (t: TunnelConfig): string => JSON.stringify({ ...t, clientIpv4: '', user: '', updateKeyHash: '' });
+  return strip(a) === strip(b);
+}
+
+/** GET the server's update URL with our new address (Basic auth); returns its answer. */
+export async function sendEndpointUpdate(update: { url: string; user: string; key: string }, ipv4: string): Promise<string> {
+  const url = new URL(update.url);
+  url.searchParams.set('myip', ipv4);
+  const auth = Buffer.from(`${update.user}:${update.key}`).toString('base64');
+  const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: AbortSignal.timeout(10_000) });
+  return (await res.text()).trim();
 }
 
 /** The client's local IPv4: configured, or the source the kernel would use towards the server. */

@@ -3,7 +3,7 @@
 // (gVisor's EncodePartial idea: per packet only length, ID, TOS, TTL and
 // flags change).
 import { Counters } from '../datapath/reasons.js';
-import { IPPROTO_IPV6_IN_IPV4, IPV4_FLAG_DF } from '../wire/ipv4.js';
+import { IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { IPV6_MIN_MTU } from '../wire/ipv6.js';
 import { writeSockaddrIn, SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { wordsOf } from './prefix-table.js';
@@ -54,6 +54,12 @@ export class Tunnel {
     this.setRemote(spec.remoteV4);
   }
 
+  /** Our own IPv4 changed (a client with a dynamic address). */
+  setLocal(localV4: number): void {
+    this.spec.localV4 = localV4 >>> 0;
+    this.setRemote(this.spec.remoteV4);
+  }
+
   /** Endpoint change (dynamic client IPv4): recomputes what depends on it. */
   setRemote(remoteV4: number): void {
     this.spec.remoteV4 = remoteV4 >>> 0;
@@ -88,5 +94,3 @@ export class Tunnel {
     this.pathMtuExpires = now + PMTU_EXPIRY_MS;
   }
 }
-
-export const OUTER_FLAGS_DF = IPV4_FLAG_DF;

@@ -1,0 +1,131 @@
+// `sixtun tunnel add|remove|set|key NAME …` and `sixtun export NAME --format F`.
+import { parseArgs } from 'node:util';
+import { controlRequest } from '../control/control-server.js';
+import { DEFAULT_SOCKET } from './status.js';
+import { loadConfig } from '../config/config.js';
+import { EXPORT_FORMATS, exportedTunnel, renderExport, type ExportFormat, type ExportedTunnel } from '../control/export.js';
+
+export const TUNNEL_HELP = `Usage: sixtun tunnel add NAME --client-ipv4 IPV4 --server-ipv6 ADDR/LEN --client-ipv6 ADDR
+                  [--routed-prefix PREFIX]… [--user USER] [--socket PATH]
+       sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--socket PATH]
+       sixtun tunnel remove NAME [--socket PATH]
+       sixtun tunnel key NAME [--socket PATH]
+
+Changes a running server's tunnels without a restart and without touching
+the others; the change is written back to its configuration file atomically.
+\`key\` makes a new update key for the tunnel's /nic/update URL, prints it once
+and keeps only its scrypt hash.
+
+Options:
+  --client-ipv4 IPV4       the client's IPv4 endpoint
+  --server-ipv6 ADDR/LEN   the server's end of the pair, e.g. 2001:db8:ff::4/127
+  --client-ipv6 ADDR       the client's address in the pair
+  --routed-prefix PREFIX   a prefix routed to the client (repeat for more; set replaces the list)
+  --user USER              user name for the update URL (default: the tunnel name)
+  --socket PATH            control socket (default ${DEFAULT_SOCKET})
+  -h, --help               this text
+`;
+
+export const EXPORT_HELP = `Usage: sixtun export NAME --format FORMAT (--socket PATH | -c FILE)
+
+Prints the client-side configuration for tunnel NAME, like Tunnel Broker's
+example configurations.
+
+Formats:
+  iproute2   ip commands (kernel sit)
+  netplan    a netplan YAML file (kernel sit)
+  ifupdown   an /etc/network/interfaces stanza (kernel sit)
+  networkd   systemd-networkd .netdev and .network files (kernel sit)
+  sixtun     a sixtun client configuration (no sit module needed)
+
+Options:
+  --format FORMAT   one of the above
+  --socket PATH     ask a running server (default ${DEFAULT_SOCKET})
+  -c, --config FILE read the server's configuration file instead
+  -h, --help        this text
+`;
+
+export async function tunnelCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        'client-ipv4': { type: 'string' }, 'server-ipv6': { type: 'string' }, 'client-ipv6': { type: 'string' },
+        'routed-prefix': { type: 'string', multiple: true }, user: { type: 'string' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`sixtun tunnel: ${(e as Error).message}\n\n${TUNNEL_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(TUNNEL_HELP);
+    return 0;
+  }
+  const [op, name] = positionals;
+  if (!['add', 'remove', 'set', 'key'].includes(op ?? '') || !name || positionals.length > 2) {
+    process.stderr.write(`sixtun tunnel: expected add|remove|set|key NAME\n\n${TUNNEL_HELP}`);
+    return 2;
+  }
+  const fields: Record<string, unknown> = {};
+  if (values['client-ipv4']) fields.client_ipv4 = values['client-ipv4'];
+  if (values['server-ipv6']) fields.server_ipv6 = values['server-ipv6'];
+  if (values['client-ipv6']) fields.client_ipv6 = values['client-ipv6'];
+  if (values['routed-prefix']) fields.routed_prefixes = values['routed-prefix'];
+  if (values.user) fields.user = values.user;
+  try {
+    const result = await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'tunnel', op, name, fields }, 30_000);
+    if (op === 'key') {
+      const r = result as { key: string };
+      process.stdout.write(`update key for ${name} (shown once, only its hash is kept): ${r.key}\n`);
+    } else {
+      process.stdout.write(JSON.stringify(result) + '\n');
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`sixtun tunnel ${op}: ${(e as Error).message}\n`);
+    return (e as { code?: string }).code === 'ECONFIG' || (e as { code?: string }).code === 'EEXIST' || (e as { code?: string }).code === 'ENOENT' ? 2 : 1;
+  }
+}
+
+export async function exportCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { format: { type: 'string' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    process.stderr.write(`sixtun export: ${(e as Error).message}\n\n${EXPORT_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(EXPORT_HELP);
+    return 0;
+  }
+  const name = positionals[0];
+  const format = values.format as ExportFormat;
+  if (!name || !EXPORT_FORMATS.includes(format)) {
+    process.stderr.write(`sixtun export: expected NAME and --format ${EXPORT_FORMATS.join('|')}\n\n${EXPORT_HELP}`);
+    return 2;
+  }
+  try {
+    let t: ExportedTunnel;
+    if (values.config) {
+      const cfg = loadConfig(values.config);
+      const tc = cfg.mode === 'server' ? cfg.tunnels.find((x) => x.name === name) : undefined;
+      if (cfg.mode !== 'server' || !tc) throw Object.assign(new Error(`no tunnel ${name} in ${values.config}`), { code: 'ENOENT' });
+      t = exportedTunnel(cfg, tc);
+    } else {
+      t = (await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'export', name })) as ExportedTunnel;
+    }
+    process.stdout.write(renderExport(t, format));
+    return 0;
+  } catch (e) {
+    process.stderr.write(`sixtun export: ${(e as Error).message}\n`);
+    return (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ECONFIG' ? 2 : 1;
+  }
+}
