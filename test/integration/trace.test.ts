@@ -1,7 +1,7 @@
 // Tracing, status and metrics against a running server in the topology.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../helpers/topology.js';
@@ -101,6 +101,41 @@ describeRoot('tracing, status and metrics', () => {
     const lines = out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
     expect(lines).toHaveLength(3);
     for (const l of lines) expect(l).toMatch(/outer IP 198\.51\.100\.3 > 203\.0\.113\.1 .* \[tunnel client2, rx, dropped: spoofed-source\]$/);
+  });
+
+  it('--host, --proto and -c select and stop; -w - streams into tshark; --max-size rotates files', async () => {
+    const [c1] = t.clients;
+    const out = await runTrace(['--host', '2001:db8:100::/64', '--proto', 'tcp', '-c', '5'], async () => {
+      ping(lab, c1.ns, HOST_V6, { count: 2 });
+      await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 256 * 1024, 5032);
+    });
+    // Client 1's routed /64 saw no TCP: nothing matched, nothing printed.
+    expect(out.split('\n').filter((l) => /^\d\d:/.test(l))).toEqual([]);
+    const tcpLines = await runTrace(['--host', c1.clientV6, '--proto', 'tcp', '-c', '5'], async () => {
+      await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 256 * 1024, 5033);
+    });
+    const lines = tcpLines.split('\n').filter((l) => /^\d\d:/.test(l));
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(l).toMatch(/TCP \d+ > \d+/);
+
+    const piped = join(dir, 'piped.txt');
+    const sh = lab.spawn(t.server, ['sh', '-c', `${process.execPath} ${SIXTUN_BIN} trace --socket ${server.socket} -c 6 -w - | tshark -r - -T fields -e frame.comment > ${piped}`]);
+    await waitFor(async () => ((await status(server)) as unknown as { traces: unknown[] }).traces.length > 0, 5000, 20, 'piped trace attached');
+    ping(lab, c1.ns, HOST_V6, { count: 3 });
+    await sh.exited;
+    expect(readFileSync(piped, 'utf8').trim().split('\n')).toHaveLength(6);
+
+    const rotated = join(dir, 'rot.pcapng');
+    await runTrace(['-w', rotated, '--max-size', '1'], async () => {
+      await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 3 * 1024 * 1024, 5034);
+    });
+    const files = readdirSync(dir).filter((f) => f.startsWith('rot.pcapng'));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const f of files) {
+      expect(statSync(join(dir, f)).size).toBeLessThanOrEqual(1_000_000 + 70_000);
+      // Each file is a whole capture on its own.
+      expect(Number(execFileSync('sh', ['-c', `tshark -r ${join(dir, f)} | wc -l`], { encoding: 'utf8' }).trim())).toBeGreaterThan(0);
+    }
   });
 
   it('status and metrics count a controlled burst exactly, and agree', async () => {
