@@ -86,7 +86,7 @@ export function handleQueuedError(
     return ErrorOutcome.Ignored;
   }
   const id = dp.byRemote.get(destination);
-  if (id === undefined) {
+  if (id < 0) {
     dp.global.drops[Drop.IcmpNotOurs]++;
     return ErrorOutcome.Ignored;
   }

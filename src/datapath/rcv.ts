@@ -7,7 +7,7 @@
 import type { Slab } from '../sys/slab.js';
 import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
+import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readI32 } from '../wire/ipv4.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
 
 export const INNER_OFFSET = IPV4_HEADER_LEN;
@@ -50,13 +50,13 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       sc.verdict[i] = Drop.BadIpv4;
       continue;
     }
-    if (dp.localV4 !== 0 && readU32(b, s + 16) !== dp.localV4) {
+    if (dp.localV4 !== 0 && readI32(b, s + 16) !== (dp.localV4 | 0)) {
       g[Drop.NotLocal]++;
       sc.verdict[i] = Drop.NotLocal;
       continue;
     }
-    const id = dp.byRemote.get(readU32(b, s + 12));
-    if (id === undefined) {
+    const id = dp.byRemote.get(readI32(b, s + 12));
+    if (id < 0) {
       g[Drop.UnknownRemote]++;
       sc.verdict[i] = Drop.UnknownRemote;
       continue;
@@ -84,10 +84,11 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     const sa = p + IPV6_SRC;
-    const s0 = readU32(b, sa);
-    const s1 = readU32(b, sa + 4);
-    const s2 = readU32(b, sa + 8);
-    const s3 = readU32(b, sa + 12);
+    // Address words as int32 (see readI32): bit-for-bit the same, never boxed.
+    const s0 = readI32(b, sa);
+    const s1 = readI32(b, sa + 4);
+    const s2 = readI32(b, sa + 8);
+    const s3 = readI32(b, sa + 12);
     const srcClass = classifySource(s0, s1, s2, s3);
     // The unspecified source is allowed (RFC 4213 §3.6 excludes :: from ::/96): DAD uses it.
     if (srcClass !== SourceClass.Ok && srcClass !== SourceClass.Unspecified) {
@@ -96,8 +97,8 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     const da = p + IPV6_DST;
-    const d0 = readU32(b, da);
-    if (d0 >>> 24 === 0xff ? d0 >>> 16 !== 0xff02 : classifySource(d0, readU32(b, da + 4), readU32(b, da + 8), readU32(b, da + 12)) !== SourceClass.Ok) {
+    const d0 = readI32(b, da);
+    if (d0 >>> 24 === 0xff ? d0 >>> 16 !== 0xff02 : classifySource(d0, readI32(b, da + 4), readI32(b, da + 8), readI32(b, da + 12)) !== SourceClass.Ok) {
       // Only link-scope multicast makes sense on a point-to-point tunnel;
       // loopback, unspecified and IPv4-mapped/compatible never do.
       c[Drop.MartianDestination]++;
@@ -106,8 +107,9 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     }
     // BCP 38: a tunnel may only source its own addresses (link-local aside).
     if (srcClass === SourceClass.Ok && s0 >>> 22 !== 0x3fa) {
+      const w = t.serverWords;
       if (dp.prefixes.lookup(s0, s1, s2, s3) !== id ||
-          (dp.mode === 'server' && s0 === t.serverWords[0] && s1 === t.serverWords[1] && s2 === t.serverWords[2] && s3 === t.serverWords[3])) {
+          (dp.mode === 'server' && s0 === (w[0] | 0) && s1 === (w[1] | 0) && s2 === (w[2] | 0) && s3 === (w[3] | 0))) {
         c[Drop.SpoofedSource]++;
         sc.verdict[i] = Drop.SpoofedSource;
         continue;

@@ -4,6 +4,7 @@
 import { Counters } from './reasons.js';
 import { PrefixTable, wordsOf } from '../route/prefix-table.js';
 import { Tunnel, type TunnelSpec } from '../route/tunnel.js';
+import { U32Map } from '../route/u32-map.js';
 
 export type Mode = 'server' | 'client';
 
@@ -11,7 +12,8 @@ export class DatapathTables {
   readonly mode: Mode;
   localV4: number;
   readonly tunnels: Array<Tunnel | null> = [];
-  readonly byRemote = new Map<number, number>();
+  /** Remote IPv4 (u32) → tunnel id. */
+  readonly byRemote = new U32Map();
   readonly byName = new Map<string, Tunnel>();
   readonly prefixes = new PrefixTable();
   /** Drops that belong to no tunnel (unknown remote, no route, malformed). */
@@ -50,7 +52,7 @@ export class DatapathTables {
     const t = this.byName.get(name);
     if (!t) throw new Error(`no tunnel ${name}`);
     const other = this.byRemote.get(remoteV4 >>> 0);
-    if (other !== undefined && other !== t.id) throw new Error(`remote already used by another tunnel`);
+    if (other >= 0 && other !== t.id) throw new Error(`remote already used by another tunnel`);
     this.byRemote.delete(t.spec.remoteV4);
     t.setRemote(remoteV4);
     this.byRemote.set(t.spec.remoteV4, t.id);

@@ -107,14 +107,17 @@ export class NdpResponder {
     }
     // Ethernet: to the solicitor (its SLLA option, else the frame's source), or all-nodes for DAD.
     if (info.dad) writeMulticastMac(out, ETH_DST, ALL_NODES, 0);
-    else out.set(frame.subarray(info.sourceLinkLayer >= 0 ? info.sourceLinkLayer : ETH_SRC, (info.sourceLinkLayer >= 0 ? info.sourceLinkLayer : ETH_SRC) + 6), ETH_DST);
+    else {
+      const from = info.sourceLinkLayer >= 0 ? info.sourceLinkLayer : ETH_SRC;
+      for (let i = 0; i < 6; i++) out[ETH_DST + i] = frame[from + i];
+    }
     out.set(this.mac, ETH_SRC);
     out[ETH_TYPE] = ETHERTYPE_IPV6 >> 8;
     out[ETH_TYPE + 1] = ETHERTYPE_IPV6 & 0xff;
     let dst: Uint8Array;
     if (info.dad) dst = ALL_NODES;
     else {
-      this.dstScratch.set(frame.subarray(s, s + 16));
+      for (let i = 0; i < 16; i++) this.dstScratch[i] = frame[s + i];
       dst = this.dstScratch;
     }
     const flags = (this.opts.routerFlag ? NA_FLAG_ROUTER : 0) | (info.dad ? 0 : NA_FLAG_SOLICITED);

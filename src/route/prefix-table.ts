@@ -111,7 +111,8 @@ export class PrefixTable {
     this.dirty = false;
   }
 
-  /** Value of the longest prefix containing the address, or -1. */
+  /** Value of the longest prefix containing the address, or -1. Words may be
+   * u32 or int32 (the same bits). */
   lookup(w0: number, w1: number, w2: number, w3: number): number {
     if (this.dirty) this.rebuild();
     const lengths = this.lengths;

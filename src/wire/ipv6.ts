@@ -82,15 +82,16 @@ export const enum SourceClass {
   V4Compatible,
 }
 
+/** Words may be u32 or int32 (the same bits). */
 export function classifySource(w0: number, w1: number, w2: number, w3: number): SourceClass {
   if (w0 >>> 24 === 0xff) return SourceClass.Multicast;
-  if (w0 === 0 && w1 === 0) {
-    if (w2 === 0) {
-      if (w3 === 0) return SourceClass.Unspecified;
-      if (w3 === 1) return SourceClass.Loopback;
+  if ((w0 | 0) === 0 && (w1 | 0) === 0) {
+    if ((w2 | 0) === 0) {
+      if ((w3 | 0) === 0) return SourceClass.Unspecified;
+      if ((w3 | 0) === 1) return SourceClass.Loopback;
       return SourceClass.V4Compatible;
     }
-    if (w2 === 0xffff) return SourceClass.V4Mapped;
+    if ((w2 | 0) === 0xffff) return SourceClass.V4Mapped;
   }
   return SourceClass.Ok;
 }

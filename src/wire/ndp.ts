@@ -115,8 +115,10 @@ export function emitNa(
   out[ip + IPV6_PAYLOAD_LENGTH + 1] = icmpLen & 0xff;
   out[ip + IPV6_NEXT_HEADER] = NEXT_HEADER_ICMPV6;
   out[ip + IPV6_HOP_LIMIT] = ND_HOP_LIMIT;
-  out.set(src.subarray(0, 16), ip + IPV6_SRC);
-  out.set(dst.subarray(0, 16), ip + IPV6_DST);
+  for (let i = 0; i < 16; i++) {
+    out[ip + IPV6_SRC + i] = src[i];
+    out[ip + IPV6_DST + i] = dst[i];
+  }
   const icmp = ip + IPV6_HEADER_LEN;
   out[icmp + ICMPV6_TYPE] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
   out[icmp + ICMPV6_CODE] = 0;
@@ -125,11 +127,11 @@ export function emitNa(
   out[icmp + ND_FLAGS + 2] = 0;
   out[icmp + ND_FLAGS + 3] = 0;
   if (out === target) out.copyWithin(icmp + ND_TARGET, targetOff, targetOff + 16);
-  else out.set(target.subarray(targetOff, targetOff + 16), icmp + ND_TARGET);
+  else for (let i = 0; i < 16; i++) out[icmp + ND_TARGET + i] = target[targetOff + i];
   if (tlla) {
     out[icmp + ND_OPTIONS] = ND_OPT_TARGET_LL;
     out[icmp + ND_OPTIONS + 1] = 1;
-    out.set(tlla.subarray(0, 6), icmp + ND_OPTIONS + 2);
+    for (let i = 0; i < 6; i++) out[icmp + ND_OPTIONS + 2 + i] = tlla[i];
   }
   finishIcmpv6(out, ip);
   return IPV6_HEADER_LEN + icmpLen;

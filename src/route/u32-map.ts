@@ -1,0 +1,81 @@
+// A map from u32 (an IPv4 address) to a small int, with open addressing over
+// Int32Arrays. A JS Map boxes keys above 2^31 into heap numbers on every
+// lookup; this never allocates on get.
+const EMPTY = -1;
+
+export class U32Map {
+  private keys = new Int32Array(16);
+  private values = new Int32Array(16).fill(EMPTY);
+  private mask = 15;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  private slot(key: number): number {
+    let h = Math.imul(key | 0, 0x9e3779b1);
+    h ^= h >>> 16;
+    return h & this.mask;
+  }
+
+  /** Value for key, or -1. */
+  get(key: number): number {
+    const k = key | 0;
+    for (let s = this.slot(k); ; s = (s + 1) & this.mask) {
+      const v = this.values[s];
+      if (v === EMPTY) return EMPTY;
+      if (this.keys[s] === k) return v;
+    }
+  }
+
+  has(key: number): boolean {
+    return this.get(key) !== EMPTY;
+  }
+
+  set(key: number, value: number): void {
+    if (value < 0) throw new RangeError('U32Map values are non-negative');
+    if ((this.count + 1) * 2 > this.values.length) this.grow();
+    const k = key | 0;
+    for (let s = this.slot(k); ; s = (s + 1) & this.mask) {
+      if (this.values[s] === EMPTY) {
+        this.keys[s] = k;
+        this.values[s] = value;
+        this.count++;
+        return;
+      }
+      if (this.keys[s] === k) {
+        this.values[s] = value;
+        return;
+      }
+    }
+  }
+
+  delete(key: number): boolean {
+    if (!this.has(key)) return false;
+    // Rebuild without it: deletes are control-plane rare, and this keeps probing simple.
+    const entries = this.entries().filter(([k]) => k !== key >>> 0);
+    this.clearTo(this.values.length);
+    for (const [k, v] of entries) this.set(k, v);
+    return true;
+  }
+
+  entries(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let s = 0; s < this.values.length; s++) if (this.values[s] !== EMPTY) out.push([this.keys[s] >>> 0, this.values[s]]);
+    return out;
+  }
+
+  private clearTo(size: number): void {
+    this.keys = new Int32Array(size);
+    this.values = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const entries = this.entries();
+    this.clearTo(this.values.length * 2);
+    for (const [k, v] of entries) this.set(k, v);
+  }
+}

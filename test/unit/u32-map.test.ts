@@ -1,0 +1,29 @@
+// U32Map against a JS Map as the reference, with a seeded RNG.
+import { describe, expect, it } from 'vitest';
+import { U32Map } from '../../src/route/u32-map.js';
+import { Rng } from '../support/rng.js';
+
+describe('U32Map', () => {
+  it('agrees with Map under random sets, gets and deletes, including keys above 2^31 (seeded)', () => {
+    const rng = new Rng(32);
+    const m = new U32Map();
+    const ref = new Map<number, number>();
+    const keys = Array.from({ length: 300 }, () => rng.u32());
+    for (let n = 0; n < 20_000; n++) {
+      const k = rng.pick(keys);
+      const op = rng.int(3);
+      if (op === 0) {
+        const v = rng.int(1000);
+        m.set(k, v);
+        ref.set(k, v);
+      } else if (op === 1) {
+        expect(m.delete(k)).toBe(ref.delete(k));
+      } else {
+        expect(m.get(k)).toBe(ref.get(k) ?? -1);
+      }
+      expect(m.size).toBe(ref.size);
+    }
+    expect(new Map(m.entries())).toEqual(ref);
+    expect(() => m.set(1, -1)).toThrow(RangeError);
+  });
+});
