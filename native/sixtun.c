@@ -38,10 +38,20 @@
     }                                                                        \
   } while (0)
 
+/* The errno's symbolic name: glibc knows them all (EBADFD, ENOTUNIQ …);
+ * libuv only those it maps. */
+static const char *errno_name(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *n = strerrorname_np(err);
+  if (n) return n;
+#endif
+  return uv_err_name(-err);
+}
+
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
   napi_value msg, code, error, errno_value, syscall_value;
   char text[256];
-  const char *name = uv_err_name(-err);
+  const char *name = errno_name(err);
   snprintf(text, sizeof(text), "%s %s (%s)", syscall, strerror(err), name);
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
@@ -433,7 +443,9 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
 }
 
 /* readBatch(fd, slab, slotSize, offset, lens, count): read() until EAGAIN or
- * the batch is full (TUN: one packet per read). */
+ * the batch is full (TUN: one packet per read). A failure on the first read
+ * that is not a bad call (EBADFD: the TUN device was deleted) is returned as
+ * -errno for the caller to act on. */
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
   ARGS(6);
   int32_t fd;
@@ -446,7 +458,8 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (n > 0) break;
-      return throw_errno(env, errno, "read");
+      if (is_hard_error(errno)) return throw_errno(env, errno, "read");
+      return int_value(env, -errno);
     }
     b.lens[n++] = (int32_t)r;
   }

@@ -2,8 +2,7 @@
 import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
-import { xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
-import { TokenBucket } from '../../src/datapath/token-bucket.js';
+import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { parseIp, parsePrefix } from '../../src/wire/address.js';
 import { parseIpv4Address } from '../../src/wire/ipv4.js';
@@ -25,11 +24,7 @@ export function benchTables(mode: 'server' | 'client' = 'server'): DatapathTable
 export async function benchXmit(): Promise<MicroResult> {
   const dp = benchTables();
   const slab = new Slab({ slots: 64, slotSize: 2048, headroom: 20, nameStride: SOCKADDR_IN_LEN });
-  const sc: XmitScratch = {
-    slotTunnel: new Int32Array(64), verdict: new Int32Array(64), innerLen: new Int32Array(64),
-    replies: new Slab({ slots: 8, slotSize: 1280 }), fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
-    fragmentTunnel: new Int32Array(64), icmpLimit: new TokenBucket(100, 50),
-  };
+  const sc: XmitScratch = createXmitScratch(64, 100);
   const templates = [0, 1].map((k) => {
     const b = new Uint8Array(40);
     emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: 1240, nextHeader: 6, hopLimit: 64, src: parseIp('2001:db8:beef::1').bytes, dst: parseIp(`2001:db8:${100 + k}::7`).bytes }, b, 0);

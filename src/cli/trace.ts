@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { connect } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { PcapngReader, BT_EPB } from '../wire/pcapng.js';
+import { BlockSplitter, PcapngReader, BT_EPB } from '../wire/pcapng.js';
 import { describePacket } from '../trace/describe.js';
 import { DEFAULT_SOCKET } from './status.js';
 
@@ -30,28 +30,6 @@ Output:
 
 Without -w, one line per packet is printed, tcpdump style.
 `;
-
-/** Splits a byte stream into whole pcapng blocks. */
-class BlockSplitter {
-  private buf = new Uint8Array(0);
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    const dv = new DataView(joined.buffer);
-    const out: Uint8Array[] = [];
-    let p = 0;
-    while (joined.length - p >= 8) {
-      const len = dv.getUint32(p + 4, true);
-      if (len < 12 || joined.length - p < len) break;
-      out.push(joined.subarray(p, p + len));
-      p += len;
-    }
-    this.buf = joined.slice(p);
-    return out;
-  }
-}
 
 /** pcapng files with rotation: each new file repeats the section and interface headers. */
 class PcapngFiles {

@@ -139,6 +139,8 @@ export class Daemon {
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idle = new Set<string>();
   private localCheckTimer: NodeJS.Timeout | null = null;
+  /** ifindex of the TUN in use: a deletion of this index means ours is gone. */
+  private tunIndex = -1;
   private metrics: HttpServer | null = null;
 
   private constructor(
@@ -184,8 +186,10 @@ export class Daemon {
         d.persistOwned();
       }
       for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
+      d.tunIndex = native.ifNameToIndex(tun.name);
       d.datapath = new Datapath(d.tables, tun.fd, rawFd);
       d.datapath.tracer = d.tracer;
+      d.datapath.onTunError = () => d.reopenTun();
       d.datapath.start();
       undo.push(() => d.datapath?.stop());
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
@@ -317,7 +321,7 @@ export class Daemon {
     if (this.cfg.mode === 'client' && this.cfg.localIpv4 === null && e.kind === 'addr' && e.address.family === 4) {
       this.scheduleLocalCheck();
     }
-    if (e.kind === 'link' && e.action === 'del' && e.link.name === this.cfg.interface) {
+    if (e.kind === 'link' && e.action === 'del' && e.link.index === this.tunIndex) {
       this.reopenTun();
       return;
     }
@@ -336,10 +340,15 @@ export class Daemon {
 
   /** Someone deleted our TUN device: open it again and restore its state. */
   private reopenTun(): void {
+    if (this.stopping) return;
+    // The read error and the netlink event both report it; the second finds
+    // the device already replaced (another index) and is ignored.
+    this.tunIndex = -1;
     try {
       const tun = openTun({ name: this.cfg.interface });
       const old = this.tunFd;
       this.tunFd = tun.fd;
+      this.tunIndex = native.ifNameToIndex(tun.name);
       this.datapath?.replaceTun(tun.fd);
       native.close(old);
       this.log.warn('TUN device was deleted: created it again', { interface: this.cfg.interface });

@@ -10,10 +10,9 @@ import { Watcher } from '../sys/watch.js';
 import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
 import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { answerTooBig, xmitBatch, type XmitScratch } from './xmit.js';
+import { answerTooBig, createXmitScratch, xmitBatch, type XmitScratch } from './xmit.js';
 import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
-import { TokenBucket } from './token-bucket.js';
 import type { Tracer } from '../trace/tracer.js';
 import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 
@@ -45,6 +44,8 @@ export class Datapath {
   private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
   private readonly rounds: number;
   private readonly rxOriginalLen: Int32Array;
+  /** Called when the TUN fd fails (the device was deleted): the daemon opens it again. */
+  onTunError: ((errno: number) => void) | null = null;
   /** Set by the daemon; captures cost one branch per batch when no trace runs. */
   tracer: Tracer | null = null;
   private tunWatch: Watcher | null = null;
@@ -55,16 +56,7 @@ export class Datapath {
     this.rounds = opts.rounds ?? 8;
     this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
     this.rx = new Slab({ slots: batch, slotSize: RX_SLOT, headroom: INNER_OFFSET });
-    const icmpRate = opts.icmpRate ?? 100;
-    this.xs = {
-      slotTunnel: new Int32Array(batch),
-      verdict: new Int32Array(batch),
-      innerLen: new Int32Array(batch),
-      replies: new Slab({ slots: 32, slotSize: 1280 }),
-      fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
-      fragmentTunnel: new Int32Array(64),
-      icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
-    };
+    this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
     this.rs = { slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch) };
     this.rxInnerLen = new Int32Array(batch);
     this.rxOriginalLen = new Int32Array(batch);
@@ -78,6 +70,7 @@ export class Datapath {
   /** The TUN device was deleted and opened again: watch the new fd. */
   replaceTun(fd: number): void {
     this.tunWatch?.stop();
+    this.tunWatch = null;
     this.tunFd = fd;
     if (this.rawWatch) this.tunWatch = new Watcher(fd, () => this.onTunReadable());
   }
@@ -94,7 +87,14 @@ export class Datapath {
     const tx = this.tx;
     for (let round = 0; round < this.rounds; round++) {
       const n = native.readBatch(this.tunFd, tx.bytes, tx.slotSize, tx.headroom, tx.lens, tx.slots);
-      if (n <= 0) return;
+      if (n < 0) {
+        // Stop watching a dead fd (it would stay readable) until it is replaced.
+        this.tunWatch?.stop();
+        this.tunWatch = null;
+        this.onTunError?.(-n);
+        return;
+      }
+      if (n === 0) return;
       const now = Date.now();
       xmitBatch(this.tables, tx, n, this.xs, now);
       this.sendTx(n, now);

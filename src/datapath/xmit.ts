@@ -3,14 +3,14 @@
 // the 20 bytes of headroom in front of them. Too-big packets are answered
 // with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
 // allocates, throws or logs per packet.
-import type { Slab } from '../sys/slab.js';
+import { Slab } from '../sys/slab.js';
 import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
 import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
-import type { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from './token-bucket.js';
 import type { Tunnel } from '../route/tunnel.js';
 
 /** Scratch the transmit path fills besides the packet slab. */
@@ -28,6 +28,19 @@ export interface XmitScratch {
   /** Tunnel id per fragment slot. */
   fragmentTunnel: Int32Array;
   icmpLimit: TokenBucket;
+}
+
+/** Scratch for batches of up to `batch` packets; icmpRate: ICMPv6 errors per second (burst half that). */
+export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
+  return {
+    slotTunnel: new Int32Array(batch),
+    verdict: new Int32Array(batch),
+    innerLen: new Int32Array(batch),
+    replies: new Slab({ slots: 32, slotSize: 1280 }),
+    fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
+    fragmentTunnel: new Int32Array(64),
+    icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
+  };
 }
 
 /** Encapsulates slots [0, count) of slab in place. Afterwards lens[i] is the

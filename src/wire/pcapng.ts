@@ -109,45 +109,61 @@ export interface PcapngPacket {
   comment: string | null;
 }
 
-/** Incremental reader: feed bytes, take whole packets. Only little-endian
- * sections (what sixtun writes). Throws on a malformed block. */
-export class PcapngReader {
+/** Splits a little-endian pcapng byte stream into whole blocks as they
+ * complete. Throws on a block length that cannot be. */
+export class BlockSplitter {
   private buf = new Uint8Array(0);
-  private readonly interfaces: Array<{ linkType: number; name: string }> = [];
 
-  push(chunk: Uint8Array): PcapngPacket[] {
+  push(chunk: Uint8Array): Uint8Array[] {
     const joined = new Uint8Array(this.buf.length + chunk.length);
     joined.set(this.buf);
     joined.set(chunk, this.buf.length);
     const dv = new DataView(joined.buffer);
-    const out: PcapngPacket[] = [];
+    const out: Uint8Array[] = [];
     let p = 0;
     while (joined.length - p >= 12) {
-      const type = dv.getUint32(p, true);
       const len = dv.getUint32(p + 4, true);
       if (len < 12 || len % 4 !== 0) throw new Error(`pcapng: bad block length ${len}`);
       if (joined.length - p < len) break;
+      out.push(joined.subarray(p, p + len));
+      p += len;
+    }
+    this.buf = joined.slice(p);
+    return out;
+  }
+}
+
+/** Incremental reader: feed bytes, take whole packets. Only little-endian
+ * sections (what sixtun writes). Throws on a malformed block. */
+export class PcapngReader {
+  private readonly blocks = new BlockSplitter();
+  private readonly interfaces: Array<{ linkType: number; name: string }> = [];
+
+  push(chunk: Uint8Array): PcapngPacket[] {
+    const out: PcapngPacket[] = [];
+    for (const block of this.blocks.push(chunk)) {
+      const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+      const type = dv.getUint32(0, true);
+      const len = block.length;
       if (type === BT_IDB) {
-        const opts = readOptions(joined, dv, p + 16, p + len - 4);
-        this.interfaces.push({ linkType: dv.getUint16(p + 8, true), name: opts.get(OPT_IF_NAME) ?? '' });
+        const opts = readOptions(block, dv, 16, len - 4);
+        this.interfaces.push({ linkType: dv.getUint16(8, true), name: opts.get(OPT_IF_NAME) ?? '' });
       } else if (type === BT_EPB) {
-        const id = dv.getUint32(p + 8, true);
-        const captured = dv.getUint32(p + 20, true);
-        const opts = readOptions(joined, dv, p + 28 + pad4(captured), p + len - 4);
+        const id = dv.getUint32(8, true);
+        const captured = dv.getUint32(20, true);
+        const opts = readOptions(block, dv, 28 + pad4(captured), len - 4);
         const iface = this.interfaces[id] ?? { linkType: -1, name: '' };
         out.push({
           interfaceId: id,
           linkType: iface.linkType,
           interfaceName: iface.name,
-          timestampNs: (BigInt(dv.getUint32(p + 12, true)) << 32n) | BigInt(dv.getUint32(p + 16, true)),
-          data: joined.slice(p + 28, p + 28 + captured),
-          originalLength: dv.getUint32(p + 24, true),
+          timestampNs: (BigInt(dv.getUint32(12, true)) << 32n) | BigInt(dv.getUint32(16, true)),
+          data: block.slice(28, 28 + captured),
+          originalLength: dv.getUint32(24, true),
           comment: opts.get(OPT_COMMENT) ?? null,
         });
       }
-      p += len;
     }
-    this.buf = joined.slice(p);
     return out;
   }
 }

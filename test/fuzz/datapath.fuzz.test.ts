@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
-import { xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
+import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { rcvBatch } from '../../src/datapath/rcv.js';
 import { handleQueuedError } from '../../src/datapath/icmp-errors.js';
 import { TokenBucket } from '../../src/datapath/token-bucket.js';
@@ -58,11 +58,7 @@ describe('datapath fuzz (seeded)', () => {
     const rng = new Rng(0x5eed01);
     const dp = tables();
     const slab = new Slab({ slots: 64, slotSize: 2048, headroom: 20, nameStride: SOCKADDR_IN_LEN });
-    const sc: XmitScratch = {
-      slotTunnel: new Int32Array(64), verdict: new Int32Array(64), innerLen: new Int32Array(64),
-      replies: new Slab({ slots: 8, slotSize: 1280 }), fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
-      fragmentTunnel: new Int32Array(64), icmpLimit: new TokenBucket(1e9, 1e9),
-    };
+    const sc: XmitScratch = createXmitScratch(64, 1e9);
     let packets = 0;
     let forwarded = 0;
     for (let round = 0; round < ROUNDS; round++) {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, HOST_V6, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../helpers/topology.js';
+import { buildTopology, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../helpers/topology.js';
 import { helperScript, ping, runDir, startClient, startServer, status, type RunningDaemon } from '../helpers/daemons.js';
 import { Lab, waitFor } from '../helpers/netns.js';
 
@@ -148,7 +148,6 @@ describeRoot('userspace NDP proxy', () => {
 });
 
 describeRoot('kernel proxy_ndp as the oracle', () => {
-  const lab = useLab('ndpk');
   const dir = runDir('ndpk');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

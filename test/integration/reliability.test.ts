@@ -79,7 +79,10 @@ describeRoot('faults under a running server', () => {
 
   it('re-creates the TUN within 1 s after it is deleted, and traffic resumes', async () => {
     lab.ip(t.server, ['link', 'del', 'sixtun0']);
-    expect(await timeUntil(() => tunAddrs().includes('2001:db8:ff::2') && routes().length > 0, 'TUN re-created')).toBeLessThan(1000);
+    const took = await timeUntil(() => tunAddrs().includes('2001:db8:ff::2') && routes().length > 0, 'TUN re-created').catch((e: Error) => {
+      throw new Error(`${e.message}\n${server.proc.output().split('\n').slice(-15).join('\n')}`);
+    });
+    expect(took).toBeLessThan(1000);
     await waitFor(() => /TUN device was deleted: created it again/.test(server.proc.output()), 2000, 10, 'the re-create log line');
     expect(ping(lab, t.host, t.clients[0].clientV6).received).toBe(3);
   });

@@ -45,7 +45,6 @@ describeRoot('path MTU 1400 on the IPv4 path', () => {
 });
 
 describeRoot('path MTU below 1280 + 20', () => {
-  const lab = useLab('pmtus');
   const dir = runDir('pmtus');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

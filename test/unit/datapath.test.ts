@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
-import { xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
+import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
 import { TokenBucket } from '../../src/datapath/token-bucket.js';
@@ -27,12 +27,7 @@ function spec(over: Partial<TunnelSpec> = {}): TunnelSpec {
 }
 
 function scratch(batch = 8): XmitScratch {
-  return {
-    slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch), innerLen: new Int32Array(batch),
-    replies: new Slab({ slots: 8, slotSize: 1280 }),
-    fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
-    fragmentTunnel: new Int32Array(64), icmpLimit: new TokenBucket(1000, 1000),
-  };
+  return createXmitScratch(batch, 1000);
 }
 
 /** Writes an IPv6/UDP packet of `len` bytes at buf[off]. */
