@@ -5,6 +5,7 @@ import { status } from './status.js';
 import { trace } from './trace.js';
 import { demo } from './demo.js';
 import { exportCli, tunnelCli } from './tunnel.js';
+import { bench } from './bench.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -20,6 +21,7 @@ Commands:
   trace            show or save (pcapng) the packets a daemon handles, with verdicts
   tunnel           add, remove or change a running server's tunnels; make update keys
   export NAME      print a client configuration for a tunnel (iproute2, netplan, …)
+  bench            measure sixtun against kernel paths and a C forwarder, in namespaces
   help             this text
   version          print the version
 
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return tunnelCli(rest);
     case 'export':
       return exportCli(rest);
+    case 'bench':
+      return bench(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -63,7 +67,7 @@ main(process.argv.slice(2)).then(
     // A daemon that stopped has closed everything it opened; exit now rather
     // than wait on anything a library left scheduled.
     process.exitCode = code;
-    if (['server', 'client', 'demo'].includes(process.argv[2])) process.exit(code);
+    if (['server', 'client', 'demo', 'bench'].includes(process.argv[2])) process.exit(code);
   },
   (e: Error) => {
     process.stderr.write(`sixtun: ${e.stack ?? e.message}\n`);

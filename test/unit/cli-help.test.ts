@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { SIXTUN_BIN } from '../helpers/daemons.js';
 
-export const HELP_COMMANDS = [[], ['server'], ['client'], ['status'], ['trace'], ['demo'], ['tunnel'], ['export']];
+export const HELP_COMMANDS = [[], ['server'], ['client'], ['status'], ['trace'], ['demo'], ['tunnel'], ['export'], ['bench']];
 
 function helpOf(cmd: string[]): string {
   const r = spawnSync(process.execPath, [SIXTUN_BIN, ...cmd, '--help'], { encoding: 'utf8' });

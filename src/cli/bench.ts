@@ -1,0 +1,49 @@
+// `sixtun bench`: the end-to-end benchmark of bench/e2e/run.ts.
+import { parseArgs } from 'node:util';
+import { isRoot } from '../../test/helpers/netns.js';
+import { markdown, runBench, writeDocs } from '../../bench/e2e/run.js';
+
+export const BENCH_HELP = `Usage: sixtun bench [--seconds N] [--reps N] [--write-docs]
+
+Measures, in one run and in network namespaces it builds itself, TCP throughput
+and 64-byte UDP packet rate (iperf3), ping latency and CPU per packet through:
+kernel IPv6 forwarding without a tunnel, kernel vxlan, kernel sit (when the
+kernel has it), sixtun, and a minimal C 6in4 forwarder (one packet per syscall,
+and batched). Prints a markdown table with ratios. Needs root, iperf3 and cc.
+
+Options:
+  --seconds N    length of each iperf3 run (default 5)
+  --reps N       runs per measurement; min, median and max are shown (default 3)
+  --write-docs   also write docs/benchmarks.md (the table) and docs/bench.svg
+  -h, --help     this text
+`;
+
+export async function bench(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { seconds: { type: 'string' }, reps: { type: 'string' }, 'write-docs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (e) {
+    process.stderr.write(`sixtun bench: ${(e as Error).message}\n\n${BENCH_HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  if (!isRoot()) {
+    process.stderr.write('sixtun bench needs root (network namespaces, TUN devices, raw sockets)\n');
+    return 2;
+  }
+  const seconds = Number(values.seconds ?? 5);
+  const reps = Number(values.reps ?? 3);
+  if (!(seconds >= 1 && seconds <= 60) || !(reps >= 1 && reps <= 10)) {
+    process.stderr.write('sixtun bench: --seconds 1..60 and --reps 1..10\n');
+    return 2;
+  }
+  const t0 = Date.now();
+  const results = await runBench(seconds, reps, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`));
+  const command = `sixtun bench --seconds ${seconds} --reps ${reps}`;
+  process.stdout.write(markdown(results, command));
+  if (values['write-docs']) writeDocs(results, command);
+  return 0;
+}
