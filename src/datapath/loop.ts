@@ -123,7 +123,7 @@ export class Datapath {
       }
       const now = Date.now();
       const tracing = this.tracer !== null && this.tracer.active;
-      if (tracing) this.rxOriginalLen.set(rx.lens.subarray(0, n));
+      if (tracing) for (let i = 0; i < n; i++) this.rxOriginalLen[i] = rx.lens[i];
       rcvBatch(this.tables, rx, n, this.rs);
       this.writeRx(n, now);
       if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
@@ -222,7 +222,7 @@ export class Datapath {
     const rx = this.rx;
     const inner = this.rxInnerLen;
     const rs = this.rs;
-    inner.set(rx.lens.subarray(0, count));
+    for (let i = 0; i < count; i++) inner[i] = rx.lens[i];
     native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET, rx.lens, count);
     const tunnels = this.tables.tunnels;
     for (let i = 0; i < count; i++) {
