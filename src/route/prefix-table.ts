@@ -7,6 +7,8 @@
 // nothing. Changes mark the table dirty; it is rebuilt on the next lookup
 // (the control plane changes it rarely, the datapath reads it per packet).
 
+import { readU32 } from '../wire/ipv4.js';
+
 const EMPTY = -1;
 
 export interface PrefixEntry {
@@ -37,9 +39,7 @@ export function keyOf(words: ArrayLike<number>, length: number): string {
 
 export function wordsOf(bytes: Uint8Array): Uint32Array {
   const w = new Uint32Array(4);
-  for (let i = 0; i < 4; i++) {
-    w[i] = ((bytes[4 * i] << 24) | (bytes[4 * i + 1] << 16) | (bytes[4 * i + 2] << 8) | bytes[4 * i + 3]) >>> 0;
-  }
+  for (let i = 0; i < 4; i++) w[i] = readU32(bytes, 4 * i);
   return w;
 }
 

@@ -1,6 +1,7 @@
 // struct sockaddr_* layouts as bytes. Built off the hot path (once per socket,
 // or once per tunnel and copied into a batch's name area).
 import { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET } from './constants.js';
+import { readU32 } from '../wire/ipv4.js';
 
 export const SOCKADDR_IN_LEN = 16;
 export const SOCKADDR_IN6_LEN = 28;
@@ -27,7 +28,7 @@ export function sockaddrIn(addr: number, port = 0): Uint8Array {
 }
 
 export function readSockaddrInAddr(buf: Uint8Array, off: number): number {
-  return ((buf[off + 4] << 24) | (buf[off + 5] << 16) | (buf[off + 6] << 8) | buf[off + 7]) >>> 0;
+  return readU32(buf, off + 4);
 }
 
 export function sockaddrIn6(addr: Uint8Array, port = 0, scopeId = 0): Uint8Array {

@@ -3,7 +3,7 @@
 //   tunnel NAME, remote IPV4 (the tunnel's client IPv4), host ADDR|PREFIX
 //   (inner source or destination), proto icmpv6|tcp|udp|ndp, dropped,
 //   direction tx|rx (tx = towards the wire, rx = from the wire).
-import { parseIpv4Address } from '../wire/ipv4.js';
+import { parseIpv4Address, readU32 } from '../wire/ipv4.js';
 import { parsePrefix } from '../wire/address.js';
 import { wordsOf } from '../route/prefix-table.js';
 import { NEXT_HEADER_ICMPV6, NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
@@ -58,7 +58,7 @@ export class TraceFilter {
       const bits = this.hostLength - 32 * i;
       if (bits <= 0) return true;
       const mask = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-      const v = ((buf[off + 4 * i] << 24) | (buf[off + 4 * i + 1] << 16) | (buf[off + 4 * i + 2] << 8) | buf[off + 4 * i + 3]) >>> 0;
+      const v = readU32(buf, off + 4 * i);
       if (((v & mask) >>> 0) !== ((w[i] & mask) >>> 0)) return false;
     }
     return true;
