@@ -497,6 +497,58 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   return int_value(env, written);
 }
 
+/* sum16(bytes, offset, length) -> the RFC 1071 one's-complement sum of
+ * bytes[offset, offset+length) as big-endian 16-bit words, folded to 16 bits
+ * and not complemented. Mechanical byte work kept in C because the micro
+ * bench shows it pays (docs/benchmarks.md); what is summed and why stays in
+ * TypeScript. */
+static napi_value js_sum16(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint8_t *data;
+  size_t data_len;
+  int32_t off, len;
+  if (!get_bytes(env, argv[0], &data, &data_len) || !get_i32(env, argv[1], &off) || !get_i32(env, argv[2], &len) ||
+      off < 0 || len < 0 || (size_t)off + (size_t)len > data_len)
+    return throw_arg(env, "sum16: bad buffer range");
+  const uint8_t *p = data + off;
+  uint64_t sum = 0;
+  size_t n = (size_t)len;
+  /* Native-order 32-bit words: one's-complement addition commutes with byte
+   * swapping (RFC 1071 §2(B)), so swap once at the end. */
+  while (n >= 32) {
+    uint32_t w[8];
+    memcpy(w, p, 32);
+    sum += (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7];
+    p += 32;
+    n -= 32;
+  }
+  while (n >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    sum += h;
+    p += 2;
+    n -= 2;
+  }
+  if (n) {
+    uint16_t last = 0;
+    memcpy(&last, p, 1);
+    sum += last;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t folded = (uint16_t)sum;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  folded = (uint16_t)((folded >> 8) | (folded << 8));
+#endif
+  return int_value(env, folded);
+}
+
 /* sendTo(fd, bytes, offset, length, sockaddr?) -> bytes sent (0 on EAGAIN) */
 static napi_value js_send_to(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -666,6 +718,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
                  {"recvBatch", js_recv_batch},
       {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
       {"writeBatch", js_write_batch}, {"sendTo", js_send_to},
+      {"sum16", js_sum16},
       {"recvMsg", js_recv_msg},      {"recvErrQueue", js_recv_err_queue},
       {"watch", js_watch},           {"unwatch", js_unwatch},
   };

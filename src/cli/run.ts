@@ -13,6 +13,9 @@ packets, and removes everything it added when it stops.
 
 Options:
   -c, --config FILE   configuration file (YAML; see docs/configuration.md)
+      --no-offload    drive the TUN without offloads (no TSO/GRO), whatever
+                      FILE says: slower, for comparison and for kernels that
+                      misbehave
   -h, --help          this text
 
 Signals: SIGINT/SIGTERM stop cleanly; SIGHUP re-reads FILE and applies the
@@ -23,7 +26,7 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration.
 export async function runDaemon(mode: 'server' | 'client', argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'no-offload': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (e) {
     process.stderr.write(`sixtun ${mode}: ${(e as Error).message}\n\n${RUN_HELP(mode)}`);
     return 2;
@@ -42,6 +45,7 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
   try {
     cfg = loadConfig(file);
     if (cfg.mode !== mode) throw new ConfigError(file, null, 'mode', `expected ${mode} for \`sixtun ${mode}\`, got ${cfg.mode}`);
+    if (values['no-offload']) cfg.offload = false;
   } catch (e) {
     process.stderr.write(`sixtun ${mode}: ${(e as Error).message}\n`);
     return 2;

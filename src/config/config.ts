@@ -33,6 +33,8 @@ interface CommonConfig {
   ttl: number;
   tosInherit: boolean;
   pmtuDiscovery: boolean;
+  /** Drive the TUN with IFF_VNET_HDR offloads (TSO, GRO) when the kernel allows. */
+  offload: boolean;
   txQueueLen: number;
   controlSocket: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -256,6 +258,7 @@ function common(f: Fields, file: string): CommonConfig {
     ttl,
     tosInherit: tosRaw === 'inherit',
     pmtuDiscovery,
+    offload: f.bool('offload', true),
     txQueueLen: f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000),
     controlSocket: f.string('control_socket', `/run/sixtun/${iface}.sock`),
     logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),

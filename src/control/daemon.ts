@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
-import { openTun } from '../sys/tun.js';
+import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
 import { openRaw4 } from '../sys/raw4.js';
 import { native } from '../sys/native.js';
 import { NetlinkClient } from '../netlink/client.js';
@@ -171,8 +171,9 @@ export class Daemon {
     try {
       await recoverLeftovers(cfg, nl, log);
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
-      const tun = openTun({ name: cfg.interface });
+      const tun = openOffloadedTun(cfg.interface, cfg.offload);
       undo.push(() => { native.close(tun.fd); });
+      if (tun.refused) log.warn('the kernel refused TUN offloads: running without them', { error: tun.refused });
       const rawFd = openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, recvErr: true, bufferBytes: 4 << 20 });
       undo.push(() => { native.close(rawFd); });
       const reconciler = new Reconciler(nl, log);
@@ -187,7 +188,15 @@ export class Daemon {
       }
       for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
       d.tunIndex = native.ifNameToIndex(tun.name);
-      d.datapath = new Datapath(d.tables, tun.fd, rawFd);
+      // The link is up now: the only state in which the TUN accepts writes.
+      let offload = tun.offload;
+      if (offload === 'tso+gro' && !probeCoalescedWrite(tun.fd)) {
+        offload = 'tso';
+        log.warn('the kernel refuses coalesced TUN writes (EINVAL): GRO off, TSO on');
+      }
+      log.info('TUN offloads', { offload });
+      d.datapath = new Datapath(d.tables, tun.fd, rawFd, { offload });
+      d.datapath.onGroRefused = () => log.warn('the kernel refused a coalesced TUN write (EINVAL): GRO off from now on');
       d.datapath.tracer = d.tracer;
       d.datapath.onTunError = () => d.reopenTun();
       d.datapath.start();
@@ -345,11 +354,13 @@ export class Daemon {
     // the device already replaced (another index) and is ignored.
     this.tunIndex = -1;
     try {
-      const tun = openTun({ name: this.cfg.interface });
+      const was = this.datapath?.offload ?? 'off';
+      const tun = openOffloadedTun(this.cfg.interface, was !== 'off');
       const old = this.tunFd;
       this.tunFd = tun.fd;
       this.tunIndex = native.ifNameToIndex(tun.name);
-      this.datapath?.replaceTun(tun.fd);
+      // GRO stays as the last probe or refusal left it.
+      this.datapath?.replaceTun(tun.fd, tun.offload === 'off' ? 'off' : was);
       native.close(old);
       this.log.warn('TUN device was deleted: created it again', { interface: this.cfg.interface });
     } catch (e) {
@@ -576,7 +587,7 @@ export class Daemon {
   renderMetrics(): string {
     let lost = this.traceLostEnded;
     for (const t of this.traceSessions) lost += t.lost;
-    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost);
+    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost, this.datapath?.offloadStats ?? null);
   }
 
   status(): Record<string, unknown> {
@@ -596,12 +607,18 @@ export class Daemon {
       kernel_interference: this.interference,
       owned: this.reconciler.ownedSummary(),
       drops_without_tunnel: this.tables.global.dropsByName(),
+      offload: { mode: this.datapath?.offload ?? 'off', ...offloadStatus(this.datapath) },
       ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,
       drop_reasons: DROP_NAMES,
       traces: [...this.traceSessions].map((t) => ({ captured: t.captured, lost: t.lost })),
       tunnels,
     };
   }
+}
+
+function offloadStatus(dp: Datapath | null): Record<string, number> {
+  const s = dp?.offloadStats ?? { superPackets: 0, segments: 0, coalescedPackets: 0, coalescedSegments: 0 };
+  return { super_packets: s.superPackets, segments: s.segments, coalesced_packets: s.coalescedPackets, coalesced_segments: s.coalescedSegments };
 }
 
 function tunnelStatus(t: Tunnel): Record<string, unknown> {

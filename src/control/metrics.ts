@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { DatapathTables } from '../datapath/tables.js';
+import type { OffloadStats } from '../datapath/loop.js';
 import type { NdpCounters } from '../ndp/responder.js';
 import { NS_CHECK_NAMES } from '../wire/ndp.js';
 
@@ -27,7 +28,7 @@ class Exposition {
   }
 }
 
-export function renderMetrics(tables: DatapathTables, ndp: NdpCounters | null, traceLost: number): string {
+export function renderMetrics(tables: DatapathTables, ndp: NdpCounters | null, traceLost: number, offload: OffloadStats | null = null): string {
   const e = new Exposition();
   const tunnels = [...tables.byName.values()];
   const perTunnel: Array<[string, string, (t: (typeof tunnels)[number]) => number]> = [
@@ -54,6 +55,14 @@ export function renderMetrics(tables: DatapathTables, ndp: NdpCounters | null, t
     e.sample('sixtun_ndp_solicitations_total', { result: 'not-ours' }, ndp.notOurs);
     e.sample('sixtun_ndp_solicitations_total', { result: 'rate-limited' }, ndp.rateLimited);
     ndp.invalid.forEach((v, i) => { if (v > 0) e.sample('sixtun_ndp_solicitations_total', { result: `invalid-${NS_CHECK_NAMES[i]}` }, v); });
+  }
+  if (offload) {
+    e.family('sixtun_offload_tso_packets_total', 'counter', 'TCP super-packets read from the TUN (TSO), by what was counted.');
+    e.sample('sixtun_offload_tso_packets_total', { kind: 'super-packet' }, offload.superPackets);
+    e.sample('sixtun_offload_tso_packets_total', { kind: 'segment' }, offload.segments);
+    e.family('sixtun_offload_gro_packets_total', 'counter', 'Coalesced packets written to the TUN (GRO), by what was counted.');
+    e.sample('sixtun_offload_gro_packets_total', { kind: 'coalesced-packet' }, offload.coalescedPackets);
+    e.sample('sixtun_offload_gro_packets_total', { kind: 'segment' }, offload.coalescedSegments);
   }
   e.family('sixtun_trace_lost_total', 'counter', 'Packets a trace session could not keep up with.');
   e.sample('sixtun_trace_lost_total', {}, traceLost);

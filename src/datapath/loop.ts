@@ -1,6 +1,9 @@
 // The datapath's I/O: one readiness callback per direction on the event loop.
 //   TUN readable → readBatch (IPv6 at offset 20) → xmitBatch → sendBatch (raw)
 //   raw readable → recvBatch (IPv4)               → rcvBatch  → writeBatch (TUN)
+// With offloads (offload.ts) TUN reads land in a staging area behind the
+// transmit slots and are segmented into them; received TCP segments are
+// coalesced before the TUN write; both carry a virtio header.
 // One JS↔native crossing moves a whole batch; nothing goes through the libuv
 // threadpool. A callback handles a bounded number of batches so that the
 // other direction and the control plane keep running under load.
@@ -15,6 +18,10 @@ import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
 import type { Tracer } from '../trace/tracer.js';
 import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
+import {
+  VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
+} from '../wire/virtio-net.js';
+import { Coalescer, finishChecksum, newSuperPacket, parseTcp6Super, writeSegment, type OffloadMode } from './offload.js';
 
 export interface DatapathOptions {
   /** Packets per batch (≤ 256). */
@@ -23,15 +30,33 @@ export interface DatapathOptions {
   rounds?: number;
   /** ICMPv6 errors sixtun may generate per second (burst = rate / 2). */
   icmpRate?: number;
+  /** How the TUN fd was opened (see offload.ts); 'off' without IFF_VNET_HDR. */
+  offload?: OffloadMode;
 }
 
 const EMSGSIZE = 90;
+const EINVAL = 22;
+/** A TUN read with offloads: virtio header plus an IPv6 packet of up to 64 KiB. */
+const READ_SLOT = 65552;
+
+/** What the offloads did, for status and metrics. */
+export interface OffloadStats {
+  /** TSO super-packets read from the TUN, and the segments cut from them. */
+  superPackets: number;
+  segments: number;
+  /** Packets written to the TUN that carried several segments, and those segments. */
+  coalescedPackets: number;
+  coalescedSegments: number;
+}
 
 /** Largest datagram the raw socket may hand over after reassembly. */
 const RX_SLOT = 65536;
 const TX_SLOT = 2048;
 
 export class Datapath {
+  offload: OffloadMode;
+  /** Called once if the kernel refuses a coalesced write: GRO is then off. */
+  onGroRefused: ((errno: number) => void) | null = null;
   readonly tx: Slab;
   readonly rx: Slab;
   private readonly xs: XmitScratch;
@@ -50,12 +75,23 @@ export class Datapath {
   tracer: Tracer | null = null;
   private tunWatch: Watcher | null = null;
   private rawWatch: Watcher | null = null;
+  private readonly readArea: Uint8Array | null;
+  private readonly readLens: Int32Array;
+  private readonly vh = newVnetHeader();
+  private readonly sp = newSuperPacket();
+  private readonly coalescer: Coalescer;
+  private readonly segmentStats = { superPackets: 0, segments: 0 };
 
   constructor(readonly tables: DatapathTables, public tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
     const batch = opts.batch ?? 64;
     this.rounds = opts.rounds ?? 8;
-    this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN });
+    this.offload = opts.offload ?? 'off';
+    const staging = this.offload === 'off' ? 0 : batch * READ_SLOT;
+    this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN, tailBytes: staging });
+    this.readArea = staging > 0 ? new Uint8Array(this.tx.buffer, this.tx.tailStart, staging) : null;
+    this.readLens = new Int32Array(batch);
     this.rx = new Slab({ slots: batch, slotSize: RX_SLOT, headroom: INNER_OFFSET });
+    this.coalescer = new Coalescer(batch, RX_SLOT, INNER_OFFSET);
     this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
     this.rs = { slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch) };
     this.rxInnerLen = new Int32Array(batch);
@@ -67,11 +103,18 @@ export class Datapath {
     this.rawWatch = new Watcher(this.rawFd, () => this.onRawReadable());
   }
 
-  /** The TUN device was deleted and opened again: watch the new fd. */
-  replaceTun(fd: number): void {
+  get offloadStats(): OffloadStats {
+    return { ...this.segmentStats, coalescedPackets: this.coalescer.coalescedPackets, coalescedSegments: this.coalescer.coalescedSegments };
+  }
+
+  /** The TUN device was deleted and opened again: watch the new fd. A
+   * datapath built without offloads cannot take a TUN that has them. */
+  replaceTun(fd: number, offload: OffloadMode = this.offload): void {
+    if (offload !== 'off' && this.readArea === null) throw new Error('this datapath was built without TUN offloads');
     this.tunWatch?.stop();
     this.tunWatch = null;
     this.tunFd = fd;
+    this.offload = offload;
     if (this.rawWatch) this.tunWatch = new Watcher(fd, () => this.onTunReadable());
   }
 
@@ -84,24 +127,100 @@ export class Datapath {
 
   /** TUN → wire. Public for tests and benchmarks that drive it directly. */
   onTunReadable(): void {
+    if (this.readArea !== null && this.offload !== 'off') {
+      this.readOffloaded();
+      return;
+    }
     const tx = this.tx;
     for (let round = 0; round < this.rounds; round++) {
       const n = native.readBatch(this.tunFd, tx.bytes, tx.slotSize, tx.headroom, tx.lens, tx.slots);
       if (n < 0) {
-        // Stop watching a dead fd (it would stay readable) until it is replaced.
-        this.tunWatch?.stop();
-        this.tunWatch = null;
-        this.onTunError?.(-n);
+        this.tunFailed(-n);
+        return;
+      }
+      if (n === 0) return;
+      this.transmit(n, Date.now());
+      if (n < tx.slots) return;
+    }
+  }
+
+  /** Stops watching a dead fd (it would stay readable) until it is replaced. */
+  private tunFailed(errno: number): void {
+    this.tunWatch?.stop();
+    this.tunWatch = null;
+    this.onTunError?.(errno);
+  }
+
+  /** Encapsulates and sends transmit slots [0, count). */
+  private transmit(count: number, now: number): void {
+    const tx = this.tx;
+    xmitBatch(this.tables, tx, count, this.xs, now);
+    this.sendTx(count, now);
+    if (this.xs.fragments.count > 0) this.sendFragments(now);
+    if (this.xs.replies.count > 0) this.writeReplies();
+    if (this.tracer !== null && this.tracer.active) this.tracer.captureTx(tx, count, this.xs);
+  }
+
+  /** TUN reads with a virtio header into the staging area; each packet is
+   * finished (partial checksum) or segmented (TSO) into the transmit slots,
+   * which go out whenever they fill. */
+  private readOffloaded(): void {
+    const tx = this.tx;
+    const b = tx.bytes;
+    const area = this.readArea!;
+    const vh = this.vh;
+    const sp = this.sp;
+    const drops = this.tables.global.drops;
+    const capacity = tx.dataCapacity;
+    for (let round = 0; round < this.rounds; round++) {
+      const n = native.readBatch(this.tunFd, area, READ_SLOT, 0, this.readLens, this.readLens.length);
+      if (n < 0) {
+        this.tunFailed(-n);
         return;
       }
       if (n === 0) return;
       const now = Date.now();
-      xmitBatch(this.tables, tx, n, this.xs, now);
-      this.sendTx(n, now);
-      if (this.xs.fragments.count > 0) this.sendFragments(now);
-      if (this.xs.replies.count > 0) this.writeReplies();
-      if (this.tracer !== null && this.tracer.active) this.tracer.captureTx(tx, n, this.xs);
-      if (n < tx.slots) return;
+      let out = 0;
+      for (let k = 0; k < n; k++) {
+        const v = tx.tailStart + k * READ_SLOT;
+        const p = v + VNET_HDR_LEN;
+        const len = this.readLens[k] - VNET_HDR_LEN;
+        if (len < 0) {
+          drops[Drop.BadOffload]++;
+          continue;
+        }
+        parseVnetHeader(b, v, vh);
+        const gso = vh.gsoType & ~VNET_GSO_ECN;
+        if (gso === VNET_GSO_NONE) {
+          if (len > capacity || ((vh.flags & VNET_F_NEEDS_CSUM) !== 0 && !finishChecksum(b, p, len, vh.csumStart, vh.csumOffset))) {
+            drops[Drop.BadOffload]++;
+            continue;
+          }
+          b.copyWithin(tx.dataStart(out), p, p + len);
+          tx.lens[out++] = len;
+          if (out === tx.slots) {
+            this.transmit(out, now);
+            out = 0;
+          }
+          continue;
+        }
+        if (gso !== VNET_GSO_TCPV6 || !parseTcp6Super(b, p, len, vh, sp) || sp.headerLen + sp.segmentSize > capacity) {
+          drops[Drop.BadOffload]++;
+          continue;
+        }
+        this.segmentStats.superPackets++;
+        for (let at = 0; at < sp.payloadLen; at += sp.segmentSize) {
+          tx.lens[out] = writeSegment(b, sp, at, tx.dataStart(out));
+          out++;
+          this.segmentStats.segments++;
+          if (out === tx.slots) {
+            this.transmit(out, now);
+            out = 0;
+          }
+        }
+      }
+      if (out > 0) this.transmit(out, now);
+      if (n < this.readLens.length) return;
     }
   }
 
@@ -121,12 +240,15 @@ export class Datapath {
         if (round === 0) this.drainErrorQueue();
         return;
       }
-      const now = Date.now();
       const tracing = this.tracer !== null && this.tracer.active;
       if (tracing) for (let i = 0; i < n; i++) this.rxOriginalLen[i] = rx.lens[i];
       rcvBatch(this.tables, rx, n, this.rs);
-      this.writeRx(n, now);
+      for (let i = 0; i < n; i++) this.rxInnerLen[i] = rx.lens[i];
+      // Before the write: a virtio header goes over the outer IPv4 header.
       if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
+      if (this.offload === 'off') native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET, rx.lens, n);
+      else this.writeOffloaded(n);
+      this.countRx(n, Date.now());
       if (n < rx.slots) return;
     }
   }
@@ -214,30 +336,59 @@ export class Datapath {
 
   private writeReplies(): void {
     const r = this.xs.replies;
-    native.writeBatch(this.tunFd, r.bytes, r.slotSize, 0, r.lens, r.count);
+    if (this.offload === 'off') {
+      native.writeBatch(this.tunFd, r.bytes, r.slotSize, r.headroom, r.lens, r.count);
+    } else {
+      // The headroom stays zero: a plain virtio header.
+      for (let i = 0; i < r.count; i++) r.lens[i] += VNET_HDR_LEN;
+      native.writeBatch(this.tunFd, r.bytes, r.slotSize, r.headroom - VNET_HDR_LEN, r.lens, r.count);
+    }
     r.count = 0;
   }
 
-  private writeRx(count: number, now: number): void {
+  /** Writes a received batch with virtio headers, TCP runs coalesced when GRO
+   * is on. A kernel that refuses a coalesced packet (EINVAL) gets its segments
+   * one by one, and no coalescing from then on. */
+  private writeOffloaded(count: number): void {
+    const rx = this.rx;
+    const co = this.coalescer;
+    co.run(rx.bytes, rx.lens, count, this.offload === 'tso+gro');
+    co.emitHeaders(rx.bytes, rx.lens, count);
+    native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET - VNET_HDR_LEN, rx.lens, count);
+    let refused = false;
+    for (let i = 0; i < count; i++) {
+      if (rx.lens[i] !== -EINVAL || co.segments[i] === 1) continue;
+      co.split(rx.bytes, rx.lens, i, count);
+      refused = true;
+    }
+    if (!refused) return;
+    this.offload = 'tso';
+    this.onGroRefused?.(EINVAL);
+    native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET - VNET_HDR_LEN, rx.lens, count);
+  }
+
+  /** Counts a written batch: a segment coalesced into another shares its fate. */
+  private countRx(count: number, now: number): void {
     const rx = this.rx;
     const inner = this.rxInnerLen;
     const rs = this.rs;
-    for (let i = 0; i < count; i++) inner[i] = rx.lens[i];
-    native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET, rx.lens, count);
+    const into = this.coalescer.into;
+    const offloaded = this.offload !== 'off';
     const tunnels = this.tables.tunnels;
     for (let i = 0; i < count; i++) {
       if (rs.verdict[i] !== FORWARDED) continue;
       const c = tunnels[rs.slotTunnel[i]]!.counters;
-      if (rx.lens[i] === 0) {
+      const h = offloaded && into[i] >= 0 ? into[i] : i;
+      if (rx.lens[h] === 0) {
         c.rxPackets++;
         c.rxBytes += inner[i];
         c.lastRx = now;
       } else {
         c.drops[Drop.TunWriteError]++;
         rs.verdict[i] = Drop.TunWriteError;
-        rx.lens[i] = 0;
       }
     }
+    for (let i = 0; i < count; i++) rx.lens[i] = 0;
   }
 
   /** Reads every queued ICMPv4 error and acts on it. */

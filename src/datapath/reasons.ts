@@ -9,6 +9,8 @@ export const enum Drop {
   FragmentationNeeded,
   TxError,
   TxBusy,
+  /** A TUN read whose virtio header we cannot act on (offloads). */
+  BadOffload,
   // receive (wire → TUN)
   Oversize,
   BadIpv4,
@@ -46,6 +48,7 @@ export const DROP_NAMES: readonly string[] = [
   'fragmentation-needed',
   'tx-error',
   'tx-busy',
+  'bad-offload',
   'oversize',
   'bad-ipv4',
   'not-local',

@@ -8,7 +8,8 @@ import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { TokenBucket } from './token-bucket.js';
@@ -37,7 +38,8 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     slotTunnel: new Int32Array(batch),
     verdict: new Int32Array(batch),
     innerLen: new Int32Array(batch),
-    replies: new Slab({ slots: 32, slotSize: 1280 }),
+    // Headroom for the TUN's virtio header when offloads are on (kept zero).
+    replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + IPV6_MIN_MTU, headroom: VNET_HDR_LEN }),
     fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
     fragmentTunnel: new Int32Array(64),
     icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),

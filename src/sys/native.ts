@@ -36,6 +36,8 @@ export interface Native {
   ): number;
   readBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number): number;
   writeBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number): number;
+  /** RFC 1071 sum of bytes[offset, offset+length) as big-endian words, folded to 16 bits, not complemented. */
+  sum16(bytes: Uint8Array, offset: number, length: number): number;
   sendTo(fd: number, bytes: Uint8Array, offset: number, length: number, sockaddr?: Uint8Array | null): number;
   recvMsg(fd: number, data: Uint8Array, ctrl: Uint8Array | null, name: Uint8Array | null, flags: number, out: Int32Array): number;
   recvErrQueue(fd: number, data: Uint8Array, ctrl: Uint8Array | null, name: Uint8Array | null, flags: number, out: Int32Array): number;

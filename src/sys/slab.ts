@@ -13,6 +13,9 @@ export interface SlabOptions {
   nameStride?: number;
   /** Bytes of control-message space per slot (0: none). */
   ctrlStride?: number;
+  /** Bytes after the slots in the same buffer, from tailStart: a staging area
+   * whose packets move into slots with copyWithin (no views, no allocation). */
+  tailBytes?: number;
 }
 
 export class Slab {
@@ -27,6 +30,8 @@ export class Slab {
   readonly names: Uint8Array | null;
   readonly ctrlStride: number;
   readonly ctrl: Uint8Array | null;
+  /** Offset of the tail area (slots * slotSize). */
+  readonly tailStart: number;
   /** Packets currently held (filled by a receive, consumed by a send). */
   count: number;
 
@@ -39,7 +44,8 @@ export class Slab {
     this.slots = opts.slots;
     this.slotSize = opts.slotSize;
     this.headroom = headroom;
-    this.buffer = new ArrayBuffer(opts.slots * opts.slotSize);
+    this.tailStart = opts.slots * opts.slotSize;
+    this.buffer = new ArrayBuffer(this.tailStart + (opts.tailBytes ?? 0));
     this.bytes = new Uint8Array(this.buffer);
     this.view = new DataView(this.buffer, 0, this.buffer.byteLength);
     this.lens = new Int32Array(opts.slots);

@@ -55,3 +55,9 @@ export function openTun(opts: TunOptions): Tun {
   }
   return { fd, name: ifreqName(req) };
 }
+
+/** Tells the kernel which unfinished work (TUN_F_* bits) it may hand over
+ * in reads from a TUN opened with IFF_VNET_HDR; throws when it refuses. */
+export function setTunOffload(fd: number, flags: number): void {
+  native.ioctl(fd, TUNSETOFFLOAD, flags);
+}

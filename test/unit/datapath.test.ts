@@ -126,14 +126,15 @@ describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
     expect(dp.byName.get('home')!.counters.drops[Drop.TooBig]).toBe(1);
     expect(sc.replies.count).toBe(1);
     const r = sc.replies.bytes;
-    const h = parseIpv6(r, 0);
+    const o = sc.replies.dataStart(0);
+    const h = parseIpv6(r, o);
     expect(formatIp(h.src)).toBe('2001:db8:ff::2');
     expect(formatIp(h.dst)).toBe(HOST);
     expect(h.nextHeader).toBe(NEXT_HEADER_ICMPV6);
-    expect(r[40]).toBe(ICMPV6_PACKET_TOO_BIG);
-    expect((r[44] << 24) | (r[45] << 16) | (r[46] << 8) | r[47]).toBe(1380);
+    expect(r[o + 40]).toBe(ICMPV6_PACKET_TOO_BIG);
+    expect((r[o + 44] << 24) | (r[o + 45] << 16) | (r[o + 46] << 8) | r[o + 47]).toBe(1380);
     expect(sc.replies.lens[0]).toBe(1280);
-    expect(icmpv6ChecksumOk(r, 0, sc.replies.lens[0] - 40)).toBe(true);
+    expect(icmpv6ChecksumOk(r, o, sc.replies.lens[0] - 40)).toBe(true);
   });
 
   it('below 1280 + 20 on the path: no DF, and datagrams over the path MTU are fragmented by sixtun (RFC 4213 §3.2.2)', () => {

@@ -1,0 +1,247 @@
+// TSO segmentation and GRO coalescing (src/datapath/offload.ts): segments
+// are valid TCP packets that add up to the super-packet, coalescing gives the
+// super-packet back, and anything that must not merge stays apart, in order.
+import { describe, expect, it } from 'vitest';
+import {
+  Coalescer, finishChecksum, newSuperPacket, parseTcp6Super, sum16, tcp6ChecksumValid, writeSegment,
+} from '../../src/datapath/offload.js';
+import { fold, sumWords } from '../../src/wire/checksum.js';
+import { readU32 } from '../../src/wire/ipv4.js';
+import {
+  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
+} from '../../src/wire/virtio-net.js';
+import { Rng } from '../support/rng.js';
+import { timestampOption, writeTcp6 } from '../helpers/tcp6.js';
+
+const SLOT = 65536;
+const INNER = 20;
+const ACK = 0x10;
+const PSH = 0x08;
+const FIN = 0x01;
+
+/** A received batch: packet i at i * SLOT + INNER, as the datapath lays it out. */
+function batch(slots: number): { b: Uint8Array; lens: Int32Array; at: (i: number) => number } {
+  return { b: new Uint8Array(slots * SLOT), lens: new Int32Array(slots), at: (i) => i * SLOT + INNER };
+}
+
+function superPacket(rng: Rng, payloadLen: number, flags: number, options = timestampOption(7, 9)): Uint8Array {
+  const b = new Uint8Array(40 + 20 + options.length + payloadLen);
+  writeTcp6(b, 0, { seq: rng.u32(), ack: rng.u32(), flags, options, payload: rng.bytes(payloadLen), trafficClass: 2 });
+  return b;
+}
+
+/** Segments pkt (a GSO packet of the given size) into a batch; returns the count. */
+function segmentInto(pkt: Uint8Array, size: number, slots: number): { b: Uint8Array; lens: Int32Array; n: number; at: (i: number) => number } {
+  const { b, lens, at } = batch(slots);
+  const work = new Uint8Array(pkt.length + slots * SLOT);
+  work.set(pkt, 0);
+  const h = newVnetHeader();
+  h.gsoType = VNET_GSO_TCPV6;
+  h.gsoSize = size;
+  const sp = newSuperPacket();
+  expect(parseTcp6Super(work, 0, pkt.length, h, sp)).toBe(true);
+  let n = 0;
+  for (let off = 0; off < sp.payloadLen; off += size) {
+    const dst = pkt.length + at(n);
+    const len = writeSegment(work, sp, off, dst);
+    b.set(work.subarray(dst, dst + len), at(n));
+    lens[n++] = len;
+  }
+  return { b, lens, n, at };
+}
+
+describe('sum16', () => {
+  it('the native sum equals the JavaScript one for any offset and length (seeded)', () => {
+    const rng = new Rng(41);
+    const b = rng.bytes(4096);
+    for (let k = 0; k < 3000; k++) {
+      const off = rng.int(600);
+      const len = rng.int(3000);
+      const js = fold(sumWords(b, off, len, 0));
+      // 0 and 0xffff are the same one's-complement number.
+      expect(sum16(b, off, len) % 0xffff).toBe(js % 0xffff);
+    }
+  });
+});
+
+describe('finishChecksum (VNET_F_NEEDS_CSUM)', () => {
+  it('turns the pseudo-header sum the kernel leaves into the right checksum', () => {
+    const rng = new Rng(3);
+    const b = new Uint8Array(2000);
+    for (let k = 0; k < 50; k++) {
+      const len = writeTcp6(b, 0, { seq: rng.u32(), payload: rng.bytes(rng.int(1400)) });
+      const right = (b[56] << 8) | b[57];
+      const partial = fold(sumWords(b, 8, 32, 6) + len - 40);
+      b[56] = partial >>> 8;
+      b[57] = partial & 0xff;
+      expect(finishChecksum(b, 0, len, 40, 16)).toBe(true);
+      expect((b[56] << 8) | b[57]).toBe(right);
+    }
+  });
+
+  it('refuses offsets outside the packet', () => {
+    const b = new Uint8Array(100);
+    expect(finishChecksum(b, 0, 60, 40, 19)).toBe(false);
+    expect(finishChecksum(b, 0, 60, 8, 2)).toBe(false);
+  });
+});
+
+describe('TSO segmentation', () => {
+  it('cuts a super-packet into valid segments that add up to it (seeded property)', () => {
+    const rng = new Rng(7);
+    for (let k = 0; k < 60; k++) {
+      const size = 100 + rng.int(1341);
+      const payloadLen = 1 + rng.int(Math.min(65535 - 32, size * 40));
+      const flags = ACK | (rng.int(2) ? PSH : 0) | (rng.int(2) ? FIN : 0) | (rng.int(2) ? 0x80 : 0);
+      const pkt = superPacket(rng, payloadLen, flags);
+      const { b, lens, n, at } = segmentInto(pkt, size, 64);
+      expect(n).toBe(Math.ceil(payloadLen / size));
+      const seq0 = readU32(pkt, 44);
+      const joined: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const p = at(i);
+        expect(tcp6ChecksumValid(b, p, lens[i])).toBe(true);
+        expect(((b[p + 4] << 8) | b[p + 5]) + 40).toBe(lens[i]);
+        expect(readU32(b, p + 44)).toBe((seq0 + i * size) >>> 0);
+        const f = b[p + 53];
+        const last = i === n - 1;
+        expect(f & (FIN | PSH)).toBe(last ? flags & (FIN | PSH) : 0);
+        expect(f & 0x80).toBe(i === 0 ? flags & 0x80 : 0);
+        // Every header byte but length, sequence, flags and checksum is the original's.
+        for (const o of [0, 1, 2, 3, 6, 7, 40, 41, 42, 43, 48, 49, 50, 51, 52, 54, 55, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71]) expect(b[p + o]).toBe(pkt[o]);
+        for (let j = 8; j < 40; j++) expect(b[p + j]).toBe(pkt[j]);
+        joined.push(...b.subarray(p + 72, p + lens[i]));
+      }
+      expect(Buffer.from(joined).equals(Buffer.from(pkt.subarray(72)))).toBe(true);
+    }
+  });
+
+  it('rejects what is not plain TCP over IPv6 or whose lengths disagree', () => {
+    const rng = new Rng(8);
+    const pkt = superPacket(rng, 3000, ACK);
+    const h = newVnetHeader();
+    h.gsoType = VNET_GSO_TCPV6;
+    h.gsoSize = 1000;
+    const sp = newSuperPacket();
+    expect(parseTcp6Super(pkt, 0, pkt.length, h, sp)).toBe(true);
+    expect(parseTcp6Super(pkt, 0, pkt.length - 1, h, sp)).toBe(false);
+    h.gsoSize = 0;
+    expect(parseTcp6Super(pkt, 0, pkt.length, h, sp)).toBe(false);
+    h.gsoSize = 1000;
+    const udp = pkt.slice();
+    udp[6] = 17;
+    expect(parseTcp6Super(udp, 0, udp.length, h, sp)).toBe(false);
+    const badOffset = pkt.slice();
+    badOffset[52] = 0x20;
+    expect(parseTcp6Super(badOffset, 0, badOffset.length, h, sp)).toBe(false);
+  });
+});
+
+describe('GRO coalescing', () => {
+  it('gives the super-packet back from its segments (seeded round trip)', () => {
+    const rng = new Rng(11);
+    for (let k = 0; k < 40; k++) {
+      const size = 200 + rng.int(1241);
+      const payloadLen = 1 + rng.int(Math.min(65000, size * 45));
+      const flags = ACK | (rng.int(2) ? PSH : 0);
+      const pkt = superPacket(rng, payloadLen, flags);
+      const { b, lens, n, at } = segmentInto(pkt, size, 64);
+      const co = new Coalescer(64, SLOT, INNER);
+      co.run(b, lens, n, true);
+      for (let i = 1; i < n; i++) expect(lens[i]).toBe(0);
+      expect(lens[0]).toBe(pkt.length);
+      co.emitHeaders(b, lens, n);
+      const h = newVnetHeader();
+      parseVnetHeader(b, at(0) - VNET_HDR_LEN, h);
+      if (n > 1) {
+        expect(h).toEqual({ flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV6, headerBytes: 72, gsoSize: size, csumStart: 40, csumOffset: 16 });
+        // What the kernel will do with NEEDS_CSUM gives the original packet.
+        expect(finishChecksum(b, at(0), pkt.length, 40, 16)).toBe(true);
+      } else {
+        expect(h.gsoType).toBe(0);
+      }
+      expect(Buffer.from(b.subarray(at(0), at(0) + pkt.length)).equals(Buffer.from(pkt))).toBe(true);
+      expect(lens[0]).toBe(pkt.length + VNET_HDR_LEN);
+    }
+  });
+
+  it('keeps flows apart and each flow in order when flows interleave', () => {
+    const rng = new Rng(12);
+    const { b, lens, at } = batch(8);
+    const payload = (): Uint8Array => rng.bytes(500);
+    const seq = { a: 1000, b: 5000 };
+    const order: Array<'a' | 'b'> = ['a', 'b', 'a', 'b', 'a', 'b'];
+    order.forEach((f, i) => {
+      lens[i] = writeTcp6(b, at(i), { srcPort: f === 'a' ? 1111 : 2222, seq: seq[f], payload: payload() });
+      seq[f] += 500;
+    });
+    const co = new Coalescer(8, SLOT, INNER);
+    co.run(b, lens, 6, true);
+    expect(Array.from(lens.subarray(0, 6))).toEqual([40 + 20 + 1500, 40 + 20 + 1500, 0, 0, 0, 0]);
+    expect(Array.from(co.into.subarray(0, 6))).toEqual([-1, -1, 0, 1, 0, 1]);
+  });
+
+  it('does not merge across a bad checksum, a sequence gap, another ACK number, other options, FIN or a short segment', () => {
+    const cases: Array<[string, (i: number) => Partial<Parameters<typeof writeTcp6>[2]>, (b: Uint8Array, p: number) => void]> = [
+      ['bad checksum', () => ({}), (b, p) => { b[p + 100] ^= 1; }],
+      ['sequence gap', () => ({ seq: 1000 + 2 * 400 + 1 }), () => {}],
+      ['another ACK', () => ({ ack: 77 }), () => {}],
+      ['other options', () => ({ options: timestampOption(8, 9) }), () => {}],
+      ['FIN', () => ({ flags: ACK | FIN }), () => {}],
+    ];
+    for (const [what, third, spoil] of cases) {
+      const { b, lens, at } = batch(4);
+      for (let i = 0; i < 4; i++) {
+        const base = { seq: 1000 + i * 400, ack: 5, options: timestampOption(7, 9), payload: new Uint8Array(400).fill(i) };
+        lens[i] = writeTcp6(b, at(i), i === 2 ? { ...base, ...third(i) } : base);
+      }
+      spoil(b, at(2));
+      const co = new Coalescer(4, SLOT, INNER);
+      co.run(b, lens, 4, true);
+      expect(lens[1], what).toBe(0);
+      expect(lens[2], what).toBeGreaterThan(0);
+      // Nothing after the odd one joins a run that started before it.
+      expect(co.into[3] === 0, what).toBe(false);
+    }
+    // A short segment ends the run: the next full one starts a new packet.
+    const { b, lens, at } = batch(3);
+    const sizes = [400, 300, 400];
+    let seq = 1000;
+    sizes.forEach((s, i) => { lens[i] = writeTcp6(b, at(i), { seq, payload: new Uint8Array(s) }); seq += s; });
+    const co = new Coalescer(3, SLOT, INNER);
+    co.run(b, lens, 3, true);
+    expect(Array.from(co.into)).toEqual([-1, 0, -1]);
+  });
+
+  it('leaves everything alone when merging is off, except for the plain virtio header', () => {
+    const { b, lens, at } = batch(3);
+    for (let i = 0; i < 3; i++) lens[i] = writeTcp6(b, at(i), { seq: 1000 + i * 100, payload: new Uint8Array(100) });
+    const before = b.slice();
+    const co = new Coalescer(3, SLOT, INNER);
+    co.run(b, lens, 3, false);
+    co.emitHeaders(b, lens, 3);
+    for (let i = 0; i < 3; i++) {
+      expect(lens[i]).toBe(160 + VNET_HDR_LEN);
+      expect(Buffer.from(b.subarray(at(i) - VNET_HDR_LEN, at(i))).equals(Buffer.alloc(VNET_HDR_LEN))).toBe(true);
+    }
+    expect(Buffer.from(b.subarray(at(0), at(2) + 160)).equals(Buffer.from(before.subarray(at(0), at(2) + 160)))).toBe(true);
+  });
+
+  it('split undoes a coalesced packet exactly, for a kernel that refuses it', () => {
+    const rng = new Rng(13);
+    const pkt = superPacket(rng, 4000, ACK | PSH);
+    const { b, lens, n, at } = segmentInto(pkt, 1000, 8);
+    const originals = Array.from({ length: n }, (_, i) => b.slice(at(i), at(i) + lens[i]));
+    const co = new Coalescer(8, SLOT, INNER);
+    co.run(b, lens, n, true);
+    co.emitHeaders(b, lens, n);
+    expect(co.coalescedPackets).toBe(1);
+    co.split(b, lens, 0, n);
+    expect(co.coalescedPackets).toBe(0);
+    for (let i = 0; i < n; i++) {
+      expect(lens[i]).toBe(originals[i].length + VNET_HDR_LEN);
+      expect(Buffer.from(b.subarray(at(i), at(i) + originals[i].length)).equals(Buffer.from(originals[i]))).toBe(true);
+      expect(co.into[i]).toBe(-1);
+    }
+  });
+});
