@@ -41,9 +41,9 @@ export function runDir(tag: string): string {
 
 /** Starts `sixtun MODE -c CONFIG` in ns and waits until its control socket answers. */
 export async function startDaemon(
-  lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {},
+  lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {}, args: string[] = [],
 ): Promise<RunningDaemon> {
-  const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config], spawnOpts);
+  const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config, ...args], spawnOpts);
   let exited = false;
   void proc.exited.then(() => { exited = true; });
   await waitFor(async () => {
@@ -64,10 +64,10 @@ export async function startServer(t: Topology, dir: string, opts: Partial<Server
   return startDaemon(t.lab, t.server, 'server', config, socket);
 }
 
-export async function startClient(t: Topology, c: ClientInfo, dir: string, extra = ''): Promise<RunningDaemon> {
+export async function startClient(t: Topology, c: ClientInfo, dir: string, extra = '', args: string[] = []): Promise<RunningDaemon> {
   const socket = join(dir, `${c.name}.sock`);
   const config = writeConfig(dir, `${c.name}.yaml`, clientConfigYaml(c, socket, extra));
-  return startDaemon(t.lab, c.ns, 'client', config, socket);
+  return startDaemon(t.lab, c.ns, 'client', config, socket, {}, args);
 }
 
 export interface TunnelCounters {
@@ -82,6 +82,7 @@ export interface TunnelCounters {
 
 export interface Status {
   tunnels: TunnelCounters[];
+  offload: { mode: string; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number };
   drops_without_tunnel: Record<string, number>;
   kernel_interference: string[];
 }
