@@ -3,7 +3,7 @@
     {
       "target_name": "sixtun",
       "sources": ["native/sixtun.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

@@ -442,17 +442,25 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   return int_value(env, n);
 }
 
-/* readBatch(fd, slab, slotSize, offset, lens, count): read() until EAGAIN or
- * the batch is full (TUN: one packet per read). A failure on the first read
- * that is not a bad call (EBADFD: the TUN device was deleted) is returned as
- * -errno for the caller to act on. */
+/* readBatch(fd, slab, slotSize, offset, lens, count, byteBudget?): read()
+ * until EAGAIN, the batch is full, or byteBudget bytes were read (TUN: one
+ * packet per read; the budget keeps 64 KiB super-packets from filling more
+ * memory than the cache holds). A failure on the first read that is not a bad
+ * call (EBADFD: the TUN device was deleted) is returned as -errno for the
+ * caller to act on. */
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  int32_t fd;
+  size_t argc = 7;
+  napi_value argv[MAX_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_arg(env, "readBatch(fd, slab, slotSize, offset, lens, count, byteBudget?)");
+  int32_t fd, budget = INT32_MAX;
   batch_t b;
   if (!get_i32(env, argv[0], &fd) || !get_batch(env, argv + 1, &b)) return throw_arg(env, "readBatch: bad batch");
+  if (argc >= 7 && !is_nullish(env, argv[6]) && (!get_i32(env, argv[6], &budget) || budget <= 0))
+    return throw_arg(env, "readBatch: bad byte budget");
   int n = 0;
-  while (n < b.count) {
+  int64_t total = 0;
+  while (n < b.count && total < budget) {
     ssize_t r = read(fd, b.slab + (size_t)n * (size_t)b.slot_size + (size_t)b.offset, (size_t)(b.slot_size - b.offset));
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -462,6 +470,7 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
       return int_value(env, -errno);
     }
     b.lens[n++] = (int32_t)r;
+    total += r;
   }
   return int_value(env, n);
 }
@@ -497,11 +506,39 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   return int_value(env, written);
 }
 
-/* sum16(bytes, offset, length) -> the RFC 1071 one's-complement sum of
- * bytes[offset, offset+length) as big-endian 16-bit words, folded to 16 bits
- * and not complemented. Mechanical byte work kept in C because the micro
- * bench shows it pays (docs/benchmarks.md); what is summed and why stays in
- * TypeScript. */
+/* The RFC 1071 sum of p[0, len) as big-endian 16-bit words, folded to 16
+ * bits, not complemented. Native-order 32-bit words into a 64-bit
+ * accumulator (the compiler vectorizes the loop): one's-complement addition
+ * commutes with byte swapping (RFC 1071 §2(B)), so swap once at the end. */
+static uint16_t sum16_of(const uint8_t *p, size_t n) {
+  uint64_t sum = 0;
+  size_t words = n / 4;
+  for (size_t i = 0; i < words; i++) {
+    uint32_t w;
+    memcpy(&w, p + 4 * i, 4);
+    sum += w;
+  }
+  p += 4 * words;
+  n -= 4 * words;
+  if (n >= 2) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    sum += h;
+    p += 2;
+    n -= 2;
+  }
+  if (n) sum += *p; /* the odd byte is the high byte of a big-endian word */
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t folded = (uint16_t)sum;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  folded = (uint16_t)((folded >> 8) | (folded << 8));
+#endif
+  return folded;
+}
+
+/* sum16(bytes, offset, length) -> sum16_of(bytes[offset, offset+length)).
+ * Mechanical byte work kept in C because the micro bench shows it pays
+ * (docs/benchmarks.md); what is summed and why stays in TypeScript. */
 static napi_value js_sum16(napi_env env, napi_callback_info info) {
   ARGS(3);
   uint8_t *data;
@@ -510,43 +547,26 @@ static napi_value js_sum16(napi_env env, napi_callback_info info) {
   if (!get_bytes(env, argv[0], &data, &data_len) || !get_i32(env, argv[1], &off) || !get_i32(env, argv[2], &len) ||
       off < 0 || len < 0 || (size_t)off + (size_t)len > data_len)
     return throw_arg(env, "sum16: bad buffer range");
-  const uint8_t *p = data + off;
-  uint64_t sum = 0;
-  size_t n = (size_t)len;
-  /* Native-order 32-bit words: one's-complement addition commutes with byte
-   * swapping (RFC 1071 §2(B)), so swap once at the end. */
-  while (n >= 32) {
-    uint32_t w[8];
-    memcpy(w, p, 32);
-    sum += (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7];
-    p += 32;
-    n -= 32;
+  return int_value(env, sum16_of(data + off, (size_t)len));
+}
+
+/* sum16Batch(bytes, starts, lengths, count, out): out[i] = the sum of
+ * bytes[starts[i], starts[i]+lengths[i]) for a whole batch in one call. */
+static napi_value js_sum16_batch(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  uint8_t *data;
+  size_t data_len, n_starts, n_lens, n_out;
+  int32_t *starts, *lens, *out, count;
+  if (!get_bytes(env, argv[0], &data, &data_len) || !get_i32_array(env, argv[1], &starts, &n_starts) ||
+      !get_i32_array(env, argv[2], &lens, &n_lens) || !get_i32(env, argv[3], &count) ||
+      !get_i32_array(env, argv[4], &out, &n_out) || count < 0 || (size_t)count > n_starts || (size_t)count > n_lens ||
+      (size_t)count > n_out)
+    return throw_arg(env, "sum16Batch: bad arguments");
+  for (int32_t i = 0; i < count; i++) {
+    if (starts[i] < 0 || lens[i] < 0 || (size_t)starts[i] + (size_t)lens[i] > data_len) return throw_arg(env, "sum16Batch: bad range");
+    out[i] = sum16_of(data + starts[i], (size_t)lens[i]);
   }
-  while (n >= 4) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    sum += w;
-    p += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    sum += h;
-    p += 2;
-    n -= 2;
-  }
-  if (n) {
-    uint16_t last = 0;
-    memcpy(&last, p, 1);
-    sum += last;
-  }
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  uint16_t folded = (uint16_t)sum;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  folded = (uint16_t)((folded >> 8) | (folded << 8));
-#endif
-  return int_value(env, folded);
+  return int_value(env, count);
 }
 
 /* sendTo(fd, bytes, offset, length, sockaddr?) -> bytes sent (0 on EAGAIN) */
@@ -718,7 +738,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
                  {"recvBatch", js_recv_batch},
       {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
       {"writeBatch", js_write_batch}, {"sendTo", js_send_to},
-      {"sum16", js_sum16},
+      {"sum16", js_sum16},          {"sum16Batch", js_sum16_batch},
       {"recvMsg", js_recv_msg},      {"recvErrQueue", js_recv_err_queue},
       {"watch", js_watch},           {"unwatch", js_unwatch},
   };

@@ -3,15 +3,20 @@
  * (bench/e2e). One static tunnel, no checks beyond the outer source, no
  * PMTU, no ECN: only what moving packets needs. Compiled by the bench into a
  * temporary directory; not part of sixtun.
- *   fwd6in4 single|batch TUN LOCAL_IPV4 REMOTE_IPV4
- * single: one read/sendto and one recvfrom/write per packet;
- * batch:  up to 64 packets per recvmmsg/sendmmsg and per TUN read loop.
+ *   fwd6in4 single|batch|offload TUN LOCAL_IPV4 REMOTE_IPV4
+ * single:  one read/sendto and one recvfrom/write per packet;
+ * batch:   up to 64 packets per recvmmsg/sendmmsg and per TUN read loop;
+ * offload: batch, plus a TUN with IFF_VNET_HDR: TCP super-packets (TSO) are
+ *          segmented here, and runs of consecutive TCP segments of one flow
+ *          in a received batch are coalesced into one write (GRO), each
+ *          segment's checksum verified first, as wireguard-go does.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/ip.h>
 #include <poll.h>
@@ -22,20 +27,27 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define BATCH 64
 #define SLOT 2048
+#define BIG 65600
+#define VNET 10
 
 static volatile sig_atomic_t running = 1;
 static void stop(int sig) { (void)sig; running = 0; }
 
-static uint16_t csum(const uint8_t *p, int len) {
-  uint32_t s = 0;
-  for (int i = 0; i < len; i += 2) s += (uint32_t)(p[i] << 8 | p[i + 1]);
+/* One's-complement sum of big-endian words, folded, not complemented. */
+static uint32_t sum(const uint8_t *p, size_t len, uint64_t s) {
+  while (len >= 4) { uint32_t w; memcpy(&w, p, 4); s += ntohl(w); p += 4; len -= 4; }
+  if (len >= 2) { s += (uint32_t)(p[0] << 8 | p[1]); p += 2; len -= 2; }
+  if (len) s += (uint32_t)(p[0] << 8);
   while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return (uint16_t)~s;
+  return (uint32_t)s;
 }
+
+static uint32_t pseudo6(const uint8_t *ip, uint32_t tcp_len) { return sum(ip + 8, 32, (uint64_t)6 + tcp_len); }
 
 static void encap(uint8_t *b, int inner, uint32_t local, uint32_t remote) {
   int total = inner + 20;
@@ -46,82 +58,212 @@ static void encap(uint8_t *b, int inner, uint32_t local, uint32_t remote) {
   b[8] = 255; b[9] = 41;
   memcpy(b + 12, &local, 4);
   memcpy(b + 16, &remote, 4);
-  uint16_t c = csum(b, 20);
+  uint16_t c = (uint16_t)~sum(b, 20, 0);
   b[10] = c >> 8; b[11] = c & 0xff;
 }
 
+static uint8_t tx[BATCH][SLOT], rx[BATCH][SLOT], big[BIG], out[BIG];
+static struct mmsghdr msgs[BATCH];
+static struct iovec iov[BATCH];
+static struct sockaddr_in to, from[BATCH];
+static int ntx;
+static int raw, tun, offload;
+static uint32_t local, remote;
+
+static void flush_tx(void) {
+  if (ntx > 0) sendmmsg(raw, msgs, (unsigned)ntx, 0);
+  ntx = 0;
+}
+
+/* Queues the inner packet already in tx[ntx] + 20. */
+static void queue_tx(int inner) {
+  encap(tx[ntx], inner, local, remote);
+  iov[ntx].iov_base = tx[ntx];
+  iov[ntx].iov_len = (size_t)inner + 20;
+  memset(&msgs[ntx], 0, sizeof(msgs[ntx]));
+  msgs[ntx].msg_hdr.msg_iov = &iov[ntx];
+  msgs[ntx].msg_hdr.msg_iovlen = 1;
+  msgs[ntx].msg_hdr.msg_name = &to;
+  msgs[ntx].msg_hdr.msg_namelen = sizeof(to);
+  if (++ntx == BATCH) flush_tx();
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+
+/* One TUN read with a virtio header: finish, or segment, into tx slots. */
+static void tun_offloaded(const uint8_t *b, int n) {
+  struct virtio_net_hdr h;
+  if (n < VNET) return;
+  memcpy(&h, b, VNET);
+  const uint8_t *p = b + VNET;
+  int len = n - VNET;
+  if (h.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+    if (len > SLOT - 20) return;
+    uint8_t *d = tx[ntx] + 20;
+    memcpy(d, p, (size_t)len);
+    if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+      uint16_t c = (uint16_t)~sum(d + h.csum_start, (size_t)(len - h.csum_start), 0);
+      put16(d + h.csum_start + h.csum_offset, c);
+    }
+    queue_tx(len);
+    return;
+  }
+  if (h.gso_type != VIRTIO_NET_HDR_GSO_TCPV6 || len < 60 || p[6] != 6) return;
+  int thl = (p[52] >> 4) * 4, hdr = 40 + thl, payload = len - hdr, mss = h.gso_size;
+  if (mss <= 0 || hdr + mss > SLOT - 20) return;
+  uint32_t seq = (uint32_t)p[44] << 24 | (uint32_t)p[45] << 16 | (uint32_t)p[46] << 8 | p[47];
+  for (int at = 0; at < payload; at += mss) {
+    int seg = payload - at < mss ? payload - at : mss;
+    uint8_t *d = tx[ntx] + 20;
+    memcpy(d, p, (size_t)hdr);
+    memcpy(d + hdr, p + hdr + at, (size_t)seg);
+    put16(d + 4, (uint16_t)(thl + seg));
+    uint32_t s = htonl(seq + (uint32_t)at);
+    memcpy(d + 44, &s, 4);
+    if (at + seg < payload) d[53] &= (uint8_t)~0x09; /* FIN, PSH on the last only */
+    if (at > 0) d[53] &= (uint8_t)~0x80;             /* CWR on the first only */
+    d[56] = d[57] = 0;
+    put16(d + 56, (uint16_t)~sum(d + 40, (size_t)(thl + seg), pseudo6(d, (uint32_t)(thl + seg))));
+    queue_tx(hdr + seg);
+  }
+}
+
+static int tcp_ok(const uint8_t *ip, int len) {
+  return sum(ip + 40, (size_t)(len - 40), pseudo6(ip, (uint32_t)(len - 40))) == 0xffff;
+}
+
+/* Can segment q (len ql) follow the run in out (len ol, segment size mss)? */
+static int joins(const uint8_t *o, int ol, int mss, const uint8_t *q, int ql) {
+  int thl = (o[52] >> 4) * 4;
+  if (ql < 60 || q[6] != 6 || (q[52] >> 4) * 4 != thl || memcmp(o, q, 4) || o[7] != q[7]) return 0;
+  if (memcmp(o + 8, q + 8, 36) || memcmp(o + 48, q + 48, 4) || memcmp(o + 60, q + 60, (size_t)(thl - 20))) return 0;
+  if ((q[53] & ~0x08) != 0x10 || (o[53] & 0x08)) return 0;
+  int run = ol - 40 - thl, seg = ql - 40 - thl;
+  if (seg <= 0 || seg > mss || run % mss || ol + seg > 65535 + 40) return 0;
+  uint32_t oseq = (uint32_t)o[44] << 24 | (uint32_t)o[45] << 16 | (uint32_t)o[46] << 8 | o[47];
+  uint32_t qseq = (uint32_t)q[44] << 24 | (uint32_t)q[45] << 16 | (uint32_t)q[46] << 8 | q[47];
+  return oseq + (uint32_t)run == qseq && tcp_ok(q, ql);
+}
+
+static void write_plain(const uint8_t *p, int len) {
+  static const uint8_t zero[VNET];
+  struct iovec v[2] = {{(void *)zero, VNET}, {(void *)p, (size_t)len}};
+  if (writev(tun, v, 2) < 0 && errno != EAGAIN) perror("write");
+}
+
+/* Writes received inner packets, coalescing runs of one TCP flow. */
+static void rx_offloaded(uint8_t **pkts, int *lens, int n) {
+  for (int i = 0; i < n;) {
+    const uint8_t *p = pkts[i];
+    int len = lens[i];
+    int thl = len >= 60 && p[6] == 6 ? (p[52] >> 4) * 4 : 0;
+    int mss = len - 40 - thl;
+    int j = i + 1;
+    if (thl >= 20 && mss > 0 && (p[53] & ~0x08) == 0x10 && j < n && tcp_ok(p, len)) {
+      uint8_t *o = out + VNET;
+      int ol = len;
+      memcpy(o, p, (size_t)len);
+      for (; j < n && joins(o, ol, mss, pkts[j], lens[j]); j++) {
+        memcpy(o + ol, pkts[j] + 40 + thl, (size_t)(lens[j] - 40 - thl));
+        ol += lens[j] - 40 - thl;
+        o[53] |= pkts[j][53] & 0x08;
+      }
+      if (j > i + 1) {
+        struct virtio_net_hdr h = {VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, (uint16_t)(40 + thl), (uint16_t)mss, 40, 16};
+        memcpy(out, &h, VNET);
+        put16(o + 4, (uint16_t)(ol - 40));
+        put16(o + 56, (uint16_t)pseudo6(o, (uint32_t)(ol - 40)));
+        if (write(tun, out, (size_t)(ol + VNET)) < 0 && errno != EAGAIN) perror("write gro");
+        i = j;
+        continue;
+      }
+    }
+    write_plain(p, len);
+    i++;
+  }
+}
+
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch TUN LOCAL REMOTE\n"); return 2; }
-  int batch = strcmp(argv[1], "batch") == 0;
-  uint32_t local, remote;
+  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload TUN LOCAL REMOTE\n"); return 2; }
+  int batch = strcmp(argv[1], "single") != 0;
+  offload = strcmp(argv[1], "offload") == 0;
   inet_pton(AF_INET, argv[3], &local);
   inet_pton(AF_INET, argv[4], &remote);
-  int tun = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
+  tun = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
   struct ifreq ifr = {0};
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, argv[2], IFNAMSIZ - 1);
   if (tun < 0 || ioctl(tun, TUNSETIFF, &ifr) < 0) { perror("tun"); return 1; }
-  int raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, 41);
-  int one = 1, big = 4 << 20;
+  if (offload && ioctl(tun, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO6) < 0) { perror("TUNSETOFFLOAD"); return 1; }
+  raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, 41);
+  int one = 1, rbuf = 4 << 20;
   setsockopt(raw, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one));
-  setsockopt(raw, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-  setsockopt(raw, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+  setsockopt(raw, SOL_SOCKET, SO_RCVBUFFORCE, &rbuf, sizeof(rbuf));
+  setsockopt(raw, SOL_SOCKET, SO_SNDBUFFORCE, &rbuf, sizeof(rbuf));
   signal(SIGTERM, stop);
   signal(SIGINT, stop);
   printf("ready\n");
   fflush(stdout);
-  static uint8_t tx[BATCH][SLOT], rx[BATCH][SLOT];
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = remote};
-  struct mmsghdr msgs[BATCH];
-  struct iovec iov[BATCH];
-  struct sockaddr_in from[BATCH];
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = remote;
+  struct mmsghdr rmsgs[BATCH];
+  struct iovec riov[BATCH];
   struct pollfd pfd[2] = {{tun, POLLIN, 0}, {raw, POLLIN, 0}};
   while (running) {
     if (poll(pfd, 2, 200) <= 0) continue;
     if (pfd[0].revents & POLLIN) {
-      int n = 0;
-      for (; n < (batch ? BATCH : 1); n++) {
-        ssize_t r = read(tun, tx[n] + 20, SLOT - 20);
-        if (r <= 0) break;
-        encap(tx[n], (int)r, local, remote);
-        iov[n].iov_base = tx[n];
-        iov[n].iov_len = (size_t)r + 20;
-        memset(&msgs[n], 0, sizeof(msgs[n]));
-        msgs[n].msg_hdr.msg_iov = &iov[n];
-        msgs[n].msg_hdr.msg_iovlen = 1;
-        msgs[n].msg_hdr.msg_name = &to;
-        msgs[n].msg_hdr.msg_namelen = sizeof(to);
+      for (int n = 0; n < (batch ? BATCH : 1); n++) {
+        if (offload) {
+          ssize_t r = read(tun, big, sizeof(big));
+          if (r <= 0) break;
+          tun_offloaded(big, (int)r);
+        } else {
+          ssize_t r = read(tun, tx[ntx] + 20, SLOT - 20);
+          if (r <= 0) break;
+          if (!batch) {
+            encap(tx[0], (int)r, local, remote);
+            sendto(raw, tx[0], (size_t)r + 20, 0, (struct sockaddr *)&to, sizeof(to));
+            continue;
+          }
+          queue_tx((int)r);
+        }
       }
-      if (n > 0) {
-        if (batch) sendmmsg(raw, msgs, (unsigned)n, 0);
-        else sendto(raw, tx[0], iov[0].iov_len, 0, (struct sockaddr *)&to, sizeof(to));
-      }
+      flush_tx();
     }
     if (pfd[1].revents & POLLIN) {
       int n;
       if (batch) {
         for (int i = 0; i < BATCH; i++) {
-          iov[i].iov_base = rx[i];
-          iov[i].iov_len = sizeof(rx[i]);
-          memset(&msgs[i], 0, sizeof(msgs[i]));
-          msgs[i].msg_hdr.msg_iov = &iov[i];
-          msgs[i].msg_hdr.msg_iovlen = 1;
-          msgs[i].msg_hdr.msg_name = &from[i];
-          msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+          riov[i].iov_base = rx[i];
+          riov[i].iov_len = sizeof(rx[i]);
+          memset(&rmsgs[i], 0, sizeof(rmsgs[i]));
+          rmsgs[i].msg_hdr.msg_iov = &riov[i];
+          rmsgs[i].msg_hdr.msg_iovlen = 1;
+          rmsgs[i].msg_hdr.msg_name = &from[i];
+          rmsgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
         }
-        n = recvmmsg(raw, msgs, BATCH, MSG_DONTWAIT, NULL);
+        n = recvmmsg(raw, rmsgs, BATCH, MSG_DONTWAIT, NULL);
       } else {
         socklen_t fl = sizeof(from[0]);
         ssize_t r = recvfrom(raw, rx[0], sizeof(rx[0]), MSG_DONTWAIT, (struct sockaddr *)&from[0], &fl);
         n = r > 0 ? 1 : 0;
-        msgs[0].msg_len = r > 0 ? (unsigned)r : 0;
+        rmsgs[0].msg_len = r > 0 ? (unsigned)r : 0;
       }
+      uint8_t *pkts[BATCH];
+      int lens[BATCH], m = 0;
       for (int i = 0; i < n; i++) {
         uint8_t *b = rx[i];
-        int len = (int)msgs[i].msg_len;
+        int len = (int)rmsgs[i].msg_len;
         if (len < 40 || from[i].sin_addr.s_addr != remote) continue;
         int ihl = (b[0] & 15) * 4;
-        if (write(tun, b + ihl, (size_t)(len - ihl)) < 0 && errno != EAGAIN) perror("write");
+        pkts[m] = b + ihl;
+        lens[m++] = len - ihl;
+      }
+      if (offload) {
+        rx_offloaded(pkts, lens, m);
+      } else {
+        for (int i = 0; i < m; i++)
+          if (write(tun, pkts[i], (size_t)lens[i]) < 0 && errno != EAGAIN) perror("write");
       }
     }
   }

@@ -2,10 +2,13 @@
 // router → host), one path per scenario, measured in one run so that only
 // ratios matter on a shared machine. Scenarios: kernel IPv6 forwarding with no
 // tunnel (upper bound), kernel vxlan, kernel sit (when the kernel has it),
-// sixtun at both ends, and a minimal C 6in4 forwarder at both ends (one packet
-// per syscall, and batched). Everything stays inside namespaces made here.
+// sixtun at both ends (with and without TUN offloads), a minimal C 6in4
+// forwarder at both ends (one packet per syscall, batched, batched with
+// TSO+GRO) and the naive Node forwarder (npm raw-socket, fs.read/fs.write).
+// Everything stays inside namespaces made here.
 //   node dist/bench/e2e/run.js [--seconds 5] [--reps 3] [--write-docs]
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +26,9 @@ export interface ScenarioResult {
   udp64Kpps?: Measured;
   pingP50Ms?: number;
   pingP99Ms?: number;
+  /** Ping while a TCP stream fills the path. */
+  loadedP50Ms?: number;
+  loadedP99Ms?: number;
   cpuUsPerPacket?: number | null;
 }
 
@@ -91,13 +97,14 @@ function sitPath(lab: Lab, t: Topology): Path {
   return { client: c.clientV6, ns: c.ns, pids: [] };
 }
 
-async function sixtunPath(t: Topology, dir: string): Promise<Path> {
-  const s = await startServer(t, dir);
-  const c = await startClient(t, t.clients[0], dir);
+async function sixtunPath(t: Topology, dir: string, offload: boolean): Promise<Path> {
+  const s = await startServer(t, dir, { extra: offload ? '' : 'offload: false\n' });
+  const c = await startClient(t, t.clients[0], dir, offload ? '' : 'offload: false\n');
   return { client: t.clients[0].clientV6, ns: t.clients[0].ns, pids: [s.proc.pid, c.proc.pid] };
 }
 
-async function cPath(lab: Lab, t: Topology, binary: string, mode: 'single' | 'batch'): Promise<Path> {
+/** A userspace forwarder at both ends: command(local, remote) opens TUN fwd0 and prints "ready". */
+async function forwarderPath(lab: Lab, t: Topology, command: (local: string, remote: string) => string[]): Promise<Path> {
   const c = t.clients[0];
   const ends = [
     { ns: c.ns, local: c.v4, remote: SERVER_V4, addr: `${c.clientV6}/127` },
@@ -105,8 +112,13 @@ async function cPath(lab: Lab, t: Topology, binary: string, mode: 'single' | 'ba
   ];
   const pids: number[] = [];
   for (const e of ends) {
-    const p = lab.spawn(e.ns, [binary, mode, 'fwd0', e.local, e.remote]);
-    await waitFor(() => p.output().includes('ready'), 5000, 20, 'C forwarder');
+    const p = lab.spawn(e.ns, command(e.local, e.remote));
+    let exited = false;
+    void p.exited.then(() => { exited = true; });
+    await waitFor(() => {
+      if (exited) throw new Error(`forwarder exited: ${p.output().trim().split('\n').pop()}`);
+      return p.output().includes('ready');
+    }, 10_000, 20, 'forwarder');
     pids.push(p.pid);
     lab.ip(e.ns, ['link', 'set', 'fwd0', 'mtu', '1480', 'txqueuelen', '5000', 'up']);
     lab.addr(e.ns, 'fwd0', e.addr, ['nodad']);
@@ -116,6 +128,14 @@ async function cPath(lab: Lab, t: Topology, binary: string, mode: 'single' | 'ba
   lab.sysctl(t.server, 'net.ipv6.conf.ext0.proxy_ndp', '1');
   lab.ip(t.server, ['-6', 'neigh', 'add', 'proxy', c.clientV6, 'dev', 'ext0']);
   return { client: c.clientV6, ns: c.ns, pids };
+}
+
+async function pings(lab: Lab, path: Path, count: number): Promise<{ p50?: number; p99?: number }> {
+  const out = await lab.run(path.ns, ['ping', '-6', '-n', '-c', String(count), '-i', '0.01', '-W', '1', HOST_V6], { timeoutMs: 30_000 })
+    .catch((e: { stdout?: string }) => e.stdout ?? '');
+  const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+  if (times.length === 0) return {};
+  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))] };
 }
 
 interface IperfJson { end: { sum_received?: { bits_per_second: number }; sum?: { packets: number; lost_packets: number; seconds: number } } }
@@ -128,33 +148,32 @@ async function iperf(lab: Lab, t: Topology, path: Path, args: string[], seconds:
   return JSON.parse(out) as IperfJson;
 }
 
-async function measure(lab: Lab, t: Topology, path: Path, seconds: number, reps: number, progress: (s: string) => void): Promise<Omit<ScenarioResult, 'name' | 'available'>> {
-  const tcp: number[] = [];
-  const udp: number[] = [];
-  let cpu = 0;
-  let packets = 0;
-  for (let r = 0; r < reps; r++) {
-    const j = await iperf(lab, t, path, [], seconds);
-    tcp.push((j.end.sum_received?.bits_per_second ?? 0) / 1e6);
-    progress(`TCP ${tcp[r].toFixed(0)} Mbit/s`);
-    const before = path.pids.length ? cpuTicks(path.pids) : 0;
-    const u = await iperf(lab, t, path, ['-u', '-l', '64', '-b', '2G'], seconds);
-    const got = (u.end.sum?.packets ?? 0) - (u.end.sum?.lost_packets ?? 0);
-    if (path.pids.length) {
-      cpu += (cpuTicks(path.pids) - before) / 100;
-      packets += got;
-    }
-    udp.push(got / (u.end.sum?.seconds ?? seconds) / 1000);
-    progress(`UDP-64 ${udp[r].toFixed(0)} kpps`);
-  }
-  const ping = await lab.run(path.ns, ['ping', '-6', '-n', '-c', '100', '-i', '0.01', HOST_V6]).catch((e: { stdout?: string }) => e.stdout ?? '');
-  const times = [...ping.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
-  return {
-    tcpMbps: stat(tcp), udp64Kpps: stat(udp),
-    pingP50Ms: times[Math.floor(times.length * 0.5)], pingP99Ms: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))],
-    // Both ends' CPU, per packet and end.
-    cpuUsPerPacket: path.pids.length && packets ? (cpu / packets / 2) * 1e6 : null,
-  };
+/** What one repetition of a scenario measured. */
+interface Sample { tcpMbps: number; udp64Kpps: number; cpuSeconds: number; udpPackets: number; idle?: Latency; loaded?: Latency }
+interface Latency { p50?: number; p99?: number }
+
+async function measureOnce(lab: Lab, t: Topology, path: Path, seconds: number, latency: boolean, progress: (s: string) => void): Promise<Sample> {
+  const j = await iperf(lab, t, path, [], seconds);
+  const tcpMbps = (j.end.sum_received?.bits_per_second ?? 0) / 1e6;
+  progress(`TCP ${tcpMbps.toFixed(0)} Mbit/s`);
+  const before = path.pids.length ? cpuTicks(path.pids) : 0;
+  const u = await iperf(lab, t, path, ['-u', '-l', '64', '-b', '2G'], seconds);
+  const udpPackets = (u.end.sum?.packets ?? 0) - (u.end.sum?.lost_packets ?? 0);
+  const cpuSeconds = path.pids.length ? (cpuTicks(path.pids) - before) / 100 : 0;
+  const udp64Kpps = udpPackets / (u.end.sum?.seconds ?? seconds) / 1000;
+  progress(`UDP-64 ${udp64Kpps.toFixed(0)} kpps`);
+  if (!latency) return { tcpMbps, udp64Kpps, cpuSeconds, udpPackets };
+  const idle = await pings(lab, path, 100);
+  // Under load: 200 pings while one TCP stream runs (queueing in the forwarder shows here).
+  const srv = lab.spawn(t.host, ['iperf3', '-s', '-1', '-p', '5401', '--forceflush']);
+  await waitFor(() => srv.output().includes('listening'), 10_000, 20, 'iperf3 server');
+  const load = lab.spawn(path.ns, ['iperf3', '-c', HOST_V6, '-p', '5401', '-t', '4']);
+  await new Promise((r) => setTimeout(r, 500));
+  const loaded = await pings(lab, path, 200);
+  await load.exited;
+  await lab.stop(srv);
+  progress(`ping p99 ${idle.p99?.toFixed(3)} ms idle, ${loaded.p99?.toFixed(3)} ms under load`);
+  return { tcpMbps, udp64Kpps, cpuSeconds, udpPackets, idle, loaded };
 }
 
 export async function runBench(seconds: number, reps: number, progress: (s: string) => void, only?: (name: string) => boolean): Promise<ScenarioResult[]> {
@@ -166,66 +185,115 @@ export async function runBench(seconds: number, reps: number, progress: (s: stri
   } catch (e) {
     cWhy = `cannot compile the C baseline: ${(e as Error).message.split('\n')[0]}`;
   }
-  const scenarios: Array<[string, (lab: Lab, t: Topology, dir: string) => Path | Promise<Path>, string | undefined]> = [
-    ['kernel IPv6 forwarding, no tunnel', kernelPath, undefined],
+  const naive = join(PACKAGE_ROOT, 'dist', 'bench', 'baseline', 'naive-forwarder.js');
+  let naiveWhy: string | undefined;
+  try {
+    createRequire(import.meta.url)('raw-socket');
+  } catch (e) {
+    naiveWhy = `npm raw-socket is not installed (a devDependency): ${(e as Error).message.split('\n')[0]}`;
+  }
+  const c = (mode: string) => (lab: Lab, t: Topology): Promise<Path> => forwarderPath(lab, t, (l, r) => [binary, mode, 'fwd0', l, r]);
+  type Scenario = [string, (lab: Lab, t: Topology, dir: string) => Path | Promise<Path>, string | undefined];
+  const all: Scenario[] = [
+    [KERNEL, kernelPath, undefined],
     ['kernel vxlan', vxlanPath, undefined],
     ['kernel sit', sitPath, undefined],
-    ['sixtun', (_lab, t, dir) => sixtunPath(t, dir), undefined],
-    ['C forwarder, one packet per syscall', (lab, t) => cPath(lab, t, binary, 'single'), cWhy],
-    ['C forwarder, recvmmsg/sendmmsg', (lab, t) => cPath(lab, t, binary, 'batch'), cWhy],
+    [SIXTUN, (_lab, t, dir) => sixtunPath(t, dir, true), undefined],
+    ['sixtun, offloads off', (_lab, t, dir) => sixtunPath(t, dir, false), undefined],
+    ['C forwarder, one packet per syscall', c('single'), cWhy],
+    [C_BATCH, c('batch'), cWhy],
+    [C_OFFLOAD, c('offload'), cWhy],
+    [NAIVE, (lab, t) => forwarderPath(lab, t, (l, r) => [process.execPath, naive, 'fwd0', l, r]), naiveWhy],
   ];
-  const results: ScenarioResult[] = [];
+  const scenarios = all.filter(([name]) => !only || only(name));
+  const unavailable = new Map<string, string>();
+  for (const [name, , why] of scenarios) if (why) unavailable.set(name, why);
+  const samples = new Map<string, Sample[]>();
   try {
-    for (const [name, setup, why] of scenarios) {
-      if (only && !only(name)) continue;
-      if (why) {
-        results.push({ name, available: false, why });
-        continue;
-      }
-      const lab = new Lab('bench');
-      const dir = runDir('bench');
-      try {
-        const t = buildTopology(lab, { clients: 1 });
-        let path: Path;
+    // Repetitions go round the scenarios, each on a fresh topology, so that
+    // a noisy minute on a shared machine hits every path alike.
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [name, setup] of scenarios) {
+        if (unavailable.has(name)) continue;
+        const lab = new Lab('bench');
+        const dir = runDir('bench');
+        const say = (s: string): void => progress(`[${rep + 1}/${reps}] ${name}: ${s}`);
         try {
-          path = await setup(lab, t, dir);
-        } catch (e) {
-          const msg = (e as { stderr?: string }).stderr?.trim() || (e as Error).message;
-          results.push({ name, available: false, why: msg.split('\n')[0] });
-          progress(`${name}: unavailable (${msg.split('\n')[0]})`);
-          continue;
+          const t = buildTopology(lab, { clients: 1 });
+          let path: Path;
+          try {
+            path = await setup(lab, t, dir);
+          } catch (e) {
+            const msg = ((e as { stderr?: string }).stderr?.trim() || (e as Error).message).split('\n')[0];
+            unavailable.set(name, msg);
+            say(`unavailable (${msg})`);
+            continue;
+          }
+          const sample = await measureOnce(lab, t, path, seconds, rep === 0, say);
+          samples.set(name, [...(samples.get(name) ?? []), sample]);
+        } finally {
+          await lab.cleanup();
+          rmSync(dir, { recursive: true, force: true });
         }
-        progress(`${name}: measuring`);
-        results.push({ name, available: true, ...(await measure(lab, t, path, seconds, reps, (s) => progress(`${name}: ${s}`))) });
-      } finally {
-        await lab.cleanup();
-        rmSync(dir, { recursive: true, force: true });
       }
     }
   } finally {
     rmSync(build, { recursive: true, force: true });
   }
-  return results;
+  return scenarios.map(([name]): ScenarioResult => {
+    const got = samples.get(name);
+    if (unavailable.has(name) || !got) return { name, available: false, why: unavailable.get(name) ?? 'not measured' };
+    const cpu = got.reduce((a, x) => a + x.cpuSeconds, 0);
+    const packets = got.reduce((a, x) => a + x.udpPackets, 0);
+    return {
+      name, available: true,
+      tcpMbps: stat(got.map((x) => x.tcpMbps)), udp64Kpps: stat(got.map((x) => x.udp64Kpps)),
+      pingP50Ms: got[0].idle?.p50, pingP99Ms: got[0].idle?.p99, loadedP50Ms: got[0].loaded?.p50, loadedP99Ms: got[0].loaded?.p99,
+      // Both ends' CPU, per packet and end.
+      cpuUsPerPacket: cpu > 0 && packets > 0 ? (cpu / packets / 2) * 1e6 : null,
+    };
+  });
+}
+
+export const KERNEL = 'kernel IPv6 forwarding, no tunnel';
+export const SIXTUN = 'sixtun';
+export const C_BATCH = 'C forwarder, recvmmsg/sendmmsg';
+export const C_OFFLOAD = 'C forwarder, batched + TSO + GRO';
+export const NAIVE = 'naive Node forwarder (raw-socket, fs.read/write)';
+
+/** Median ratios of sixtun to the baselines the issue names, when both ran. */
+export function headline(results: ScenarioResult[]): { tcpVsCOffload?: number; udpVsCBatch?: number; tcpVsNaive?: number } {
+  const get = (n: string): ScenarioResult | undefined => results.find((r) => r.name === n && r.available);
+  const six = get(SIXTUN);
+  const r = (a?: Measured, b?: Measured): number | undefined => (a && b && b.median > 0 ? a.median / b.median : undefined);
+  return { tcpVsCOffload: r(six?.tcpMbps, get(C_OFFLOAD)?.tcpMbps), udpVsCBatch: r(six?.udp64Kpps, get(C_BATCH)?.udp64Kpps), tcpVsNaive: r(six?.tcpMbps, get(NAIVE)?.tcpMbps) };
 }
 
 export function markdown(results: ScenarioResult[], command: string): string {
-  const base = results.find((r) => r.name.startsWith('kernel IPv6') && r.available);
-  const cb = results.find((r) => r.name.includes('recvmmsg') && r.available);
+  const get = (n: string): ScenarioResult | undefined => results.find((r) => r.name === n && r.available);
+  const base = get(KERNEL);
+  const cb = get(C_BATCH);
+  const co = get(C_OFFLOAD);
+  const nv = get(NAIVE);
   const ratio = (a?: Measured, b?: Measured): string => (a && b ? (a.median / b.median).toFixed(2) : '–');
   const lines = [
     `Command: \`${command}\` on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Linux ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, Node.js ${process.version}.`,
     '',
-    '| path | TCP Mbit/s median (min–max) | UDP-64 kpps median (min–max) | ping p50 / p99 ms | CPU µs per packet per end | TCP vs kernel | TCP vs batched C | UDP vs batched C |',
-    '|---|---|---|---|---|---|---|---|',
+    '| path | TCP Mbit/s median (min–max) | UDP-64 kpps median (min–max) | ping p50 / p99 ms idle | ping p50 / p99 ms under TCP load | CPU µs per UDP packet per end | TCP vs kernel | TCP vs C TSO+GRO | UDP vs batched C | TCP vs naive Node |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
+  const ms = (a?: number, b?: number): string => (a === undefined || b === undefined ? '–' : `${a.toFixed(3)} / ${b.toFixed(3)}`);
   for (const r of results) {
     if (!r.available) {
-      lines.push(`| ${r.name} | unavailable: ${r.why} | | | | | | |`);
+      lines.push(`| ${r.name} | unavailable: ${r.why} | | | | | | | | |`);
       continue;
     }
     const m = (x?: Measured): string => (x ? `${x.median.toFixed(0)} (${x.min.toFixed(0)}–${x.max.toFixed(0)})` : '–');
-    lines.push(`| ${r.name} | ${m(r.tcpMbps)} | ${m(r.udp64Kpps)} | ${r.pingP50Ms?.toFixed(3)} / ${r.pingP99Ms?.toFixed(3)} | ${r.cpuUsPerPacket ? r.cpuUsPerPacket.toFixed(1) : '–'} | ${ratio(r.tcpMbps, base?.tcpMbps)} | ${ratio(r.tcpMbps, cb?.tcpMbps)} | ${ratio(r.udp64Kpps, cb?.udp64Kpps)} |`);
+    lines.push(`| ${r.name} | ${m(r.tcpMbps)} | ${m(r.udp64Kpps)} | ${ms(r.pingP50Ms, r.pingP99Ms)} | ${ms(r.loadedP50Ms, r.loadedP99Ms)} | ${r.cpuUsPerPacket ? r.cpuUsPerPacket.toFixed(1) : '–'} | ${ratio(r.tcpMbps, base?.tcpMbps)} | ${ratio(r.tcpMbps, co?.tcpMbps)} | ${ratio(r.udp64Kpps, cb?.udp64Kpps)} | ${ratio(r.tcpMbps, nv?.tcpMbps)} |`);
   }
+  const h = headline(results);
+  const x = (v?: number): string => (v === undefined ? '–' : `${v.toFixed(2)}×`);
+  lines.push('', `sixtun, medians of this run: TCP ${x(h.tcpVsCOffload)} the C forwarder with TSO+GRO, UDP-64 ${x(h.udpVsCBatch)} the batched C forwarder, TCP ${x(h.tcpVsNaive)} the naive Node forwarder.`);
   return lines.join('\n') + '\n';
 }
 
@@ -238,7 +306,7 @@ export function svg(results: ScenarioResult[]): string {
   const bars = ok.map((r, i) => {
     const w = Math.max(2, (r.tcpMbps!.median / max) * 520);
     const y = 40 + i * rowH;
-    const fill = r.name === 'sixtun' ? '#2a7' : r.name.startsWith('kernel') ? '#889' : '#c93';
+    const fill = r.name.startsWith('sixtun') ? '#2a7' : r.name.startsWith('kernel') ? '#889' : '#c93';
     return `<text x="10" y="${y + 17}" font-size="13">${r.name}</text><rect x="300" y="${y}" width="${w.toFixed(1)}" height="24" fill="${fill}"/><text x="${(305 + w).toFixed(1)}" y="${y + 17}" font-size="12">${r.tcpMbps!.median.toFixed(0)} Mbit/s</text>`;
   }).join('\n  ');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="900" height="${h}" font-family="sans-serif">

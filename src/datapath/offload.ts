@@ -22,14 +22,8 @@ import {
 /** How the TUN device is driven. */
 export type OffloadMode = 'off' | 'tso' | 'tso+gro';
 
-/** Below this many bytes the JavaScript sum beats the native call's fixed cost
- * (bench/micro: 64 B 30–40 ns in JS vs 60–70 ns native; 1460 B 630 vs 104). */
-const NATIVE_SUM_FROM = 128;
-
-/** RFC 1071 sum of b[off, off+len), folded to 16 bits, not complemented. */
-export function sum16(b: Uint8Array, off: number, len: number): number {
-  return len >= NATIVE_SUM_FROM ? native.sum16(b, off, len) : fold(sumWords(b, off, len, 0));
-}
+/** Offset of the checksum in a UDP header (RFC 768). */
+const UDP_CHECKSUM = 6;
 
 /** The upper-layer checksum pseudo-header of RFC 8200 §8.1 without its
  * length: the sum of the source and destination addresses plus next header. */
@@ -37,18 +31,61 @@ function pseudoHeaderSum(b: Uint8Array, ip: number, nextHeader: number): number 
   return sumWords(b, ip + IPV6_SRC, 32, nextHeader);
 }
 
-/** Finishes a checksum the kernel left partial (VNET_F_NEEDS_CSUM): the field
- * at csumStart + csumOffset already holds the pseudo-header sum. Returns false
- * when the offsets do not fit the packet. */
-export function finishChecksum(b: Uint8Array, p: number, len: number, csumStart: number, csumOffset: number): boolean {
-  const field = csumStart + csumOffset;
-  if (csumStart < IPV6_HEADER_LEN || field + 2 > len) return false;
-  let c = ~sum16(b, p + csumStart, len - csumStart) & 0xffff;
-  // UDP over IPv6 must not carry a zero checksum (RFC 8200 §8.1); 0xffff is the same sum.
-  if (c === 0 && csumOffset === 6) c = 0xffff;
-  b[p + field] = c >>> 8;
-  b[p + field + 1] = c & 0xff;
-  return true;
+/** Checksums to compute for a batch, in one native call (sum16Batch: 43 ns
+ * per 1460-byte segment, against 620 ns in JavaScript and 90 ns for a native
+ * call per packet, bench/micro): the crossing into C is paid once per batch.
+ * Entry i: checksum field at fields[i] = ~fold(seeds[i] + sum of its range). */
+export class PendingChecksums {
+  private readonly starts: Int32Array;
+  private readonly lengths: Int32Array;
+  private readonly seeds: Float64Array;
+  private readonly fields: Int32Array;
+  private readonly nonZero: Uint8Array;
+  private readonly sums: Int32Array;
+  count = 0;
+
+  constructor(readonly capacity: number) {
+    this.starts = new Int32Array(capacity);
+    this.lengths = new Int32Array(capacity);
+    this.seeds = new Float64Array(capacity);
+    this.fields = new Int32Array(capacity);
+    this.nonZero = new Uint8Array(capacity);
+    this.sums = new Int32Array(capacity);
+  }
+
+  add(start: number, length: number, seed: number, field: number, nonZero: boolean): void {
+    const i = this.count++;
+    this.starts[i] = start;
+    this.lengths[i] = length;
+    this.seeds[i] = seed;
+    this.fields[i] = field;
+    this.nonZero[i] = nonZero ? 1 : 0;
+  }
+
+  /** Queues the checksum the kernel left partial (VNET_F_NEEDS_CSUM) in the
+   * packet at b[p, p+len): the field at csumStart + csumOffset already holds
+   * the pseudo-header sum. False when the offsets do not fit the packet. */
+  addPartial(p: number, len: number, csumStart: number, csumOffset: number): boolean {
+    const field = csumStart + csumOffset;
+    if (csumStart < IPV6_HEADER_LEN || field + 2 > len) return false;
+    // UDP over IPv6 must not carry a zero checksum (RFC 8200 §8.1); 0xffff is the same sum.
+    this.add(p + csumStart, len - csumStart, 0, p + field, csumOffset === UDP_CHECKSUM);
+    return true;
+  }
+
+  /** Computes and writes every queued checksum. */
+  finish(b: Uint8Array): void {
+    if (this.count === 0) return;
+    native.sum16Batch(b, this.starts, this.lengths, this.count, this.sums);
+    for (let i = 0; i < this.count; i++) {
+      let c = ~fold(this.seeds[i] + this.sums[i]) & 0xffff;
+      if (c === 0 && this.nonZero[i] === 1) c = 0xffff;
+      const f = this.fields[i];
+      b[f] = c >>> 8;
+      b[f + 1] = c & 0xff;
+    }
+    this.count = 0;
+  }
 }
 
 /** A TCP-over-IPv6 super-packet as the kernel hands it over for TSO. */
@@ -91,11 +128,12 @@ export function parseTcp6Super(b: Uint8Array, p: number, len: number, h: VnetHea
   return true;
 }
 
-/** Writes the segment carrying payload bytes [at, at + segmentSize) of sp as a
- * complete IPv6 packet at b[dst]: headers copied, payload length, sequence
- * number, flags (FIN and PSH only on the last segment, CWR only on the first:
- * RFC 3168 §6.1.2) and checksum (RFC 9293 §3.1) rewritten. Returns its length. */
-export function writeSegment(b: Uint8Array, sp: SuperPacket, at: number, dst: number): number {
+/** Writes the segment carrying payload bytes [at, at + segmentSize) of sp as
+ * an IPv6 packet at b[dst]: headers copied, payload length, sequence number
+ * and flags (FIN and PSH only on the last segment, CWR only on the first:
+ * RFC 3168 §6.1.2) rewritten; its checksum (RFC 9293 §3.1) is queued in
+ * pending. Returns its length. */
+export function writeSegment(b: Uint8Array, sp: SuperPacket, at: number, dst: number, pending: PendingChecksums): number {
   const n = Math.min(sp.segmentSize, sp.payloadLen - at);
   const src = sp.ip;
   b.copyWithin(dst, src, src + sp.headerLen);
@@ -111,17 +149,8 @@ export function writeSegment(b: Uint8Array, sp: SuperPacket, at: number, dst: nu
   b[tcp + TCP_FLAGS] = flags;
   b[tcp + TCP_CHECKSUM] = 0;
   b[tcp + TCP_CHECKSUM + 1] = 0;
-  const c = ~fold(sp.addrSum + tcpLen + sum16(b, tcp, tcpLen)) & 0xffff;
-  b[tcp + TCP_CHECKSUM] = c >>> 8;
-  b[tcp + TCP_CHECKSUM + 1] = c & 0xff;
+  pending.add(tcp, tcpLen, sp.addrSum + tcpLen, tcp + TCP_CHECKSUM, false);
   return IPV6_HEADER_LEN + tcpLen;
-}
-
-/** True when the TCP checksum of the IPv6 packet b[p, p+len) (no extension
- * headers) is right. */
-export function tcp6ChecksumValid(b: Uint8Array, p: number, len: number): boolean {
-  const tcpLen = len - IPV6_HEADER_LEN;
-  return fold(pseudoHeaderSum(b, p, NEXT_HEADER_TCP) + tcpLen + sum16(b, p + IPV6_HEADER_LEN, tcpLen)) === 0xffff;
 }
 
 /** Open runs tracked at once: more flows than this in one batch are rare,
@@ -147,7 +176,11 @@ export class Coalescer {
   private readonly segmentSize: Int32Array;
   private readonly originalChecksum: Int32Array;
   private readonly originalFlags: Int32Array;
-  private readonly headVerified: Uint8Array;
+  /** Per slot: 1 when its TCP checksum is right (computed for candidates only). */
+  private readonly valid: Uint8Array;
+  private readonly sumStarts: Int32Array;
+  private readonly sumLengths: Int32Array;
+  private readonly sums: Int32Array;
   private readonly open = new Int32Array(OPEN_RUNS);
   private openCount = 0;
   /** Packets written that carried more than one segment, and the segments in them. */
@@ -161,7 +194,10 @@ export class Coalescer {
     this.segmentSize = new Int32Array(slots);
     this.originalChecksum = new Int32Array(slots);
     this.originalFlags = new Int32Array(slots);
-    this.headVerified = new Uint8Array(slots);
+    this.valid = new Uint8Array(slots);
+    this.sumStarts = new Int32Array(slots);
+    this.sumLengths = new Int32Array(slots);
+    this.sums = new Int32Array(slots);
   }
 
   /** Coalesces slots [0, count) of b when merge is set; lens[i] is the inner
@@ -174,8 +210,12 @@ export class Coalescer {
       this.into[i] = NOT_MERGED;
       this.segments[i] = 1;
       this.originalLen[i] = lens[i];
+    }
+    if (!merge) return;
+    this.verifyCandidates(b, lens, count);
+    for (let i = 0; i < count; i++) {
       const len = lens[i];
-      if (len === 0 || !merge) continue;
+      if (len === 0) continue;
       const p = i * this.slotSize + this.innerOffset;
       const tcp = p + IPV6_HEADER_LEN;
       const thl = len >= IPV6_HEADER_LEN + TCP_MIN_HEADER_LEN && b[p + IPV6_NEXT_HEADER] === NEXT_HEADER_TCP ? tcpHeaderLen(b, tcp) : 0;
@@ -189,6 +229,32 @@ export class Coalescer {
         this.closeRun(run);
       }
       if (candidate) this.openRun(i, payload, flags);
+    }
+  }
+
+  /** Checks the TCP checksum of every packet that could join a run, with one
+   * native call: the sum from the source address (the pseudo-header's
+   * addresses sit right before the TCP header) to the end, plus next header
+   * and length, must fold to 0xffff. */
+  private verifyCandidates(b: Uint8Array, lens: Int32Array, count: number): void {
+    let n = 0;
+    for (let i = 0; i < count; i++) {
+      const len = lens[i];
+      const p = i * this.slotSize + this.innerOffset;
+      this.valid[i] = 0;
+      this.sumLengths[i] = 0;
+      if (len < IPV6_HEADER_LEN + TCP_MIN_HEADER_LEN || b[p + IPV6_NEXT_HEADER] !== NEXT_HEADER_TCP) continue;
+      if ((b[p + IPV6_HEADER_LEN + TCP_FLAGS] & ~TCP_PSH) !== TCP_ACK_FLAG) continue;
+      this.sumStarts[i] = p + IPV6_SRC;
+      this.sumLengths[i] = len - IPV6_SRC;
+      n = i + 1;
+    }
+    if (n === 0) return;
+    native.sum16Batch(b, this.sumStarts, this.sumLengths, n, this.sums);
+    for (let i = 0; i < n; i++) {
+      if (this.sumLengths[i] === 0) continue;
+      const tcpLen = lens[i] - IPV6_HEADER_LEN;
+      this.valid[i] = fold(this.sums[i] + NEXT_HEADER_TCP + tcpLen) === 0xffff ? 1 : 0;
     }
   }
 
@@ -210,7 +276,6 @@ export class Coalescer {
     if (this.openCount === OPEN_RUNS) this.closeRun(this.open[0]);
     this.open[this.openCount++] = i;
     this.segmentSize[i] = payload;
-    this.headVerified[i] = 0;
     this.originalFlags[i] = flags;
   }
 
@@ -238,12 +303,8 @@ export class Coalescer {
     if (headPayload % size !== 0 || (b[headTcp + TCP_FLAGS] & TCP_PSH) !== 0) return false;
     if (payload > size || headLen + payload > limit) return false;
     if (((readU32(b, headTcp + TCP_SEQ) + headPayload) >>> 0) !== readU32(b, tcp + TCP_SEQ)) return false;
-    if (!tcp6ChecksumValid(b, p, len)) return false;
-    if (this.headVerified[h] === 0) {
-      if (!tcp6ChecksumValid(b, q, headLen)) return false;
-      this.headVerified[h] = 1;
-      this.originalChecksum[h] = (b[headTcp + TCP_CHECKSUM] << 8) | b[headTcp + TCP_CHECKSUM + 1];
-    }
+    if (this.valid[i] === 0 || this.valid[h] === 0) return false;
+    if (this.segments[h] === 1) this.originalChecksum[h] = (b[headTcp + TCP_CHECKSUM] << 8) | b[headTcp + TCP_CHECKSUM + 1];
     b.copyWithin(q + headLen, tcp + thl, p + len);
     lens[h] = headLen + payload;
     lens[i] = 0;

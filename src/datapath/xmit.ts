@@ -12,6 +12,7 @@ import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_L
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import { AF_INET } from '../sys/constants.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Tunnel } from '../route/tunnel.js';
 
@@ -132,7 +133,16 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       }
       continue;
     }
-    names.set(t.sockaddr, i * SOCKADDR_IN_LEN);
+    // sockaddr_in (AF_INET, port 0, remote): bytes, not a TypedArray.set per packet.
+    const n = i * SOCKADDR_IN_LEN;
+    names[n] = AF_INET;
+    names[n + 1] = 0;
+    names[n + 2] = 0;
+    names[n + 3] = 0;
+    names[n + 4] = r >>> 24;
+    names[n + 5] = (r >>> 16) & 0xff;
+    names[n + 6] = (r >>> 8) & 0xff;
+    names[n + 7] = r & 0xff;
     lens[i] = total;
     sc.slotTunnel[i] = id;
   }

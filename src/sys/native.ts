@@ -34,10 +34,12 @@ export interface Native {
     fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number,
     names?: Uint8Array | null, nameStride?: number, nameLen?: number,
   ): number;
-  readBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number): number;
+  readBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number, byteBudget?: number): number;
   writeBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number): number;
   /** RFC 1071 sum of bytes[offset, offset+length) as big-endian words, folded to 16 bits, not complemented. */
   sum16(bytes: Uint8Array, offset: number, length: number): number;
+  /** out[i] = sum16(bytes, starts[i], lengths[i]) for i < count, in one call. */
+  sum16Batch(bytes: Uint8Array, starts: Int32Array, lengths: Int32Array, count: number, out: Int32Array): number;
   sendTo(fd: number, bytes: Uint8Array, offset: number, length: number, sockaddr?: Uint8Array | null): number;
   recvMsg(fd: number, data: Uint8Array, ctrl: Uint8Array | null, name: Uint8Array | null, flags: number, out: Int32Array): number;
   recvErrQueue(fd: number, data: Uint8Array, ctrl: Uint8Array | null, name: Uint8Array | null, flags: number, out: Int32Array): number;

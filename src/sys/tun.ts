@@ -18,6 +18,8 @@ export interface TunOptions {
   name: string;
   multiQueue?: boolean;
   vnetHdr?: boolean;
+  /** Blocking reads and writes (the datapath never wants this; baselines do). */
+  blocking?: boolean;
 }
 
 export interface Tun {
@@ -42,11 +44,11 @@ function ifreqName(req: Uint8Array): string {
 }
 
 /** Opens (creating if needed) a TUN device in the calling thread's network
- * namespace, non-blocking, without packet information headers. */
+ * namespace, non-blocking unless asked, without packet information headers. */
 export function openTun(opts: TunOptions): Tun {
   const flags = IFF_TUN | IFF_NO_PI | (opts.multiQueue ? IFF_MULTI_QUEUE : 0) | (opts.vnetHdr ? IFF_VNET_HDR : 0);
   const req = ifreq(opts.name, flags);
-  const fd = native.open('/dev/net/tun', O_RDWR | O_NONBLOCK);
+  const fd = native.open('/dev/net/tun', O_RDWR | (opts.blocking ? 0 : O_NONBLOCK));
   try {
     native.ioctl(fd, TUNSETIFF, req);
   } catch (e) {

@@ -1,5 +1,5 @@
 // Builds TCP-over-IPv6 packets with correct checksums, for the offload tests.
-import { checksum, sumWords } from '../../src/wire/checksum.js';
+import { checksum, fold, sumWords } from '../../src/wire/checksum.js';
 import { parseIp } from '../../src/wire/address.js';
 import { writeU32 } from '../../src/wire/ipv4.js';
 
@@ -67,4 +67,16 @@ export function timestampOption(val: number, ecr: number): Uint8Array {
   writeU32(o, 4, val >>> 0);
   writeU32(o, 8, ecr >>> 0);
   return o;
+}
+
+/** True when the TCP checksum of the IPv6 packet b[p, p+len) (no extension headers) is right. */
+export function tcp6ChecksumOk(b: Uint8Array, p: number, len: number): boolean {
+  return fold(sumWords(b, p + 8, len - 8, 6 + len - 40)) === 0xffff;
+}
+
+/** Does what the kernel does for VNET_F_NEEDS_CSUM: the field holds the pseudo-header sum. */
+export function completePartial(b: Uint8Array, p: number, len: number, csumStart: number, csumOffset: number): void {
+  const c = checksum(b, p + csumStart, len - csumStart);
+  b[p + csumStart + csumOffset] = c >>> 8;
+  b[p + csumStart + csumOffset + 1] = c & 0xff;
 }

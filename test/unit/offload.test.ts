@@ -2,16 +2,15 @@
 // are valid TCP packets that add up to the super-packet, coalescing gives the
 // super-packet back, and anything that must not merge stays apart, in order.
 import { describe, expect, it } from 'vitest';
-import {
-  Coalescer, finishChecksum, newSuperPacket, parseTcp6Super, sum16, tcp6ChecksumValid, writeSegment,
-} from '../../src/datapath/offload.js';
+import { Coalescer, PendingChecksums, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
+import { native } from '../../src/sys/native.js';
 import { fold, sumWords } from '../../src/wire/checksum.js';
 import { readU32 } from '../../src/wire/ipv4.js';
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
 } from '../../src/wire/virtio-net.js';
 import { Rng } from '../support/rng.js';
-import { timestampOption, writeTcp6 } from '../helpers/tcp6.js';
+import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../helpers/tcp6.js';
 
 const SLOT = 65536;
 const INNER = 20;
@@ -40,49 +39,65 @@ function segmentInto(pkt: Uint8Array, size: number, slots: number): { b: Uint8Ar
   h.gsoSize = size;
   const sp = newSuperPacket();
   expect(parseTcp6Super(work, 0, pkt.length, h, sp)).toBe(true);
+  const pending = new PendingChecksums(slots);
   let n = 0;
-  for (let off = 0; off < sp.payloadLen; off += size) {
-    const dst = pkt.length + at(n);
-    const len = writeSegment(work, sp, off, dst);
-    b.set(work.subarray(dst, dst + len), at(n));
-    lens[n++] = len;
-  }
+  for (let off = 0; off < sp.payloadLen; off += size) lens[n] = writeSegment(work, sp, off, pkt.length + at(n++), pending);
+  expect(pending.count).toBe(n);
+  pending.finish(work);
+  for (let i = 0; i < n; i++) b.set(work.subarray(pkt.length + at(i), pkt.length + at(i) + lens[i]), at(i));
   return { b, lens, n, at };
 }
 
-describe('sum16', () => {
-  it('the native sum equals the JavaScript one for any offset and length (seeded)', () => {
+describe('native sums', () => {
+  it('sum16 and sum16Batch equal the JavaScript sum for any offset and length (seeded)', () => {
     const rng = new Rng(41);
     const b = rng.bytes(4096);
+    const starts = new Int32Array(64);
+    const lengths = new Int32Array(64);
+    const out = new Int32Array(64);
     for (let k = 0; k < 3000; k++) {
       const off = rng.int(600);
       const len = rng.int(3000);
       const js = fold(sumWords(b, off, len, 0));
       // 0 and 0xffff are the same one's-complement number.
-      expect(sum16(b, off, len) % 0xffff).toBe(js % 0xffff);
+      expect(native.sum16(b, off, len) % 0xffff).toBe(js % 0xffff);
+      starts[k % 64] = off;
+      lengths[k % 64] = len;
+      if (k % 64 === 63) {
+        native.sum16Batch(b, starts, lengths, 64, out);
+        for (let i = 0; i < 64; i++) expect(out[i] % 0xffff).toBe(fold(sumWords(b, starts[i], lengths[i], 0)) % 0xffff);
+      }
     }
+    expect(() => native.sum16Batch(b, starts, lengths, 65, out)).toThrow(/sum16Batch/);
+    starts[0] = 4000;
+    expect(() => native.sum16Batch(b, starts, lengths, 1, out)).toThrow(/range/);
   });
 });
 
-describe('finishChecksum (VNET_F_NEEDS_CSUM)', () => {
+describe('PendingChecksums.addPartial (VNET_F_NEEDS_CSUM)', () => {
   it('turns the pseudo-header sum the kernel leaves into the right checksum', () => {
     const rng = new Rng(3);
-    const b = new Uint8Array(2000);
+    const b = new Uint8Array(50 * 2000);
+    const pending = new PendingChecksums(50);
+    const right: number[] = [];
     for (let k = 0; k < 50; k++) {
-      const len = writeTcp6(b, 0, { seq: rng.u32(), payload: rng.bytes(rng.int(1400)) });
-      const right = (b[56] << 8) | b[57];
-      const partial = fold(sumWords(b, 8, 32, 6) + len - 40);
-      b[56] = partial >>> 8;
-      b[57] = partial & 0xff;
-      expect(finishChecksum(b, 0, len, 40, 16)).toBe(true);
-      expect((b[56] << 8) | b[57]).toBe(right);
+      const p = k * 2000;
+      const len = writeTcp6(b, p, { seq: rng.u32(), payload: rng.bytes(rng.int(1400)) });
+      right.push((b[p + 56] << 8) | b[p + 57]);
+      const partial = fold(sumWords(b, p + 8, 32, 6) + len - 40);
+      b[p + 56] = partial >>> 8;
+      b[p + 57] = partial & 0xff;
+      expect(pending.addPartial(p, len, 40, 16)).toBe(true);
     }
+    pending.finish(b);
+    for (let k = 0; k < 50; k++) expect((b[k * 2000 + 56] << 8) | b[k * 2000 + 57]).toBe(right[k]);
   });
 
   it('refuses offsets outside the packet', () => {
-    const b = new Uint8Array(100);
-    expect(finishChecksum(b, 0, 60, 40, 19)).toBe(false);
-    expect(finishChecksum(b, 0, 60, 8, 2)).toBe(false);
+    const pending = new PendingChecksums(4);
+    expect(pending.addPartial(0, 60, 40, 19)).toBe(false);
+    expect(pending.addPartial(0, 60, 8, 2)).toBe(false);
+    expect(pending.count).toBe(0);
   });
 });
 
@@ -100,7 +115,7 @@ describe('TSO segmentation', () => {
       const joined: number[] = [];
       for (let i = 0; i < n; i++) {
         const p = at(i);
-        expect(tcp6ChecksumValid(b, p, lens[i])).toBe(true);
+        expect(tcp6ChecksumOk(b, p, lens[i])).toBe(true);
         expect(((b[p + 4] << 8) | b[p + 5]) + 40).toBe(lens[i]);
         expect(readU32(b, p + 44)).toBe((seq0 + i * size) >>> 0);
         const f = b[p + 53];
@@ -156,7 +171,7 @@ describe('GRO coalescing', () => {
       if (n > 1) {
         expect(h).toEqual({ flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV6, headerBytes: 72, gsoSize: size, csumStart: 40, csumOffset: 16 });
         // What the kernel will do with NEEDS_CSUM gives the original packet.
-        expect(finishChecksum(b, at(0), pkt.length, 40, 16)).toBe(true);
+        completePartial(b, at(0), pkt.length, 40, 16);
       } else {
         expect(h.gsoType).toBe(0);
       }
