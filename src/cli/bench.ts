@@ -6,10 +6,12 @@ import { markdown, runBench, writeDocs } from '../../bench/e2e/run.js';
 export const BENCH_HELP = `Usage: sixtun bench [--seconds N] [--reps N] [--write-docs]
 
 Measures, in one run and in network namespaces it builds itself, TCP throughput
-and 64-byte UDP packet rate (iperf3), ping latency and CPU per packet through:
-kernel IPv6 forwarding without a tunnel, kernel vxlan, kernel sit (when the
-kernel has it), sixtun, and a minimal C 6in4 forwarder (one packet per syscall,
-and batched). Prints a markdown table with ratios. Needs root, iperf3 and cc.
+and 64-byte UDP packet rate (iperf3), ping latency idle and under TCP load, and
+CPU per packet through: kernel IPv6 forwarding without a tunnel, kernel vxlan,
+kernel sit (when the kernel has it), sixtun with and without TUN offloads, a
+minimal C 6in4 forwarder (one packet per syscall, batched, batched with
+TSO+GRO) and the naive Node forwarder (npm raw-socket). Repetitions go round
+the paths. Prints a markdown table with ratios. Needs root, iperf3 and cc.
 
 Options:
   --seconds N    length of each iperf3 run (default 5)

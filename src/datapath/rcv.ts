@@ -55,7 +55,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       sc.verdict[i] = Drop.NotLocal;
       continue;
     }
-    const id = dp.byRemote.get(readI32(b, s + 12));
+    const id = dp.byRemote.getAt(b, s + 12);
     if (id < 0) {
       g[Drop.UnknownRemote]++;
       sc.verdict[i] = Drop.UnknownRemote;
@@ -84,12 +84,8 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     const sa = p + IPV6_SRC;
-    // Address words as int32 (see readI32): bit-for-bit the same, never boxed.
-    const s0 = readI32(b, sa);
-    const s1 = readI32(b, sa + 4);
-    const s2 = readI32(b, sa + 8);
-    const s3 = readI32(b, sa + 12);
-    const srcClass = classifySource(s0, s1, s2, s3);
+    // Addresses are handed over as (buffer, offset): see classifySource.
+    const srcClass = classifySource(b, sa);
     // The unspecified source is allowed (RFC 4213 §3.6 excludes :: from ::/96): DAD uses it.
     if (srcClass !== SourceClass.Ok && srcClass !== SourceClass.Unspecified) {
       c[Drop.MartianSource]++;
@@ -97,8 +93,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     const da = p + IPV6_DST;
-    const d0 = readI32(b, da);
-    if (d0 >>> 24 === 0xff ? d0 >>> 16 !== 0xff02 : classifySource(d0, readI32(b, da + 4), readI32(b, da + 8), readI32(b, da + 12)) !== SourceClass.Ok) {
+    if (b[da] === 0xff ? b[da + 1] !== 0x02 : classifySource(b, da) !== SourceClass.Ok) {
       // Only link-scope multicast makes sense on a point-to-point tunnel;
       // loopback, unspecified and IPv4-mapped/compatible never do.
       c[Drop.MartianDestination]++;
@@ -106,10 +101,8 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     // BCP 38: a tunnel may only source its own addresses (link-local aside).
-    if (srcClass === SourceClass.Ok && s0 >>> 22 !== 0x3fa) {
-      const w = t.serverWords;
-      if (dp.prefixes.lookup(s0, s1, s2, s3) !== id ||
-          (dp.mode === 'server' && s0 === (w[0] | 0) && s1 === (w[1] | 0) && s2 === (w[2] | 0) && s3 === (w[3] | 0))) {
+    if (srcClass === SourceClass.Ok && (b[sa] !== 0xfe || (b[sa + 1] & 0xc0) !== 0x80)) {
+      if (dp.prefixes.lookupAt(b, sa) !== id || (dp.mode === 'server' && isServerAddress(b, sa, t.serverWords))) {
         c[Drop.SpoofedSource]++;
         sc.verdict[i] = Drop.SpoofedSource;
         continue;
@@ -132,4 +125,9 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     if (ihl !== INNER_OFFSET) b.copyWithin(s + INNER_OFFSET, p, p + innerLen);
     lens[i] = innerLen;
   }
+}
+
+/** Whether b[off, off+16) is the tunnel's own server address. */
+function isServerAddress(b: Uint8Array, off: number, w: Uint32Array): boolean {
+  return readI32(b, off) === (w[0] | 0) && readI32(b, off + 4) === (w[1] | 0) && readI32(b, off + 8) === (w[2] | 0) && readI32(b, off + 12) === (w[3] | 0);
 }

@@ -6,7 +6,7 @@
 import { Slab } from '../sys/slab.js';
 import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readU32 } from '../wire/ipv4.js';
+import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
@@ -69,7 +69,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       continue;
     }
     const d = p + IPV6_DST;
-    const id = dp.prefixes.lookup(readU32(b, d), readU32(b, d + 4), readU32(b, d + 8), readU32(b, d + 12));
+    const id = dp.prefixes.lookupAt(b, d);
     if (id < 0) {
       const reason = b[d] === 0xff ? Drop.MulticastDestination : Drop.NoRoute;
       dp.global.drops[reason]++;

@@ -91,7 +91,7 @@ export class NdpResponder {
       return 0;
     }
     const t = info.icmp + ND_TARGET;
-    if (this.targets.lookup(readU32(frame, t), readU32(frame, t + 4), readU32(frame, t + 8), readU32(frame, t + 12)) < 0) {
+    if (this.targets.lookupAt(frame, t) < 0) {
       c.notOurs++;
       this.lastVerdict = 'ignored: not-ours';
       return 0;

@@ -6,8 +6,13 @@
 // handful of probes, independent of the number of prefixes, and allocates
 // nothing. Changes mark the table dirty; it is rebuilt on the next lookup
 // (the control plane changes it rarely, the datapath reads it per packet).
+//
+// The probe works on int32 words in typed arrays: an address word is often
+// outside V8's small-integer range (2001:db8:beef:: has 0xbeef0000), and
+// passing such a number to a function that is not inlined boxes it into a
+// heap number, an allocation per packet.
 
-import { readU32 } from '../wire/ipv4.js';
+import { readI32, readU32 } from '../wire/ipv4.js';
 
 const EMPTY = -1;
 
@@ -24,11 +29,12 @@ function maskWord(w: number, wordIndex: number, length: number): number {
   return (w & (0xffffffff << (32 - bits))) >>> 0;
 }
 
-function hash(w0: number, w1: number, w2: number, w3: number, length: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
+/** Hash of the four words at w[at] and a length. */
+function hash(w: Int32Array, at: number, length: number): number {
+  let h = Math.imul(w[at] ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w[at + 1], 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w[at + 2], 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w[at + 3], 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ length, 0x27d4eb2d);
   return (h ^ (h >>> 15)) >>> 0;
 }
@@ -46,11 +52,15 @@ export function wordsOf(bytes: Uint8Array): Uint32Array {
 export class PrefixTable {
   private readonly entries = new Map<string, PrefixEntry>();
   private dirty = true;
-  /** Distinct lengths present, longest first. */
+  /** Distinct lengths present, longest first, and per length its four word masks. */
   private lengths = new Int32Array(0);
+  private lengthMasks = new Int32Array(0);
   private mask = 0;
-  /** Per slot: w0..w3, length. */
-  private keys = new Uint32Array(0);
+  /** Per slot: w0..w3 (int32 bits). */
+  private keys = new Int32Array(0);
+  /** The address being looked up, and it masked to the length being probed. */
+  private readonly query = new Int32Array(4);
+  private readonly masked = new Int32Array(4);
   private slotLength = new Int32Array(0);
   private values = new Int32Array(0);
 
@@ -95,14 +105,17 @@ export class PrefixTable {
     const lengths = new Set<number>();
     for (const e of this.entries.values()) lengths.add(e.length);
     this.lengths = Int32Array.from([...lengths].sort((a, b) => b - a));
+    this.lengthMasks = new Int32Array(this.lengths.length * 4);
+    this.lengths.forEach((len, li) => { for (let i = 0; i < 4; i++) this.lengthMasks[li * 4 + i] = maskWord(0xffffffff, i, len); });
     let cap = 8;
     while (cap < this.entries.size * 2) cap *= 2;
     this.mask = cap - 1;
-    this.keys = new Uint32Array(cap * 4);
+    this.keys = new Int32Array(cap * 4);
     this.slotLength = new Int32Array(cap).fill(EMPTY);
     this.values = new Int32Array(cap);
     for (const e of this.entries.values()) {
-      let s = hash(e.words[0], e.words[1], e.words[2], e.words[3], e.length) & this.mask;
+      this.masked.set(e.words);
+      let s = hash(this.masked, 0, e.length) & this.mask;
       while (this.slotLength[s] !== EMPTY) s = (s + 1) & this.mask;
       this.keys.set(e.words, s * 4);
       this.slotLength[s] = e.length;
@@ -114,23 +127,46 @@ export class PrefixTable {
   /** Value of the longest prefix containing the address, or -1. Words may be
    * u32 or int32 (the same bits). */
   lookup(w0: number, w1: number, w2: number, w3: number): number {
+    const q = this.query;
+    q[0] = w0;
+    q[1] = w1;
+    q[2] = w2;
+    q[3] = w3;
+    return this.probe();
+  }
+
+  /** lookup() of the address at b[off, off+16): the datapath's form. */
+  lookupAt(b: Uint8Array, off: number): number {
+    const q = this.query;
+    q[0] = readI32(b, off);
+    q[1] = readI32(b, off + 4);
+    q[2] = readI32(b, off + 8);
+    q[3] = readI32(b, off + 12);
+    return this.probe();
+  }
+
+  private probe(): number {
     if (this.dirty) this.rebuild();
+    const q = this.query;
+    const m = this.masked;
     const lengths = this.lengths;
+    const lengthMasks = this.lengthMasks;
     const keys = this.keys;
     const slotLength = this.slotLength;
     const mask = this.mask;
     for (let li = 0; li < lengths.length; li++) {
       const len = lengths[li];
-      const m0 = maskWord(w0, 0, len);
-      const m1 = maskWord(w1, 1, len);
-      const m2 = maskWord(w2, 2, len);
-      const m3 = maskWord(w3, 3, len);
-      let s = hash(m0, m1, m2, m3, len) & mask;
+      const lm = li * 4;
+      m[0] = q[0] & lengthMasks[lm];
+      m[1] = q[1] & lengthMasks[lm + 1];
+      m[2] = q[2] & lengthMasks[lm + 2];
+      m[3] = q[3] & lengthMasks[lm + 3];
+      let s = hash(m, 0, len) & mask;
       for (;;) {
         const sl = slotLength[s];
         if (sl === EMPTY) break;
         const k = s * 4;
-        if (sl === len && keys[k] === m0 && keys[k + 1] === m1 && keys[k + 2] === m2 && keys[k + 3] === m3) {
+        if (sl === len && keys[k] === m[0] && keys[k + 1] === m[1] && keys[k + 2] === m[2] && keys[k + 3] === m[3]) {
           return this.values[s];
         }
         s = (s + 1) & mask;

@@ -1,6 +1,8 @@
 // A map from u32 (an IPv4 address) to a small int, with open addressing over
 // Int32Arrays. A JS Map boxes keys above 2^31 into heap numbers on every
 // lookup; this never allocates on get.
+import { readI32 } from '../wire/ipv4.js';
+
 const EMPTY = -1;
 
 export class U32Map {
@@ -8,6 +10,7 @@ export class U32Map {
   private values = new Int32Array(16).fill(EMPTY);
   private mask = 15;
   private count = 0;
+  private readonly query = new Int32Array(1);
 
   get size(): number {
     return this.count;
@@ -21,8 +24,22 @@ export class U32Map {
 
   /** Value for key, or -1. */
   get(key: number): number {
-    const k = key | 0;
-    for (let s = this.slot(k); ; s = (s + 1) & this.mask) {
+    this.query[0] = key;
+    return this.probe();
+  }
+
+  /** get() of the big-endian u32 at b[off]: the datapath's form, which never
+   * passes a key outside V8's small-integer range to a call (that would box it). */
+  getAt(b: Uint8Array, off: number): number {
+    this.query[0] = readI32(b, off);
+    return this.probe();
+  }
+
+  private probe(): number {
+    const k = this.query[0];
+    let h = Math.imul(k, 0x9e3779b1);
+    h ^= h >>> 16;
+    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
       const v = this.values[s];
       if (v === EMPTY) return EMPTY;
       if (this.keys[s] === k) return v;

@@ -1,5 +1,5 @@
 // IPv6 header (RFC 8200 §3). Addresses on the hot path are four u32 words.
-import { readU16, readU32, writeU16, writeU32 } from './ipv4.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from './ipv4.js';
 
 export const IPV6_VERSION_TC_FLOW = 0;
 export const IPV6_PAYLOAD_LENGTH = 4;
@@ -82,16 +82,21 @@ export const enum SourceClass {
   V4Compatible,
 }
 
-/** Words may be u32 or int32 (the same bits). */
-export function classifySource(w0: number, w1: number, w2: number, w3: number): SourceClass {
+/** What kind of address is at b[off, off+16), for source and destination checks. */
+export function classifySource(b: Uint8Array, off: number): SourceClass {
+  // Words read here, not passed in: a word outside V8's small-integer range
+  // passed to a call that is not inlined would be boxed (an allocation).
+  const w0 = readI32(b, off);
   if (w0 >>> 24 === 0xff) return SourceClass.Multicast;
-  if ((w0 | 0) === 0 && (w1 | 0) === 0) {
-    if ((w2 | 0) === 0) {
-      if ((w3 | 0) === 0) return SourceClass.Unspecified;
-      if ((w3 | 0) === 1) return SourceClass.Loopback;
+  if (w0 === 0 && readI32(b, off + 4) === 0) {
+    const w2 = readI32(b, off + 8);
+    if (w2 === 0) {
+      const w3 = readI32(b, off + 12);
+      if (w3 === 0) return SourceClass.Unspecified;
+      if (w3 === 1) return SourceClass.Loopback;
       return SourceClass.V4Compatible;
     }
-    if ((w2 | 0) === 0xffff) return SourceClass.V4Mapped;
+    if (w2 === 0xffff) return SourceClass.V4Mapped;
   }
   return SourceClass.Ok;
 }

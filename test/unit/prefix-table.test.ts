@@ -71,7 +71,12 @@ describe('PrefixTable longest-prefix match', () => {
           return ((w & keep) | (rng.u32() & ~keep)) >>> 0;
         });
       }
-      expect(t.lookup(a[0], a[1], a[2], a[3])).toBe(naiveLookup(sorted, a));
+      const want = naiveLookup(sorted, a);
+      expect(t.lookup(a[0], a[1], a[2], a[3])).toBe(want);
+      // The datapath's form reads the same address from packet bytes.
+      const bytes = new Uint8Array(20);
+      a.forEach((w, i) => new DataView(bytes.buffer).setUint32(3 + 4 * i, w));
+      expect(t.lookupAt(bytes, 3)).toBe(want);
     }
   });
 });

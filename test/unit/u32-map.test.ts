@@ -20,6 +20,9 @@ describe('U32Map', () => {
         expect(m.delete(k)).toBe(ref.delete(k));
       } else {
         expect(m.get(k)).toBe(ref.get(k) ?? -1);
+        const bytes = new Uint8Array(8);
+        new DataView(bytes.buffer).setUint32(2, k);
+        expect(m.getAt(bytes, 2)).toBe(ref.get(k) ?? -1);
       }
       expect(m.size).toBe(ref.size);
     }
