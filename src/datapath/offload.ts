@@ -9,7 +9,7 @@
 import { native } from '../sys/native.js';
 import { openTun, setTunOffload, type Tun } from '../sys/tun.js';
 import { fold, sumWords } from '../wire/checksum.js';
-import { readI32, readU32, writeU32 } from '../wire/ipv4.js';
+import { readI32, writeU32 } from '../wire/ipv4.js';
 import { IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_TCP } from '../wire/ipv6.js';
 import {
   TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_MIN_HEADER_LEN, TCP_PSH, TCP_SEQ, tcpHeaderLen,
@@ -122,7 +122,7 @@ export function parseTcp6Super(b: Uint8Array, p: number, len: number, h: VnetHea
   sp.tcpHeaderLen = thl;
   sp.payloadLen = len - headerLen;
   sp.segmentSize = h.gsoSize;
-  sp.seq = readU32(b, tcp + TCP_SEQ);
+  sp.seq = readI32(b, tcp + TCP_SEQ);
   sp.flags = b[tcp + TCP_FLAGS];
   sp.addrSum = pseudoHeaderSum(b, p, NEXT_HEADER_TCP);
   return true;
@@ -142,7 +142,7 @@ export function writeSegment(b: Uint8Array, sp: SuperPacket, at: number, dst: nu
   b[dst + IPV6_PAYLOAD_LENGTH] = tcpLen >>> 8;
   b[dst + IPV6_PAYLOAD_LENGTH + 1] = tcpLen & 0xff;
   const tcp = dst + IPV6_HEADER_LEN;
-  writeU32(b, tcp + TCP_SEQ, (sp.seq + at) >>> 0);
+  writeU32(b, tcp + TCP_SEQ, (sp.seq + at) | 0);
   let flags = sp.flags;
   if (at + n < sp.payloadLen) flags &= ~(TCP_FIN | TCP_PSH);
   if (at > 0) flags &= ~TCP_CWR;
@@ -302,7 +302,7 @@ export class Coalescer {
     // The run ended with a short segment or a PSH.
     if (headPayload % size !== 0 || (b[headTcp + TCP_FLAGS] & TCP_PSH) !== 0) return false;
     if (payload > size || headLen + payload > limit) return false;
-    if (((readU32(b, headTcp + TCP_SEQ) + headPayload) >>> 0) !== readU32(b, tcp + TCP_SEQ)) return false;
+    if (((readI32(b, headTcp + TCP_SEQ) + headPayload) | 0) !== readI32(b, tcp + TCP_SEQ)) return false;
     if (this.valid[i] === 0 || this.valid[h] === 0) return false;
     if (this.segments[h] === 1) this.originalChecksum[h] = (b[headTcp + TCP_CHECKSUM] << 8) | b[headTcp + TCP_CHECKSUM + 1];
     b.copyWithin(q + headLen, tcp + thl, p + len);

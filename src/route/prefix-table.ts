@@ -7,10 +7,11 @@
 // nothing. Changes mark the table dirty; it is rebuilt on the next lookup
 // (the control plane changes it rarely, the datapath reads it per packet).
 //
-// The probe works on int32 words in typed arrays: an address word is often
-// outside V8's small-integer range (2001:db8:beef:: has 0xbeef0000), and
-// passing such a number to a function that is not inlined boxes it into a
-// heap number, an allocation per packet.
+// The probe works on int32 words in typed arrays and its helpers return
+// int32: a number outside V8's small-integer range (a u32 above 2^31 always;
+// an int32 beyond ±2^30 where V8 uses 31-bit small integers) that crosses a
+// call which is not inlined is boxed into a heap number, an allocation per
+// packet.
 
 import { readI32, readU32 } from '../wire/ipv4.js';
 
@@ -36,7 +37,8 @@ function hash(w: Int32Array, at: number, length: number): number {
   h = Math.imul(h ^ (h >>> 16) ^ w[at + 2], 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w[at + 3], 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ length, 0x27d4eb2d);
-  return (h ^ (h >>> 15)) >>> 0;
+  // int32, not u32: a return value above 2^31 would be a heap number.
+  return h ^ (h >>> 15);
 }
 
 export function keyOf(words: ArrayLike<number>, length: number): string {

@@ -60,8 +60,10 @@ export function readU32(buf: Uint8Array, off: number): number {
   return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
 }
 
-/** The same 32 bits as a signed int: stays a small integer in V8 (no heap
- * number when passed to a function that is not inlined). */
+/** The same 32 bits as a signed int: a small integer in Node's V8 (32-bit
+ * small integers on 64-bit builds without pointer compression), so it needs
+ * no heap number when it crosses a call that is not inlined; a u32 above
+ * 2^31 always does. */
 export function readI32(buf: Uint8Array, off: number): number {
   return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
 }
