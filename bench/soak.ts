@@ -9,7 +9,7 @@ import { Lab, waitFor } from '../test/helpers/netns.js';
 import { buildTopology, serverConfigYaml, HOST_V6, SERVER_V4, ROUTER_V6, ISP_CLIENT_SIDE_V4 } from '../test/helpers/topology.js';
 import { helperScript, runDir, startClient, startServer, status, tcpTransfer, tunnelOf } from '../test/helpers/daemons.js';
 
-export interface SoakSample { t: number; rss: number; fds: number }
+export interface SoakSample { t: number; rss: number; heapUsed: number; fds: number }
 
 export interface SoakResult {
   seconds: number;
@@ -39,8 +39,8 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
     const deadline = Date.now() + seconds * 1000;
     const samples: SoakSample[] = [];
     const sample = async (): Promise<void> => {
-      const s = (await status(server)) as unknown as { memory: { rss: number } };
-      samples.push({ t: Date.now(), rss: s.memory.rss, fds: readdirSync(`/proc/${server.proc.pid}/fd`).length });
+      const s = (await status(server)) as unknown as { memory: { rss: number; heap_used: number } };
+      samples.push({ t: Date.now(), rss: s.memory.rss, heapUsed: s.memory.heap_used, fds: readdirSync(`/proc/${server.proc.pid}/fd`).length });
     };
     const iperf = lab.spawn(t.host, ['iperf3', '-s', '-p', '5201', '--forceflush']);
     await waitFor(() => iperf.output().includes('listening'), 10_000, 20, 'iperf3 server');
@@ -94,7 +94,7 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
         await sleep(Math.min(5000, seconds * 250));
         while (Date.now() < deadline - 1000) {
           await sample();
-          log(`t+${Math.round((Date.now() - deadline) / 1000 + seconds)}s rss ${(samples[samples.length - 1].rss / 1e6).toFixed(1)} MB fds ${samples[samples.length - 1].fds}`);
+          log(`t+${Math.round((Date.now() - deadline) / 1000 + seconds)}s rss ${(samples[samples.length - 1].rss / 1e6).toFixed(1)} MB heap ${(samples[samples.length - 1].heapUsed / 1e6).toFixed(1)} MB fds ${samples[samples.length - 1].fds}`);
           await sleep(2000);
         }
       })(),
