@@ -15,8 +15,7 @@ import {
   TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_MIN_HEADER_LEN, TCP_PSH, TCP_SEQ, tcpHeaderLen,
 } from '../wire/tcp.js';
 import {
-  VNET_CSUM_OFFSET, VNET_CSUM_START, VNET_FLAGS, VNET_F_NEEDS_CSUM, VNET_GSO_SIZE, VNET_GSO_TCPV6, VNET_GSO_TYPE, VNET_HDR_LEN,
-  VNET_HEADER_BYTES, TUN_F_CSUM, TUN_F_TSO6, emitPlainVnetHeader, type VnetHeader,
+  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_HDR_LEN, TUN_F_CSUM, TUN_F_TSO6, emitPlainVnetHeader, emitVnetHeader, type VnetHeader,
 } from '../wire/virtio-net.js';
 
 /** How the TUN device is driven. */
@@ -357,6 +356,11 @@ export class Coalescer {
   }
 }
 
+/** The virtio header of every coalesced packet; headerBytes and gsoSize are set per packet. */
+const coalescedHeader: VnetHeader = {
+  flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV6, headerBytes: 0, gsoSize: 0, csumStart: IPV6_HEADER_LEN, csumOffset: TCP_CHECKSUM,
+};
+
 /** Makes the run of segments at b[p, p+len) one packet for the kernel: IPv6
  * payload length, the TCP checksum field as NEEDS_CSUM wants it (pseudo-header
  * sum, not complemented), and the GSO virtio header in the 10 bytes before p. */
@@ -368,19 +372,12 @@ export function finishCoalesced(b: Uint8Array, p: number, len: number, segmentSi
   const partial = fold(pseudoHeaderSum(b, p, NEXT_HEADER_TCP) + tcpLen);
   b[tcp + TCP_CHECKSUM] = partial >>> 8;
   b[tcp + TCP_CHECKSUM + 1] = partial & 0xff;
-  const v = p - VNET_HDR_LEN;
-  b[v + VNET_FLAGS] = VNET_F_NEEDS_CSUM;
-  b[v + VNET_GSO_TYPE] = VNET_GSO_TCPV6;
-  putU16le(b, v + VNET_HEADER_BYTES, IPV6_HEADER_LEN + tcpHeaderLen(b, tcp));
-  putU16le(b, v + VNET_GSO_SIZE, segmentSize);
-  putU16le(b, v + VNET_CSUM_START, IPV6_HEADER_LEN);
-  putU16le(b, v + VNET_CSUM_OFFSET, TCP_CHECKSUM);
+  const h = coalescedHeader;
+  h.headerBytes = IPV6_HEADER_LEN + tcpHeaderLen(b, tcp);
+  h.gsoSize = segmentSize;
+  emitVnetHeader(h, b, p - VNET_HDR_LEN);
 }
 
-function putU16le(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-}
 
 const EINVAL = 22;
 const PROBE_SEGMENT = 8;
