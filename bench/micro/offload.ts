@@ -1,7 +1,7 @@
 // TSO and GRO in userspace: a 64 KiB TCP super-packet cut into 1420-byte
 // segments (checksums included), and 46 received segments of one flow
 // coalesced back into one packet (checksums verified). Per segment.
-import { Coalescer, PendingChecksums, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
 import { VNET_GSO_TCPV6, newVnetHeader } from '../../src/wire/virtio-net.js';
 import { writeTcp6, timestampOption } from '../../test/helpers/tcp6.js';
 import { measure, type MicroResult } from './harness.js';
@@ -20,7 +20,7 @@ export async function benchOffload(): Promise<MicroResult[]> {
   h.gsoType = VNET_GSO_TCPV6;
   h.gsoSize = MSS;
   const sp = newSuperPacket();
-  const pending = new PendingChecksums(64);
+  const pending = new PendingBytes(64);
   const segment = await measure(`TSO: cut 64 KiB into ${SEGMENTS} segments`, SEGMENTS, 20_000, () => {
     parseTcp6Super(b, at, len, h, sp);
     for (let k = 0, off = 0; off < sp.payloadLen; off += MSS, k++) writeSegment(b, sp, off, k * SLOT + 20, pending);

@@ -21,7 +21,7 @@ import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
 } from '../wire/virtio-net.js';
-import { Coalescer, PendingChecksums, newSuperPacket, parseTcp6Super, writeSegment, type OffloadMode } from './offload.js';
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment, type OffloadMode } from './offload.js';
 
 export interface DatapathOptions {
   /** Packets per batch (≤ 256, default 128). */
@@ -88,8 +88,8 @@ export class Datapath {
   private readonly vh = newVnetHeader();
   private readonly sp = newSuperPacket();
   private readonly coalescer: Coalescer;
-  /** Checksums of the transmit slots filled from offloaded reads. */
-  private readonly pending: PendingChecksums;
+  /** Payload moves and checksums of the transmit slots filled from offloaded reads. */
+  private readonly pending: PendingBytes;
   private readonly segmentStats = { superPackets: 0, segments: 0 };
 
   constructor(readonly tables: DatapathTables, public tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
@@ -102,7 +102,7 @@ export class Datapath {
     this.readLens = new Int32Array(batch);
     this.rx = new Slab({ slots: batch, slotSize: RX_SLOT, headroom: INNER_OFFSET });
     this.coalescer = new Coalescer(batch, RX_SLOT, INNER_OFFSET);
-    this.pending = new PendingChecksums(batch);
+    this.pending = new PendingBytes(batch);
     this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
     this.rs = { slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch) };
     this.rxInnerLen = new Int32Array(batch);
@@ -211,7 +211,7 @@ export class Datapath {
             drops[Drop.BadOffload]++;
             continue;
           }
-          b.copyWithin(d, p, p + len);
+          this.pending.move(p, d, len);
           tx.lens[out++] = len;
           if (out === tx.slots) {
             this.transmit(out, now);

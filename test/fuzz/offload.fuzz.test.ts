@@ -3,7 +3,7 @@
 // few flows with damage. Nothing throws or writes outside its slot, and
 // coalescing conserves every payload byte, each flow in order.
 import { describe, expect, it } from 'vitest';
-import { Coalescer, PendingChecksums, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
 import { readU32 } from '../../src/wire/ipv4.js';
 import { VNET_HDR_LEN, newVnetHeader, parseVnetHeader } from '../../src/wire/virtio-net.js';
 import { Rng } from '../support/rng.js';
@@ -33,7 +33,7 @@ describe('offload fuzz', () => {
       parseVnetHeader(area, 0, h);
       h.gsoSize = rng.int(2) ? h.gsoSize : 1 + rng.int(2000);
       const p = VNET_HDR_LEN;
-      const pending = new PendingChecksums(20);
+      const pending = new PendingBytes(20);
       if (pending.addPartial(p, len, h.csumStart, h.csumOffset)) {
         const f = p + h.csumStart + h.csumOffset;
         expect(f + 2).toBeLessThanOrEqual(p + len);

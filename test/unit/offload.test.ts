@@ -2,7 +2,7 @@
 // are valid TCP packets that add up to the super-packet, coalescing gives the
 // super-packet back, and anything that must not merge stays apart, in order.
 import { describe, expect, it } from 'vitest';
-import { Coalescer, PendingChecksums, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
 import { native } from '../../src/sys/native.js';
 import { fold, sumWords } from '../../src/wire/checksum.js';
 import { readU32 } from '../../src/wire/ipv4.js';
@@ -39,7 +39,7 @@ function segmentInto(pkt: Uint8Array, size: number, slots: number): { b: Uint8Ar
   h.gsoSize = size;
   const sp = newSuperPacket();
   expect(parseTcp6Super(work, 0, pkt.length, h, sp)).toBe(true);
-  const pending = new PendingChecksums(slots);
+  const pending = new PendingBytes(slots);
   let n = 0;
   for (let off = 0; off < sp.payloadLen; off += size) lens[n] = writeSegment(work, sp, off, pkt.length + at(n++), pending);
   expect(pending.count).toBe(n);
@@ -48,7 +48,7 @@ function segmentInto(pkt: Uint8Array, size: number, slots: number): { b: Uint8Ar
   return { b, lens, n, at };
 }
 
-describe('native sums', () => {
+describe('native byte work', () => {
   it('sum16 and sum16Batch equal the JavaScript sum for any offset and length (seeded)', () => {
     const rng = new Rng(41);
     const b = rng.bytes(4096);
@@ -72,13 +72,40 @@ describe('native sums', () => {
     starts[0] = 4000;
     expect(() => native.sum16Batch(b, starts, lengths, 1, out)).toThrow(/range/);
   });
+
+  it('copyBatch does what copyWithin does, one move after the other, overlapping or not (seeded)', () => {
+    const rng = new Rng(43);
+    const from = new Int32Array(32);
+    const to = new Int32Array(32);
+    const lengths = new Int32Array(32);
+    for (let k = 0; k < 200; k++) {
+      const b = rng.bytes(8192);
+      const expected = b.slice();
+      const n = 1 + rng.int(32);
+      for (let i = 0; i < n; i++) {
+        lengths[i] = rng.int(3000);
+        from[i] = rng.int(8192 - lengths[i] + 1);
+        // Half of the moves land near their source, so that the ranges overlap.
+        to[i] = rng.int(2) ? rng.int(8192 - lengths[i] + 1) : Math.max(0, Math.min(8192 - lengths[i], from[i] + rng.int(64) - 32));
+        expected.copyWithin(to[i], from[i], from[i] + lengths[i]);
+      }
+      expect(native.copyBatch(b, from, to, lengths, n)).toBe(n);
+      expect(Buffer.compare(b, expected)).toBe(0);
+    }
+    const b = new Uint8Array(100);
+    expect(() => native.copyBatch(b, from, to, lengths, 33)).toThrow(/copyBatch/);
+    from[0] = 90;
+    to[0] = 0;
+    lengths[0] = 11;
+    expect(() => native.copyBatch(b, from, to, lengths, 1)).toThrow(/range/);
+  });
 });
 
-describe('PendingChecksums.addPartial (VNET_F_NEEDS_CSUM)', () => {
+describe('PendingBytes.addPartial (VNET_F_NEEDS_CSUM)', () => {
   it('turns the pseudo-header sum the kernel leaves into the right checksum', () => {
     const rng = new Rng(3);
     const b = new Uint8Array(50 * 2000);
-    const pending = new PendingChecksums(50);
+    const pending = new PendingBytes(50);
     const right: number[] = [];
     for (let k = 0; k < 50; k++) {
       const p = k * 2000;
@@ -94,7 +121,7 @@ describe('PendingChecksums.addPartial (VNET_F_NEEDS_CSUM)', () => {
   });
 
   it('refuses offsets outside the packet', () => {
-    const pending = new PendingChecksums(4);
+    const pending = new PendingBytes(4);
     expect(pending.addPartial(0, 60, 40, 19)).toBe(false);
     expect(pending.addPartial(0, 60, 8, 2)).toBe(false);
     expect(pending.count).toBe(0);
