@@ -40,7 +40,7 @@ export async function benchOffload(): Promise<MicroResult[]> {
       rx.set(segments[k], k * rxSlot + 20);
       lens[k] = segments[k].length;
     }
-    co.run(rx, lens, SEGMENTS, true);
+    co.run(rx, lens, SEGMENTS, { tcp: true, udp: true });
     co.emitHeaders(rx, lens, SEGMENTS);
   });
   return [segment, coalesce];

@@ -58,11 +58,12 @@ export async function status(argv: string[]): Promise<number> {
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
   const global = Object.entries(result.drops_without_tunnel as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(' ');
   if (global) process.stdout.write(`drops without a tunnel: ${global}\n`);
-  const off = result.offload as { mode: string; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number } | undefined;
+  const off = result.offload as { mode: string; udp_gro: boolean; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number } | undefined;
   if (off) {
+    const mode = off.mode === 'tso+gro' && !off.udp_gro ? 'tso+gro (TCP only)' : off.mode;
     process.stdout.write(off.mode === 'off'
       ? 'offload off\n'
-      : `offload ${off.mode}: ${off.super_packets} super-packets cut into ${off.segments} segments; ${off.coalesced_segments} segments written as ${off.coalesced_packets} packets\n`);
+      : `offload ${mode}: ${off.super_packets} super-packets cut into ${off.segments} segments; ${off.coalesced_segments} segments written as ${off.coalesced_packets} packets\n`);
   }
   const ndp = result.ndp as { mode: string; seen?: number; answered?: number; not_ours?: number; rate_limited?: number; invalid?: Record<string, number> } | null;
   if (ndp) {

@@ -5,6 +5,7 @@ import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readF
 import { dirname } from 'node:path';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
+import { NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
 import { openRaw4 } from '../sys/raw4.js';
 import { native } from '../sys/native.js';
 import { NetlinkClient } from '../netlink/client.js';
@@ -190,12 +191,15 @@ export class Daemon {
       d.tunIndex = native.ifNameToIndex(tun.name);
       // The link is up now: the only state in which the TUN accepts writes.
       let offload = tun.offload;
-      if (offload === 'tso+gro' && !probeCoalescedWrite(tun.fd)) {
+      if (offload === 'tso+gro' && !probeCoalescedWrite(tun.fd, NEXT_HEADER_TCP)) {
         offload = 'tso';
         log.warn('the kernel refuses coalesced TUN writes (EINVAL): GRO off, TSO on');
       }
-      log.info('TUN offloads', { offload });
+      const udpGro = offload === 'tso+gro' && probeCoalescedWrite(tun.fd, NEXT_HEADER_UDP);
+      if (offload === 'tso+gro' && !udpGro) log.warn('the kernel refuses coalesced UDP TUN writes (EINVAL, Linux before 6.2): UDP GRO off');
+      log.info('TUN offloads', { offload, udpGro });
       d.datapath = new Datapath(d.tables, tun.fd, rawFd, { offload });
+      d.datapath.udpGro = udpGro;
       d.datapath.onGroRefused = () => log.warn('the kernel refused a coalesced TUN write (EINVAL): GRO off from now on');
       d.datapath.tracer = d.tracer;
       d.datapath.onTunError = () => d.reopenTun();
@@ -607,7 +611,7 @@ export class Daemon {
       kernel_interference: this.interference,
       owned: this.reconciler.ownedSummary(),
       drops_without_tunnel: this.tables.global.dropsByName(),
-      offload: { mode: this.datapath?.offload ?? 'off', ...offloadStatus(this.datapath) },
+      offload: { mode: this.datapath?.offload ?? 'off', udp_gro: this.datapath?.offload === 'tso+gro' && this.datapath.udpGro, ...offloadStatus(this.datapath) },
       ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,
       drop_reasons: DROP_NAMES,
       traces: [...this.traceSessions].map((t) => ({ captured: t.captured, lost: t.lost })),

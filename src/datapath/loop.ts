@@ -21,7 +21,7 @@ import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
 } from '../wire/virtio-net.js';
-import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment, type OffloadMode } from './offload.js';
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment, type Merge, type OffloadMode } from './offload.js';
 
 export interface DatapathOptions {
   /** Packets per batch (≤ 256, default 128). */
@@ -65,6 +65,10 @@ export class Datapath {
   offload: OffloadMode;
   /** Called once if the kernel refuses a coalesced write: GRO is then off. */
   onGroRefused: ((errno: number) => void) | null = null;
+  /** With GRO on, whether UDP datagrams are coalesced too (GSO_UDP_L4 writes:
+   * the daemon turns this off when the kernel refuses its probe). */
+  udpGro = true;
+  private readonly merge: Merge = { tcp: false, udp: false };
   readonly tx: Slab;
   readonly rx: Slab;
   private readonly xs: XmitScratch;
@@ -361,13 +365,15 @@ export class Datapath {
     r.count = 0;
   }
 
-  /** Writes a received batch with virtio headers, TCP runs coalesced when GRO
-   * is on. A kernel that refuses a coalesced packet (EINVAL) gets its segments
+  /** Writes a received batch with virtio headers, TCP and UDP runs coalesced
+   * when GRO is on. A kernel that refuses a coalesced packet (EINVAL) gets its segments
    * one by one, and no coalescing from then on. */
   private writeOffloaded(count: number): void {
     const rx = this.rx;
     const co = this.coalescer;
-    co.run(rx.bytes, rx.lens, count, this.offload === 'tso+gro');
+    this.merge.tcp = this.offload === 'tso+gro';
+    this.merge.udp = this.merge.tcp && this.udpGro;
+    co.run(rx.bytes, rx.lens, count, this.merge);
     co.emitHeaders(rx.bytes, rx.lens, count);
     native.writeBatch(this.tunFd, rx.bytes, rx.slotSize, INNER_OFFSET - VNET_HDR_LEN, rx.lens, count);
     let refused = false;

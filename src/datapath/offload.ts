@@ -1,8 +1,9 @@
 // TUN offloads (IFF_VNET_HDR + TUNSETOFFLOAD), the technique wireguard-go
 // uses: the kernel hands us TCP super-packets of up to 64 KiB with one header
 // (TSO) that we cut into wire-sized segments here, and we hand the kernel runs
-// of consecutive TCP segments of one flow glued back together (GRO), so its
-// TCP stack and forwarding see one packet where the wire saw dozens.
+// of consecutive TCP segments or equal-sized UDP datagrams of one flow glued
+// back together (GRO), so its forwarding and TCP stack see one packet where
+// the wire saw dozens.
 // Everything works on one byte array with offsets; nothing allocates.
 //   segment:  parseTcp6Super → writeSegment per gso_size of payload
 //   coalesce: Coalescer.run over a received batch → emitHeaders → write
@@ -10,19 +11,17 @@ import { native } from '../sys/native.js';
 import { openTun, setTunOffload, type Tun } from '../sys/tun.js';
 import { fold, sumWords } from '../wire/checksum.js';
 import { readI32, writeU32 } from '../wire/ipv4.js';
-import { IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_TCP } from '../wire/ipv6.js';
+import { IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
+import { UDP_CHECKSUM, UDP_HEADER_LEN, UDP_LENGTH } from '../wire/udp.js';
 import {
   TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_MIN_HEADER_LEN, TCP_PSH, TCP_SEQ, tcpHeaderLen,
 } from '../wire/tcp.js';
 import {
-  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_HDR_LEN, TUN_F_CSUM, TUN_F_TSO6, emitPlainVnetHeader, emitVnetHeader, type VnetHeader,
+  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, TUN_F_CSUM, TUN_F_TSO6, emitPlainVnetHeader, emitVnetHeader, type VnetHeader,
 } from '../wire/virtio-net.js';
 
 /** How the TUN device is driven. */
 export type OffloadMode = 'off' | 'tso' | 'tso+gro';
-
-/** Offset of the checksum in a UDP header (RFC 768). */
-const UDP_CHECKSUM = 6;
 
 /** The upper-layer checksum pseudo-header of RFC 8200 §8.1 without its
  * length: the sum of the source and destination addresses plus next header. */
@@ -179,12 +178,26 @@ const OPEN_RUNS = 8;
 const NOT_MERGED = -1;
 /** A coalesced packet is written as one IPv6 packet: payload length ≤ 65535. */
 const MAX_COALESCED = IPV6_HEADER_LEN + 0xffff;
+/** Datagrams per UDP GSO write: Linux refuses more than UDP_MAX_SEGMENTS,
+ * which was 64 before it became 128. */
+const MAX_UDP_SEGMENTS = 64;
+/** Source and destination port: the first 4 bytes of a TCP or UDP header. */
+const PORTS_LEN = 4;
 
-/** Glues consecutive TCP segments of one flow in a received batch into one
- * packet for the TUN, as Linux GRO (tcp_gro_receive) does: same addresses,
+/** What Coalescer.run may glue together. */
+export interface Merge {
+  tcp: boolean;
+  udp: boolean;
+}
+
+/** Glues consecutive packets of one flow in a received batch into one packet
+ * for the TUN, as Linux GRO does. TCP (tcp_gro_receive): same addresses,
  * ports, first IPv6 word, hop limit, ACK number and options; only ACK (and
  * PSH, which ends the run) set; sequence numbers contiguous; every segment but
- * the last exactly gso_size. Each segment's checksum is verified before it
+ * the last exactly gso_size. UDP (udp_gro_receive): same addresses, ports,
+ * first word and hop limit; every datagram but the last exactly the size of
+ * the first, at most MAX_UDP_SEGMENTS; the kernel cuts the run back into
+ * those datagrams (GSO_UDP_L4). Each packet's checksum is verified before it
  * joins, because the kernel trusts a NEEDS_CSUM packet's data. */
 export class Coalescer {
   /** Per slot: the slot whose packet it was appended to, or -1. */
@@ -196,7 +209,7 @@ export class Coalescer {
   private readonly segmentSize: Int32Array;
   private readonly originalChecksum: Int32Array;
   private readonly originalFlags: Int32Array;
-  /** Per slot: 1 when its TCP checksum is right (computed for candidates only). */
+  /** Per slot: 1 when its TCP or UDP checksum is right (computed for candidates only). */
   private readonly valid: Uint8Array;
   private readonly sumStarts: Int32Array;
   private readonly sumLengths: Int32Array;
@@ -223,10 +236,10 @@ export class Coalescer {
     this.moves = new PendingBytes(slots);
   }
 
-  /** Coalesces slots [0, count) of b when merge is set; lens[i] is the inner
+  /** Coalesces slots [0, count) of b as merge allows; lens[i] is the inner
    * length at slot offset innerOffset (0: dropped). Afterwards a merged
    * slot's length is 0. */
-  run(b: Uint8Array, lens: Int32Array, count: number, merge: boolean): void {
+  run(b: Uint8Array, lens: Int32Array, count: number, merge: Merge): void {
     const limit = Math.min(MAX_COALESCED, this.slotSize - this.innerOffset);
     this.openCount = 0;
     for (let i = 0; i < count; i++) {
@@ -234,20 +247,34 @@ export class Coalescer {
       this.segments[i] = 1;
       this.originalLen[i] = lens[i];
     }
-    if (!merge) return;
-    this.verifyCandidates(b, lens, count);
+    if (!merge.tcp && !merge.udp) return;
+    this.verifyCandidates(b, lens, count, merge);
     for (let i = 0; i < count; i++) {
       const len = lens[i];
       if (len === 0) continue;
       const p = i * this.slotSize + this.innerOffset;
-      const tcp = p + IPV6_HEADER_LEN;
-      const thl = len >= IPV6_HEADER_LEN + TCP_MIN_HEADER_LEN && b[p + IPV6_NEXT_HEADER] === NEXT_HEADER_TCP ? tcpHeaderLen(b, tcp) : 0;
-      const payload = len - IPV6_HEADER_LEN - thl;
-      const flags = b[tcp + TCP_FLAGS];
-      const candidate = thl >= TCP_MIN_HEADER_LEN && payload > 0 && (flags & ~TCP_PSH) === TCP_ACK_FLAG;
-      const run = this.findRun(b, p, thl);
+      const l4 = p + IPV6_HEADER_LEN;
+      // Even a malformed packet of a flow (ports present) belongs to its run.
+      const run = len >= IPV6_HEADER_LEN + PORTS_LEN ? this.findRun(b, p) : -1;
+      const kind = l4Kind(b, p, len);
+      let candidate = false;
+      let payload = 0;
+      let flags = 0;
+      let thl = 0;
+      if (kind === NEXT_HEADER_TCP) {
+        thl = tcpHeaderLen(b, l4);
+        payload = len - IPV6_HEADER_LEN - thl;
+        flags = b[l4 + TCP_FLAGS];
+        candidate = merge.tcp && thl >= TCP_MIN_HEADER_LEN && payload > 0 && (flags & ~TCP_PSH) === TCP_ACK_FLAG;
+      } else if (kind === NEXT_HEADER_UDP) {
+        payload = len - IPV6_HEADER_LEN - UDP_HEADER_LEN;
+        candidate = merge.udp && payload > 0;
+      }
       if (run >= 0) {
-        if (candidate && this.append(b, lens, run, i, p, thl, payload, flags, limit)) continue;
+        const joined = candidate && (kind === NEXT_HEADER_TCP
+          ? this.appendTcp(b, lens, run, i, p, thl, payload, flags, limit)
+          : this.appendUdp(b, lens, run, i, p, payload, limit));
+        if (joined) continue;
         // Anything else of the same flow ends its run: never reorder a flow.
         this.closeRun(run);
       }
@@ -256,19 +283,27 @@ export class Coalescer {
     this.moves.finish(b);
   }
 
-  /** Checks the TCP checksum of every packet that could join a run, with one
+  /** Checks the checksum of every packet that could join a run, with one
    * native call: the sum from the source address (the pseudo-header's
-   * addresses sit right before the TCP header) to the end, plus next header
-   * and length, must fold to 0xffff. */
-  private verifyCandidates(b: Uint8Array, lens: Int32Array, count: number): void {
+   * addresses sit right before the TCP or UDP header) to the end, plus next
+   * header and length, must fold to 0xffff. A UDP checksum of zero (none,
+   * which IPv6 forbids: RFC 8200 §8.1) never joins. */
+  private verifyCandidates(b: Uint8Array, lens: Int32Array, count: number, merge: Merge): void {
     let n = 0;
     for (let i = 0; i < count; i++) {
       const len = lens[i];
       const p = i * this.slotSize + this.innerOffset;
+      const l4 = p + IPV6_HEADER_LEN;
       this.valid[i] = 0;
       this.sumLengths[i] = 0;
-      if (len < IPV6_HEADER_LEN + TCP_MIN_HEADER_LEN || b[p + IPV6_NEXT_HEADER] !== NEXT_HEADER_TCP) continue;
-      if ((b[p + IPV6_HEADER_LEN + TCP_FLAGS] & ~TCP_PSH) !== TCP_ACK_FLAG) continue;
+      const kind = l4Kind(b, p, len);
+      if (kind === NEXT_HEADER_TCP) {
+        if (!merge.tcp || (b[l4 + TCP_FLAGS] & ~TCP_PSH) !== TCP_ACK_FLAG) continue;
+      } else if (kind === NEXT_HEADER_UDP) {
+        if (!merge.udp || (b[l4 + UDP_CHECKSUM] | b[l4 + UDP_CHECKSUM + 1]) === 0) continue;
+      } else {
+        continue;
+      }
       this.sumStarts[i] = p + IPV6_SRC;
       this.sumLengths[i] = len - IPV6_SRC;
       n = i + 1;
@@ -277,19 +312,18 @@ export class Coalescer {
     native.sum16Batch(b, this.sumStarts, this.sumLengths, n, this.sums);
     for (let i = 0; i < n; i++) {
       if (this.sumLengths[i] === 0) continue;
-      const tcpLen = lens[i] - IPV6_HEADER_LEN;
-      this.valid[i] = fold(this.sums[i] + NEXT_HEADER_TCP + tcpLen) === 0xffff ? 1 : 0;
+      const p = i * this.slotSize + this.innerOffset;
+      this.valid[i] = fold(this.sums[i] + b[p + IPV6_NEXT_HEADER] + lens[i] - IPV6_HEADER_LEN) === 0xffff ? 1 : 0;
     }
   }
 
-  /** The open run of the flow the TCP packet at p belongs to, or -1. */
-  private findRun(b: Uint8Array, p: number, thl: number): number {
-    if (thl === 0) return -1;
+  /** The open run of the flow the packet at p belongs to, or -1. */
+  private findRun(b: Uint8Array, p: number): number {
     for (let k = 0; k < this.openCount; k++) {
       const h = this.open[k];
       const q = h * this.slotSize + this.innerOffset;
-      // Addresses (32 bytes) and ports: the flow.
-      let same = readI32(b, p + IPV6_HEADER_LEN) === readI32(b, q + IPV6_HEADER_LEN);
+      // Protocol, addresses (32 bytes) and ports: the flow.
+      let same = b[p + IPV6_NEXT_HEADER] === b[q + IPV6_NEXT_HEADER] && readI32(b, p + IPV6_HEADER_LEN) === readI32(b, q + IPV6_HEADER_LEN);
       for (let w = IPV6_SRC; same && w < IPV6_HEADER_LEN; w += 4) same = readI32(b, p + w) === readI32(b, q + w);
       if (same) return h;
     }
@@ -311,7 +345,7 @@ export class Coalescer {
     this.openCount--;
   }
 
-  private append(
+  private appendTcp(
     b: Uint8Array, lens: Int32Array, h: number, i: number, p: number, thl: number, payload: number, flags: number, limit: number,
   ): boolean {
     const q = h * this.slotSize + this.innerOffset;
@@ -328,14 +362,32 @@ export class Coalescer {
     if (payload > size || headLen + payload > limit) return false;
     if (((readI32(b, headTcp + TCP_SEQ) + headPayload) | 0) !== readI32(b, tcp + TCP_SEQ)) return false;
     if (this.valid[i] === 0 || this.valid[h] === 0) return false;
-    if (this.segments[h] === 1) this.originalChecksum[h] = (b[headTcp + TCP_CHECKSUM] << 8) | b[headTcp + TCP_CHECKSUM + 1];
-    this.moves.move(tcp + thl, q + headLen, payload);
-    lens[h] = headLen + payload;
+    this.join(b, lens, h, i, tcp + thl, payload, headTcp + TCP_CHECKSUM);
+    b[headTcp + TCP_FLAGS] |= flags & TCP_PSH;
+    return true;
+  }
+
+  private appendUdp(b: Uint8Array, lens: Int32Array, h: number, i: number, p: number, payload: number, limit: number): boolean {
+    const q = h * this.slotSize + this.innerOffset;
+    const headLen = lens[h];
+    if (readI32(b, p) !== readI32(b, q) || b[p + 7] !== b[q + 7]) return false;
+    const size = this.segmentSize[h];
+    // The run ended with a short datagram, or is as long as the kernel takes.
+    if ((headLen - IPV6_HEADER_LEN - UDP_HEADER_LEN) % size !== 0 || this.segments[h] === MAX_UDP_SEGMENTS) return false;
+    if (payload > size || headLen + payload > limit) return false;
+    if (this.valid[i] === 0 || this.valid[h] === 0) return false;
+    this.join(b, lens, h, i, p + IPV6_HEADER_LEN + UDP_HEADER_LEN, payload, q + IPV6_HEADER_LEN + UDP_CHECKSUM);
+    return true;
+  }
+
+  /** Appends payload b[from, from+payload) of slot i to the packet headed by h. */
+  private join(b: Uint8Array, lens: Int32Array, h: number, i: number, from: number, payload: number, headChecksum: number): void {
+    if (this.segments[h] === 1) this.originalChecksum[h] = (b[headChecksum] << 8) | b[headChecksum + 1];
+    this.moves.move(from, h * this.slotSize + this.innerOffset + lens[h], payload);
+    lens[h] += payload;
     lens[i] = 0;
     this.into[i] = h;
     this.segments[h]++;
-    b[headTcp + TCP_FLAGS] |= flags & TCP_PSH;
-    return true;
   }
 
   /** Puts the virtio header in front of every packet (at innerOffset - 10)
@@ -362,13 +414,20 @@ export class Coalescer {
    * header, ready to be written again. */
   split(b: Uint8Array, lens: Int32Array, h: number, count: number): void {
     const p = h * this.slotSize + this.innerOffset;
-    const tcp = p + IPV6_HEADER_LEN;
-    const tcpLen = this.originalLen[h] - IPV6_HEADER_LEN;
-    b[p + IPV6_PAYLOAD_LENGTH] = tcpLen >>> 8;
-    b[p + IPV6_PAYLOAD_LENGTH + 1] = tcpLen & 0xff;
-    b[tcp + TCP_CHECKSUM] = this.originalChecksum[h] >>> 8;
-    b[tcp + TCP_CHECKSUM + 1] = this.originalChecksum[h] & 0xff;
-    b[tcp + TCP_FLAGS] = this.originalFlags[h];
+    const l4 = p + IPV6_HEADER_LEN;
+    const l4Len = this.originalLen[h] - IPV6_HEADER_LEN;
+    b[p + IPV6_PAYLOAD_LENGTH] = l4Len >>> 8;
+    b[p + IPV6_PAYLOAD_LENGTH + 1] = l4Len & 0xff;
+    const udp = b[p + IPV6_NEXT_HEADER] === NEXT_HEADER_UDP;
+    const checksum = l4 + (udp ? UDP_CHECKSUM : TCP_CHECKSUM);
+    b[checksum] = this.originalChecksum[h] >>> 8;
+    b[checksum + 1] = this.originalChecksum[h] & 0xff;
+    if (udp) {
+      b[l4 + UDP_LENGTH] = l4Len >>> 8;
+      b[l4 + UDP_LENGTH + 1] = l4Len & 0xff;
+    } else {
+      b[l4 + TCP_FLAGS] = this.originalFlags[h];
+    }
     this.coalescedPackets--;
     this.coalescedSegments -= this.segments[h];
     this.segments[h] = 1;
@@ -381,52 +440,82 @@ export class Coalescer {
   }
 }
 
-/** The virtio header of every coalesced packet; headerBytes and gsoSize are set per packet. */
+/** NEXT_HEADER_TCP or NEXT_HEADER_UDP when the IPv6 packet at b[p, p+len)
+ * carries a whole TCP or UDP header right after the IPv6 header (the UDP
+ * length matching the packet), else 0: nothing GRO could glue. */
+function l4Kind(b: Uint8Array, p: number, len: number): number {
+  const nh = b[p + IPV6_NEXT_HEADER];
+  const l4 = p + IPV6_HEADER_LEN;
+  if (nh === NEXT_HEADER_TCP) {
+    return len >= IPV6_HEADER_LEN + TCP_MIN_HEADER_LEN && tcpHeaderLen(b, l4) <= len - IPV6_HEADER_LEN ? nh : 0;
+  }
+  if (nh === NEXT_HEADER_UDP && len >= IPV6_HEADER_LEN + UDP_HEADER_LEN) {
+    return ((b[l4 + UDP_LENGTH] << 8) | b[l4 + UDP_LENGTH + 1]) === len - IPV6_HEADER_LEN ? nh : 0;
+  }
+  return 0;
+}
+
+/** The virtio header of every coalesced packet; the rest is set per packet. */
 const coalescedHeader: VnetHeader = {
   flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV6, headerBytes: 0, gsoSize: 0, csumStart: IPV6_HEADER_LEN, csumOffset: TCP_CHECKSUM,
 };
 
-/** Makes the run of segments at b[p, p+len) one packet for the kernel: IPv6
- * payload length, the TCP checksum field as NEEDS_CSUM wants it (pseudo-header
+/** Makes the run of TCP segments or UDP datagrams at b[p, p+len) one packet
+ * for the kernel: IPv6 payload length (and UDP length: the kernel gives each
+ * datagram its own), the checksum field as NEEDS_CSUM wants it (pseudo-header
  * sum, not complemented), and the GSO virtio header in the 10 bytes before p. */
 export function finishCoalesced(b: Uint8Array, p: number, len: number, segmentSize: number): void {
-  const tcp = p + IPV6_HEADER_LEN;
-  const tcpLen = len - IPV6_HEADER_LEN;
-  b[p + IPV6_PAYLOAD_LENGTH] = tcpLen >>> 8;
-  b[p + IPV6_PAYLOAD_LENGTH + 1] = tcpLen & 0xff;
-  const partial = fold(pseudoHeaderSum(b, p, NEXT_HEADER_TCP) + tcpLen);
-  b[tcp + TCP_CHECKSUM] = partial >>> 8;
-  b[tcp + TCP_CHECKSUM + 1] = partial & 0xff;
+  const l4 = p + IPV6_HEADER_LEN;
+  const l4Len = len - IPV6_HEADER_LEN;
+  const nh = b[p + IPV6_NEXT_HEADER];
+  b[p + IPV6_PAYLOAD_LENGTH] = l4Len >>> 8;
+  b[p + IPV6_PAYLOAD_LENGTH + 1] = l4Len & 0xff;
   const h = coalescedHeader;
-  h.headerBytes = IPV6_HEADER_LEN + tcpHeaderLen(b, tcp);
+  if (nh === NEXT_HEADER_UDP) {
+    b[l4 + UDP_LENGTH] = l4Len >>> 8;
+    b[l4 + UDP_LENGTH + 1] = l4Len & 0xff;
+    h.gsoType = VNET_GSO_UDP_L4;
+    h.csumOffset = UDP_CHECKSUM;
+    h.headerBytes = IPV6_HEADER_LEN + UDP_HEADER_LEN;
+  } else {
+    h.gsoType = VNET_GSO_TCPV6;
+    h.csumOffset = TCP_CHECKSUM;
+    h.headerBytes = IPV6_HEADER_LEN + tcpHeaderLen(b, l4);
+  }
+  const partial = fold(pseudoHeaderSum(b, p, nh) + l4Len);
+  b[l4 + h.csumOffset] = partial >>> 8;
+  b[l4 + h.csumOffset + 1] = partial & 0xff;
   h.gsoSize = segmentSize;
   emitVnetHeader(h, b, p - VNET_HDR_LEN);
 }
 
-
 const EINVAL = 22;
 const PROBE_SEGMENT = 8;
 
-/** Writes one coalesced two-segment TCP packet from ::1 to ::1 into the TUN:
- * harmless (IPv6 drops loopback addresses arriving on other devices, RFC 4291
- * §2.5.3) but run through the kernel's virtio-header checks, which some
- * kernels fail for GRO writes with EINVAL (wireguard-go hit this). Returns
+/** Writes one coalesced two-segment TCP or UDP packet (protocol: its next
+ * header) from ::1 to ::1 into the TUN: harmless (IPv6 drops loopback
+ * addresses arriving on other devices, RFC 4291 §2.5.3) but run through the
+ * kernel's virtio-header checks, which some kernels fail for GRO writes with
+ * EINVAL (wireguard-go hit this; GSO_UDP_L4 writes need Linux 6.2). Returns
  * false when the kernel refuses; other errors are thrown. */
-export function probeCoalescedWrite(fd: number): boolean {
-  const tcpLen = TCP_MIN_HEADER_LEN + 2 * PROBE_SEGMENT;
-  const b = new Uint8Array(VNET_HDR_LEN + IPV6_HEADER_LEN + tcpLen);
+export function probeCoalescedWrite(fd: number, protocol: number = NEXT_HEADER_TCP): boolean {
+  const l4HeaderLen = protocol === NEXT_HEADER_UDP ? UDP_HEADER_LEN : TCP_MIN_HEADER_LEN;
+  const l4Len = l4HeaderLen + 2 * PROBE_SEGMENT;
+  const b = new Uint8Array(VNET_HDR_LEN + IPV6_HEADER_LEN + l4Len);
   const p = VNET_HDR_LEN;
   b[p] = 0x60;
-  b[p + IPV6_NEXT_HEADER] = NEXT_HEADER_TCP;
+  b[p + IPV6_NEXT_HEADER] = protocol;
   b[p + 7] = 64;
   b[p + IPV6_SRC + 15] = 1;
   b[p + IPV6_SRC + 31] = 1;
-  const tcp = p + IPV6_HEADER_LEN;
-  b[tcp + 1] = 9; // discard port, both ends
-  b[tcp + 3] = 9;
-  b[tcp + 12] = (TCP_MIN_HEADER_LEN / 4) << 4;
-  b[tcp + TCP_FLAGS] = TCP_ACK_FLAG;
-  finishCoalesced(b, p, IPV6_HEADER_LEN + tcpLen, PROBE_SEGMENT);
+  const l4 = p + IPV6_HEADER_LEN;
+  b[l4 + 1] = 9; // discard port, both ends
+  b[l4 + 3] = 9;
+  if (protocol === NEXT_HEADER_TCP) {
+    b[l4 + 12] = (TCP_MIN_HEADER_LEN / 4) << 4;
+    b[l4 + TCP_FLAGS] = TCP_ACK_FLAG;
+  }
+  finishCoalesced(b, p, IPV6_HEADER_LEN + l4Len, PROBE_SEGMENT);
   const lens = new Int32Array([b.length]);
   const written = native.writeBatch(fd, b, b.length, 0, lens, 1);
   if (written === 1) return true;

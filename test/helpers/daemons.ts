@@ -107,6 +107,19 @@ export async function tcpTransfer(lab: Lab, from: string, to: string, toAddr: st
   return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: received.sha256 };
 }
 
+/** count datagrams of size bytes from ns `from` to toAddr in `to`, burst at a
+ * time; the digests over what was sent and what arrived, in arrival order. */
+export async function udpBursts(lab: Lab, from: string, to: string, toAddr: string, count: number, size: number, burst: number, port = 5301): Promise<{ sent: string; received: string }> {
+  const server = lab.spawn(to, [process.execPath, helperScript('udp-burst'), 'serve', String(port), String(count)]);
+  await waitFor(() => server.output().includes('listening'), 10_000, 20, 'UDP receiver');
+  const sender = await lab.run(from, [process.execPath, helperScript('udp-burst'), 'send', toAddr, String(port), String(count), String(size), String(burst)], { timeoutMs: 60_000 });
+  // A lost datagram leaves the receiver waiting: stop it and report what it had.
+  await Promise.race([server.exited, new Promise((r) => setTimeout(r, 3000))]);
+  await lab.stop(server);
+  const line = server.output().split('\n').find((l) => l.startsWith('{'));
+  return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: line ? (JSON.parse(line) as { sha256: string }).sha256 : 'incomplete' };
+}
+
 /** `ping -6` inside ns; returns the number of replies. */
 export function ping(lab: Lab, ns: string, addr: string, opts: { count?: number; size?: number; interval?: number } = {}): { received: number; output: string } {
   const args = ['ping', '-6', '-n', '-c', String(opts.count ?? 3), '-i', String(opts.interval ?? 0.2), '-W', '2'];

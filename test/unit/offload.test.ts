@@ -7,10 +7,11 @@ import { native } from '../../src/sys/native.js';
 import { fold, sumWords } from '../../src/wire/checksum.js';
 import { readU32 } from '../../src/wire/ipv4.js';
 import {
-  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_HDR_LEN, emitVnetHeader, newVnetHeader, parseVnetHeader,
+  VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, emitVnetHeader, newVnetHeader, parseVnetHeader,
 } from '../../src/wire/virtio-net.js';
 import { Rng } from '../support/rng.js';
 import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../helpers/tcp6.js';
+import { cutUdpLikeKernel, writeUdp6 } from '../helpers/udp6.js';
 
 const SLOT = 65536;
 const INNER = 20;
@@ -189,7 +190,7 @@ describe('GRO coalescing', () => {
       const pkt = superPacket(rng, payloadLen, flags);
       const { b, lens, n, at } = segmentInto(pkt, size, 64);
       const co = new Coalescer(64, SLOT, INNER);
-      co.run(b, lens, n, true);
+      co.run(b, lens, n, { tcp: true, udp: true });
       for (let i = 1; i < n; i++) expect(lens[i]).toBe(0);
       expect(lens[0]).toBe(pkt.length);
       co.emitHeaders(b, lens, n);
@@ -218,7 +219,7 @@ describe('GRO coalescing', () => {
       seq[f] += 500;
     });
     const co = new Coalescer(8, SLOT, INNER);
-    co.run(b, lens, 6, true);
+    co.run(b, lens, 6, { tcp: true, udp: true });
     expect(Array.from(lens.subarray(0, 6))).toEqual([40 + 20 + 1500, 40 + 20 + 1500, 0, 0, 0, 0]);
     expect(Array.from(co.into.subarray(0, 6))).toEqual([-1, -1, 0, 1, 0, 1]);
   });
@@ -239,7 +240,7 @@ describe('GRO coalescing', () => {
       }
       spoil(b, at(2));
       const co = new Coalescer(4, SLOT, INNER);
-      co.run(b, lens, 4, true);
+      co.run(b, lens, 4, { tcp: true, udp: true });
       expect(lens[1], what).toBe(0);
       expect(lens[2], what).toBeGreaterThan(0);
       // Nothing after the odd one joins a run that started before it.
@@ -251,7 +252,7 @@ describe('GRO coalescing', () => {
     let seq = 1000;
     sizes.forEach((s, i) => { lens[i] = writeTcp6(b, at(i), { seq, payload: new Uint8Array(s) }); seq += s; });
     const co = new Coalescer(3, SLOT, INNER);
-    co.run(b, lens, 3, true);
+    co.run(b, lens, 3, { tcp: true, udp: true });
     expect(Array.from(co.into)).toEqual([-1, 0, -1]);
   });
 
@@ -260,7 +261,7 @@ describe('GRO coalescing', () => {
     for (let i = 0; i < 3; i++) lens[i] = writeTcp6(b, at(i), { seq: 1000 + i * 100, payload: new Uint8Array(100) });
     const before = b.slice();
     const co = new Coalescer(3, SLOT, INNER);
-    co.run(b, lens, 3, false);
+    co.run(b, lens, 3, { tcp: false, udp: false });
     co.emitHeaders(b, lens, 3);
     for (let i = 0; i < 3; i++) {
       expect(lens[i]).toBe(160 + VNET_HDR_LEN);
@@ -275,7 +276,7 @@ describe('GRO coalescing', () => {
     const { b, lens, n, at } = segmentInto(pkt, 1000, 8);
     const originals = Array.from({ length: n }, (_, i) => b.slice(at(i), at(i) + lens[i]));
     const co = new Coalescer(8, SLOT, INNER);
-    co.run(b, lens, n, true);
+    co.run(b, lens, n, { tcp: true, udp: true });
     co.emitHeaders(b, lens, n);
     expect(co.coalescedPackets).toBe(1);
     co.split(b, lens, 0, n);
@@ -284,6 +285,112 @@ describe('GRO coalescing', () => {
       expect(lens[i]).toBe(originals[i].length + VNET_HDR_LEN);
       expect(Buffer.from(b.subarray(at(i), at(i) + originals[i].length)).equals(Buffer.from(originals[i]))).toBe(true);
       expect(co.into[i]).toBe(-1);
+    }
+  });
+});
+
+describe('UDP GRO', () => {
+  const all = { tcp: true, udp: true };
+
+  it('the kernel cuts the coalesced packets back into the very datagrams (seeded round trip)', () => {
+    const rng = new Rng(21);
+    for (let k = 0; k < 40; k++) {
+      const size = 1 + rng.int(1400);
+      const n = 1 + rng.int(100);
+      const { b, lens, at } = batch(n);
+      const sent: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) {
+        // Only the last datagram may be shorter.
+        const payload = rng.bytes(i === n - 1 ? 1 + rng.int(size) : size);
+        lens[i] = writeUdp6(b, at(i), { payload, trafficClass: 0x2e, hopLimit: 9 });
+        sent.push(b.slice(at(i), at(i) + lens[i]));
+      }
+      const co = new Coalescer(n, SLOT, INNER);
+      co.run(b, lens, n, all);
+      co.emitHeaders(b, lens, n);
+      const got: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) {
+        if (lens[i] === 0) continue;
+        expect(co.segments[i]).toBeLessThanOrEqual(64);
+        const len = lens[i] - VNET_HDR_LEN;
+        const h = newVnetHeader();
+        parseVnetHeader(b, at(i) - VNET_HDR_LEN, h);
+        if (co.segments[i] === 1) {
+          expect(h.gsoType).toBe(0);
+          got.push(b.slice(at(i), at(i) + len));
+          continue;
+        }
+        expect(h).toEqual({ flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_UDP_L4, headerBytes: 48, gsoSize: size, csumStart: 40, csumOffset: 6 });
+        expect((b[at(i) + 44] << 8) | b[at(i) + 45]).toBe(len - 40);
+        got.push(...cutUdpLikeKernel(b, at(i), len, h.gsoSize));
+        // The checksum field holds what NEEDS_CSUM wants: completing it gives a valid sum.
+        completePartial(b, at(i), len, 40, 6);
+        expect(fold(sumWords(b, at(i) + 8, len - 8, 17 + len - 40))).toBe(0xffff);
+      }
+      // Every packet but the last is as long as it may be: 64 datagrams or 64 KiB.
+      const heads = Array.from({ length: n }, (_, i) => i).filter((i) => lens[i] > 0);
+      for (const i of heads.slice(0, -1)) expect(co.segments[i] === 64 || lens[i] - VNET_HDR_LEN + size > 40 + 0xffff).toBe(true);
+      expect(got.length).toBe(n);
+      for (let i = 0; i < n; i++) expect(Buffer.compare(got[i], sent[i]), `datagram ${i}`).toBe(0);
+    }
+  });
+
+  it('does not merge across a bad or missing checksum, another hop limit, traffic class or port, or a bigger datagram', () => {
+    const cases: Array<[string, Partial<Parameters<typeof writeUdp6>[2]>, (b: Uint8Array, p: number) => void]> = [
+      ['bad checksum', {}, (b, p) => { b[p + 50] ^= 1; }],
+      ['no checksum', {}, (b, p) => { b[p + 46] = 0; b[p + 47] = 0; }],
+      ['hop limit', { hopLimit: 63 }, () => {}],
+      ['traffic class', { trafficClass: 4 }, () => {}],
+      ['port', { dstPort: 53 }, () => {}],
+      ['bigger', { payload: new Uint8Array(101) }, () => {}],
+    ];
+    for (const [what, third, spoil] of cases) {
+      const { b, lens, at } = batch(4);
+      for (let i = 0; i < 4; i++) lens[i] = writeUdp6(b, at(i), { payload: new Uint8Array(100).fill(i), ...(i === 2 ? third : {}) });
+      spoil(b, at(2));
+      const co = new Coalescer(4, SLOT, INNER);
+      co.run(b, lens, 4, all);
+      expect(lens[1], what).toBe(0);
+      expect(lens[2], what).toBeGreaterThan(0);
+      expect(co.into[2], what).toBe(-1);
+    }
+    // A short datagram ends the run; UDP stays apart when only TCP may merge.
+    const { b, lens, at } = batch(3);
+    [100, 60, 100].forEach((n, i) => { lens[i] = writeUdp6(b, at(i), { payload: new Uint8Array(n) }); });
+    const co = new Coalescer(3, SLOT, INNER);
+    co.run(b, lens, 3, all);
+    expect(Array.from(co.into)).toEqual([-1, 0, -1]);
+    for (let i = 0; i < 3; i++) lens[i] = writeUdp6(b, at(i), { payload: new Uint8Array(100) });
+    co.run(b, lens, 3, { tcp: true, udp: false });
+    expect(Array.from(co.into)).toEqual([-1, -1, -1]);
+  });
+
+  it('keeps a UDP flow and a TCP flow on the same ports apart', () => {
+    const { b, lens, at } = batch(4);
+    lens[0] = writeUdp6(b, at(0), { payload: new Uint8Array(200) });
+    lens[1] = writeTcp6(b, at(1), { seq: 1, payload: new Uint8Array(200) });
+    lens[2] = writeUdp6(b, at(2), { payload: new Uint8Array(200) });
+    lens[3] = writeTcp6(b, at(3), { seq: 201, payload: new Uint8Array(200) });
+    const co = new Coalescer(4, SLOT, INNER);
+    co.run(b, lens, 4, all);
+    expect(Array.from(co.into)).toEqual([-1, -1, 0, 1]);
+  });
+
+  it('split gives a refused UDP packet back as its datagrams', () => {
+    const rng = new Rng(22);
+    const { b, lens, at } = batch(5);
+    const originals = Array.from({ length: 5 }, (_, i) => {
+      lens[i] = writeUdp6(b, at(i), { payload: rng.bytes(i === 4 ? 30 : 64) });
+      return b.slice(at(i), at(i) + lens[i]);
+    });
+    const co = new Coalescer(5, SLOT, INNER);
+    co.run(b, lens, 5, all);
+    co.emitHeaders(b, lens, 5);
+    expect(co.segments[0]).toBe(5);
+    co.split(b, lens, 0, 5);
+    for (let i = 0; i < 5; i++) {
+      expect(lens[i]).toBe(originals[i].length + VNET_HDR_LEN);
+      expect(Buffer.compare(b.subarray(at(i), at(i) + originals[i].length), originals[i])).toBe(0);
     }
   });
 });
