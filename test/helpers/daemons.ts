@@ -82,7 +82,7 @@ export interface TunnelCounters {
 
 export interface Status {
   tunnels: TunnelCounters[];
-  offload: { mode: string; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number };
+  offload: { mode: string; udp_gro: boolean; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number };
   drops_without_tunnel: Record<string, number>;
   kernel_interference: string[];
 }
