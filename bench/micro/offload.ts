@@ -35,12 +35,13 @@ export async function benchOffload(): Promise<MicroResult[]> {
     return s.subarray(0, writeTcp6(s, 0, { seq: 1 + k * MSS, options: timestampOption(1, 2), payload: payload.subarray(k * MSS, (k + 1) * MSS) }));
   });
   const co = new Coalescer(SEGMENTS, rxSlot, 20);
+  const merge = { tcp: true, udp: true };
   const coalesce = await measure(`GRO: verify and coalesce ${SEGMENTS} segments`, SEGMENTS, 20_000, () => {
     for (let k = 0; k < SEGMENTS; k++) {
       rx.set(segments[k], k * rxSlot + 20);
       lens[k] = segments[k].length;
     }
-    co.run(rx, lens, SEGMENTS, { tcp: true, udp: true });
+    co.run(rx, lens, SEGMENTS, merge);
     co.emitHeaders(rx, lens, SEGMENTS);
   });
   return [segment, coalesce];

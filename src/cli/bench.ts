@@ -14,7 +14,8 @@ TSO+GRO) and the naive Node forwarder (npm raw-socket). Repetitions go round
 the paths. Prints a markdown table with ratios. Needs root, iperf3 and cc.
 
 Options:
-  --seconds N    length of each iperf3 run (default 5)
+  --seconds N    length of each iperf3 run (default 5; a TCP run first runs one
+                 more second, not counted: slow start, JIT warm-up)
   --reps N       runs per measurement; min, median and max are shown (default 3)
   --write-docs   also write docs/benchmarks.md (the table) and docs/bench.svg
   -h, --help     this text
