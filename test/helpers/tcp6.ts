@@ -2,6 +2,7 @@
 import { checksum, fold, sumWords } from '../../src/wire/checksum.js';
 import { parseIp } from '../../src/wire/address.js';
 import { writeU32 } from '../../src/wire/ipv4.js';
+import { emitIpv6 } from '../../src/wire/ipv6.js';
 
 export interface Tcp6Spec {
   src?: string;
@@ -23,17 +24,10 @@ export function writeTcp6(b: Uint8Array, off: number, s: Tcp6Spec): number {
   const opts = s.options ?? new Uint8Array(0);
   const thl = 20 + opts.length;
   const tcpLen = thl + s.payload.length;
-  const tc = s.trafficClass ?? 0;
-  b[off] = 0x60 | (tc >> 4);
-  b[off + 1] = (tc & 0x0f) << 4;
-  b[off + 2] = 0;
-  b[off + 3] = 0;
-  b[off + 4] = tcpLen >>> 8;
-  b[off + 5] = tcpLen & 0xff;
-  b[off + 6] = 6;
-  b[off + 7] = s.hopLimit ?? 64;
-  b.set(parseIp(s.src ?? '2001:db8:1::1').bytes, off + 8);
-  b.set(parseIp(s.dst ?? '2001:db8:2::2').bytes, off + 24);
+  emitIpv6({
+    trafficClass: s.trafficClass ?? 0, flowLabel: 0, payloadLength: tcpLen, nextHeader: 6, hopLimit: s.hopLimit ?? 64,
+    src: parseIp(s.src ?? '2001:db8:1::1').bytes, dst: parseIp(s.dst ?? '2001:db8:2::2').bytes,
+  }, b, off);
   const t = off + 40;
   b[t] = (s.srcPort ?? 40000) >> 8;
   b[t + 1] = (s.srcPort ?? 40000) & 0xff;

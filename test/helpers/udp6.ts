@@ -3,6 +3,7 @@
 // (__udp_gso_segment), for the UDP GRO tests.
 import { checksum, sumWords } from '../../src/wire/checksum.js';
 import { parseIp } from '../../src/wire/address.js';
+import { emitIpv6 } from '../../src/wire/ipv6.js';
 
 export interface Udp6Spec {
   src?: string;
@@ -17,17 +18,10 @@ export interface Udp6Spec {
 /** Writes the datagram at b[off] and returns its length. */
 export function writeUdp6(b: Uint8Array, off: number, s: Udp6Spec): number {
   const udpLen = 8 + s.payload.length;
-  const tc = s.trafficClass ?? 0;
-  b[off] = 0x60 | (tc >> 4);
-  b[off + 1] = (tc & 0x0f) << 4;
-  b[off + 2] = 0;
-  b[off + 3] = 0;
-  b[off + 4] = udpLen >>> 8;
-  b[off + 5] = udpLen & 0xff;
-  b[off + 6] = 17;
-  b[off + 7] = s.hopLimit ?? 64;
-  b.set(parseIp(s.src ?? '2001:db8:1::1').bytes, off + 8);
-  b.set(parseIp(s.dst ?? '2001:db8:2::2').bytes, off + 24);
+  emitIpv6({
+    trafficClass: s.trafficClass ?? 0, flowLabel: 0, payloadLength: udpLen, nextHeader: 17, hopLimit: s.hopLimit ?? 64,
+    src: parseIp(s.src ?? '2001:db8:1::1').bytes, dst: parseIp(s.dst ?? '2001:db8:2::2').bytes,
+  }, b, off);
   const u = off + 40;
   b[u] = (s.srcPort ?? 40000) >> 8;
   b[u + 1] = (s.srcPort ?? 40000) & 0xff;
