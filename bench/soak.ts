@@ -5,9 +5,9 @@
 // counters stay consistent. Everything stays inside namespaces made here.
 //   node dist/bench/soak.js [--seconds 600]
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { Lab, waitFor } from '../test/helpers/netns.js';
-import { buildTopology, serverConfigYaml, HOST_V6, SERVER_V4, ROUTER_V6, ISP_CLIENT_SIDE_V4 } from '../test/helpers/topology.js';
-import { helperScript, runDir, startClient, startServer, status, tcpTransfer, tunnelOf } from '../test/helpers/daemons.js';
+import { Lab, waitFor } from '../src/lab/netns.js';
+import { buildTopology, serverConfigYaml, HOST_V6, SERVER_V4, ROUTER_V6, ISP_CLIENT_SIDE_V4 } from '../src/lab/topology.js';
+import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf, labScript } from '../src/lab/daemons.js';
 
 export interface SoakSample { t: number; rss: number; heapUsed: number; fds: number }
 
@@ -70,10 +70,10 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
         while (Date.now() < deadline - 2000) {
           await lab.run(c2.ns, ['ping', '-6', '-n', '-c', '3', '-i', '0.05', '-W', '1', '-s', String(size), HOST_V6]).catch(() => '');
           size = size > 1400 ? 16 : size * 2;
-          await lab.run(t.router, [process.execPath, helperScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: c1.clientV6, src: ROUTER_V6, count: 5, listenMs: 50 })]);
-          const sent = JSON.parse(await lab.run(c2.ns, [process.execPath, helperScript('send41'), c2.v4, SERVER_V4, c1.clientV6, HOST_V6, '5'])) as { sent: number };
+          await lab.run(t.router, [process.execPath, labScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: c1.clientV6, src: ROUTER_V6, count: 5, listenMs: 50 })]);
+          const sent = JSON.parse(await lab.run(c2.ns, [process.execPath, labScript('send41'), c2.v4, SERVER_V4, c1.clientV6, HOST_V6, '5'])) as { sent: number };
           injectedSpoofed += sent.sent;
-          await lab.run(t.isp, [process.execPath, helperScript('send41'), ISP_CLIENT_SIDE_V4, SERVER_V4, c1.clientV6, HOST_V6, '5']);
+          await lab.run(t.isp, [process.execPath, labScript('send41'), ISP_CLIENT_SIDE_V4, SERVER_V4, c1.clientV6, HOST_V6, '5']);
           await sleep(200);
         }
       })(),

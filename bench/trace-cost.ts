@@ -3,9 +3,9 @@
 // matches nothing (every packet still goes through the filter). Same run,
 // same machine: only ratios matter.
 //   node dist/bench/trace-cost.js [--seconds 5] [--rounds 3]
-import { Lab, waitFor } from '../test/helpers/netns.js';
-import { buildTopology } from '../test/helpers/topology.js';
-import { SIXTUN_BIN, runDir, startClient, startServer, status } from '../test/helpers/daemons.js';
+import { Lab, waitFor } from '../src/lab/netns.js';
+import { buildTopology } from '../src/lab/topology.js';
+import { SIXTUN_BIN, runDir, startClient, startServer, status } from '../src/lab/daemons.js';
 import { rmSync } from 'node:fs';
 
 interface IperfResult { end: { sum_received: { bits_per_second: number } } }

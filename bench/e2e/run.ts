@@ -12,9 +12,9 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { Lab, waitFor } from '../../test/helpers/netns.js';
-import { buildTopology, HOST_V6, SERVER_EXT_V6, SERVER_V4, type Topology } from '../../test/helpers/topology.js';
-import { PACKAGE_ROOT, runDir, startClient, startServer } from '../../test/helpers/daemons.js';
+import { Lab, waitFor } from '../../src/lab/netns.js';
+import { buildTopology, HOST_V6, SERVER_EXT_V6, SERVER_V4, type Topology } from '../../src/lab/topology.js';
+import { PACKAGE_ROOT, runDir, startClient, startServer } from '../../src/lab/daemons.js';
 
 export interface Measured { min: number; median: number; max: number; runs: number[] }
 
@@ -203,7 +203,8 @@ export async function runBench(seconds: number, reps: number, progress: (s: stri
   try {
     createRequire(import.meta.url)('raw-socket');
   } catch (e) {
-    naiveWhy = `npm raw-socket is not installed (a devDependency): ${(e as Error).message.split('\n')[0]}`;
+    // An optional dependency: it does not build on every Node.js (not on 24).
+    naiveWhy = `the optional dependency raw-socket did not install or build on Node.js ${process.version} (${(e as Error).message.split('\n')[0]})`;
   }
   const c = (mode: string) => (lab: Lab, t: Topology): Promise<Path> => forwarderPath(lab, t, (l, r) => [binary, mode, 'fwd0', l, r]);
   type Scenario = [string, (lab: Lab, t: Topology, dir: string) => Path | Promise<Path>, string | undefined];

@@ -3,7 +3,7 @@
 // coalesced back into one packet (checksums verified). Per segment.
 import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
 import { VNET_GSO_TCPV6, newVnetHeader } from '../../src/wire/virtio-net.js';
-import { writeTcp6, timestampOption } from '../../test/helpers/tcp6.js';
+import { writeTcp6, timestampOption } from '../../src/lab/tcp6.js';
 import { measure, type MicroResult } from './harness.js';
 
 const MSS = 1420;

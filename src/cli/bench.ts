@@ -1,6 +1,6 @@
 // `sixtun bench`: the end-to-end benchmark of bench/e2e/run.ts.
 import { parseArgs } from 'node:util';
-import { isRoot } from '../../test/helpers/netns.js';
+import { isRoot } from '../lab/netns.js';
 import { markdown, runBench, writeDocs } from '../../bench/e2e/run.js';
 
 export const BENCH_HELP = `Usage: sixtun bench [--seconds N] [--reps N] [--write-docs]

@@ -4,16 +4,17 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Lab, ipCmd, isRoot, listNamespaces, pidAlive } from '../../test/helpers/netns.js';
-import { buildTopology, clientConfigYaml, serverConfigYaml, writeConfig, HOST_V6, SERVER_V4 } from '../../test/helpers/topology.js';
-import { SIXTUN_BIN, ping, startDaemon, tcpTransfer, status, tunnelOf } from '../../test/helpers/daemons.js';
+import { Lab, ipCmd, isRoot, listNamespaces, pidAlive } from '../lab/netns.js';
+import { buildTopology, clientConfigYaml, serverConfigYaml, writeConfig, HOST_V6, SERVER_V4 } from '../lab/topology.js';
+import { echo, startDaemon, tcpTransfer, status, tunnelOf, type RunningDaemon } from '../lab/daemons.js';
 import { controlRequest } from '../control/control-server.js';
+import { selfCommand } from './self.js';
 
 export const DEMO_HELP = `Usage: sixtun demo [--keep | --down]
 
 Builds a tunnel broker in network namespaces (documentation addresses only):
   client ── isp ── server ── upstream router ── host, plus a LAN behind the client
-starts \`sixtun server\` and \`sixtun client\` in it, pings and moves data through
+starts \`sixtun server\` and \`sixtun client\` in it, sends ICMPv6 echoes and moves data through
 the tunnel, prints what happened, and removes everything again. Needs root.
 
 Options:
@@ -31,23 +32,40 @@ interface DemoState {
   dir: string;
 }
 
-/** A progress line: "… step" while it runs (on a terminal), "✓ step: result" when done. */
-function step(text: string): (result?: string) => void {
-  const start = Date.now();
-  const tty = process.stdout.isTTY === true;
-  if (tty) process.stdout.write(`  … ${text}`);
-  return (result?: string) => {
-    process.stdout.write(`${tty ? '\r\x1b[K' : ''}  ✓ ${text}${result ? `: ${result}` : ''} (${Date.now() - start} ms)\n`);
+/** A progress line: "… step" while it runs (on a terminal), then "✓ step:
+ * result" or "✗ step: result" when done; failed steps are remembered. */
+export function stepper(failures: string[]): (text: string) => (result: string, ok?: boolean) => void {
+  return (text) => {
+    const start = Date.now();
+    const tty = process.stdout.isTTY === true;
+    if (tty) process.stdout.write(`  … ${text}`);
+    return (result, ok = true) => {
+      if (!ok) failures.push(`${text}: ${result}`);
+      process.stdout.write(`${tty ? '\r\x1b[K' : ''}  ${ok ? '✓' : '✗'} ${text}${result ? `: ${result}` : ''} (${Date.now() - start} ms)\n`);
+    };
   };
 }
+
+/** Programs the demo runs besides node: [command, Debian package]. Traffic
+ * (echo, TCP) is the demo's own, so ping or iperf3 are not among them. */
+const DEMO_TOOLS: Array<[string, string[], string]> = [
+  ['ip', ['-V'], 'iproute2'],
+  ['tee', ['--version'], 'coreutils'],
+];
 
 function preflight(): string | null {
   if (!isRoot()) return 'sixtun demo needs root (network namespaces, TUN devices, raw sockets): run it with sudo';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing: load the tun module (modprobe tun) or run where TUN devices are allowed';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'the `ip` command (iproute2) is needed to build the demo namespaces: install iproute2';
+  const missing = DEMO_TOOLS.filter(([cmd, args]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) {
+    return `the demo builds its namespaces with ${missing.map(([cmd]) => `\`${cmd}\``).join(' and ')}, not found on PATH: install ${missing.map(([, , pkg]) => pkg).join(' ')} (Debian/Ubuntu: apt-get install ${missing.map(([, , pkg]) => pkg).join(' ')}) and run it again`;
   }
   const probe = `sixtun-probe-${process.pid}`;
   try {
@@ -81,6 +99,12 @@ async function down(): Promise<number> {
   return 0;
 }
 
+/** What the daemons printed, to show why a step failed. */
+function daemonOutput(daemons: RunningDaemon[], kept: boolean, dir: string): string {
+  if (kept) return `  daemon logs: ${dir}/server.log, ${dir}/client.log\n`;
+  return daemons.map((d) => `  --- sixtun ${d.config.endsWith('server.yaml') ? 'server' : 'client'} (pid ${d.proc.pid}) printed:\n${d.proc.output().trimEnd().split('\n').slice(-15).map((l) => `    ${l}`).join('\n')}\n`).join('');
+}
+
 export async function demo(argv: string[]): Promise<number> {
   let values;
   try {
@@ -98,11 +122,15 @@ export async function demo(argv: string[]): Promise<number> {
     process.stderr.write(`sixtun demo: ${problem}\n`);
     return 2;
   }
+  const self = selfCommand();
   if (values.down) return down();
   if (values.keep && existsSync(STATE_FILE)) {
-    process.stderr.write('sixtun demo: a kept demo is already running; remove it first with `sixtun demo --down`\n');
+    process.stderr.write(`sixtun demo: a kept demo is already running; remove it first with \`${self} demo --down\`\n`);
     return 1;
   }
+  const failures: string[] = [];
+  const step = stepper(failures);
+  const daemons: RunningDaemon[] = [];
 
   const lab = new Lab('demo');
   const dir = join(STATE_DIR, `demo-${lab.prefix.slice(0, -1)}`);
@@ -128,49 +156,56 @@ export async function demo(argv: string[]): Promise<number> {
 
     done = step('starting sixtun server');
     const server = await startDaemon(lab, t.server, 'server', serverCfg, serverSocket, logOpts('server'));
+    daemons.push(server);
     done(`pid ${server.proc.pid}`);
     done = step('starting sixtun client');
     const client = await startDaemon(lab, c.ns, 'client', clientCfg, clientSocket, logOpts('client'));
+    daemons.push(client);
     done(`pid ${client.proc.pid}`);
 
-    done = step(`ping from the client to the host behind the upstream router (${HOST_V6})`);
-    const p1 = ping(lab, c.ns, HOST_V6, { count: 5 });
-    const rtt = /= [\d.]+\/([\d.]+)\//.exec(p1.output)?.[1];
-    done(`${p1.received}/5 replies${rtt ? `, average ${rtt} ms` : ''}`);
-    done = step(`ping from the client's LAN (${c.lanHostV6}) to the host`);
-    const p2 = ping(lab, c.lanNs!, HOST_V6, { count: 3 });
-    done(`${p2.received}/3 replies`);
+    done = step(`ICMPv6 echo from the client to the host behind the upstream router (${HOST_V6})`);
+    const p1 = await echo(lab, c.ns, HOST_V6, { count: 5 });
+    const avg = p1.rttMs.length ? p1.rttMs.reduce((a, b) => a + b, 0) / p1.rttMs.length : 0;
+    done(`${p1.received}/5 replies${p1.received ? `, average ${avg.toFixed(3)} ms` : ''}`, p1.received === 5);
+    done = step(`ICMPv6 echo from the client's LAN (${c.lanHostV6}) to the host`);
+    const p2 = await echo(lab, c.lanNs!, HOST_V6, { count: 3 });
+    done(`${p2.received}/3 replies`, p2.received === 3);
     const MiB = 1024 * 1024;
-    done = step('TCP, 8 MiB from the host to the client, checksummed');
-    let t0 = Date.now();
-    const downT = await tcpTransfer(lab, t.host, c.ns, c.clientV6, 8 * MiB, 5101);
-    const downOk = downT.sent === downT.received;
-    done(`${downOk ? 'byte-exact' : 'CORRUPTED'}, ${Date.now() - t0} ms including program start-up`);
-    done = step('TCP, 8 MiB from the client to the host, checksummed');
-    t0 = Date.now();
-    const upT = await tcpTransfer(lab, c.ns, t.host, HOST_V6, 8 * MiB, 5102);
-    const upOk = upT.sent === upT.received;
-    done(`${upOk ? 'byte-exact' : 'CORRUPTED'}, ${Date.now() - t0} ms including program start-up`);
+    for (const [what, from, to, addr, port] of [
+      ['from the host to the client', t.host, c.ns, c.clientV6, 5101],
+      ['from the client to the host', c.ns, t.host, HOST_V6, 5102],
+    ] as const) {
+      done = step(`TCP, 8 MiB ${what}, checksummed`);
+      const t0 = Date.now();
+      try {
+        const r = await tcpTransfer(lab, from, to, addr, 8 * MiB, port);
+        done(`${r.sent === r.received ? 'byte-exact' : 'CORRUPTED: the digests differ'}, ${Date.now() - t0} ms including program start-up`, r.sent === r.received);
+      } catch (e) {
+        done(`failed: ${(e as Error).message.split('\n')[0]}`, false);
+      }
+    }
 
     const s = tunnelOf(await status(server), c.name);
     const ndp = ((await controlRequest(serverSocket, { cmd: 'status' })) as { ndp: { answered: number } }).ndp;
     process.stdout.write(`\n  server counters for tunnel ${c.name}: tx ${s.tx.packets} packets, rx ${s.rx.packets} packets, drops ${JSON.stringify(s.drops)}; NDP answers ${ndp.answered}\n`);
-    const ok = p1.received === 5 && p2.received === 3 && downOk && upOk;
-    process.stdout.write(`\n  result: ${ok ? 'the tunnel works' : 'SOMETHING FAILED'} (ping ${p1.received}/5 and ${p2.received}/3, TCP ${downOk && upOk ? 'byte-exact both ways' : 'corrupted'})\n`);
+    const ok = failures.length === 0;
+    process.stdout.write(ok
+      ? '\n  result: the tunnel works (echo 5/5 and 3/3, TCP byte-exact both ways)\n'
+      : `\n  result: FAILED\n${failures.map((f) => `    ✗ ${f}\n`).join('')}${daemonOutput(daemons, values.keep === true, dir)}`);
 
     if (values.keep) {
       const held = lab.release();
       writeFileSync(STATE_FILE, JSON.stringify({ namespaces: held.namespaces, pids: held.pids, dir } satisfies DemoState));
       process.stdout.write(`
 The demo keeps running. Try:
-  ip netns exec ${c.ns} ping -6 ${HOST_V6}                  # from the client
+  ip netns exec ${c.ns} ping -6 ${HOST_V6}                  # from the client (ping: iputils-ping)
   ip netns exec ${t.host} ping -6 ${c.clientV6}             # to the client
-  ${SIXTUN_BIN} status --socket ${serverSocket}
-  ${SIXTUN_BIN} trace --socket ${serverSocket}               # watch packets with verdicts
-  ${SIXTUN_BIN} trace --socket ${serverSocket} -w - | tshark -r -
+  ${self} status --socket ${serverSocket}
+  ${self} trace --socket ${serverSocket}               # watch packets with verdicts
+  ${self} trace --socket ${serverSocket} -w - | tshark -r -    # needs tshark
   ip netns exec ${t.server} ip -6 route; ip netns exec ${t.router} ip -6 neigh
 Logs: ${dir}/server.log, ${dir}/client.log. Server IPv4 ${SERVER_V4}, client IPv4 ${c.v4}.
-Stop it with: sixtun demo --down
+Stop it with: ${self} demo --down
 `);
       return ok ? 0 : 1;
     }
@@ -181,7 +216,7 @@ Stop it with: sixtun demo --down
     return ok ? 0 : 1;
   } catch (e) {
     process.stdout.write('\n');
-    process.stderr.write(`sixtun demo: ${(e as Error).message}\n`);
+    process.stderr.write(`sixtun demo: ${(e as Error).message}\n${daemonOutput(daemons, values.keep === true, dir)}`);
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });
     return 1;

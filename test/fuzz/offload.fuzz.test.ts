@@ -8,7 +8,7 @@ import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment }
 import { readU32 } from '../../src/wire/ipv4.js';
 import { VNET_HDR_LEN, newVnetHeader, parseVnetHeader } from '../../src/wire/virtio-net.js';
 import { Rng } from '../support/rng.js';
-import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../helpers/tcp6.js';
+import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../../src/lab/tcp6.js';
 import { cutUdpLikeKernel, writeUdp6 } from '../helpers/udp6.js';
 
 const ROUNDS = Number(process.env.SIXTUN_FUZZ_ROUNDS ?? 300);

@@ -6,9 +6,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, type Topology, type ClientInfo } from '../helpers/topology.js';
-import { helperScript, ping, runDir, SIXTUN_BIN, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../helpers/daemons.js';
-import { Lab, waitFor } from '../helpers/netns.js';
+import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
+import { runDir, SIXTUN_BIN, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
+import { helperScript, ping } from '../helpers/programs.js';
+import { Lab, waitFor } from '../../src/lab/netns.js';
 import { loadConfig, type ServerConfig } from '../../src/config/config.js';
 
 function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {

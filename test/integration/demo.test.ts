@@ -2,12 +2,13 @@
 import { expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describeRoot } from '../support/root.js';
-import { SIXTUN_BIN } from '../helpers/daemons.js';
-import { listNamespaces, pidAlive } from '../helpers/netns.js';
+import { SIXTUN_BIN } from '../../src/lab/daemons.js';
+import { listNamespaces, pidAlive } from '../../src/lab/netns.js';
 
 function run(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [SIXTUN_BIN, 'demo', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [SIXTUN_BIN, 'demo', ...args], { encoding: 'utf8', timeout: 120_000, cwd: tmpdir() });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -22,8 +23,9 @@ describeRoot('sixtun demo', () => {
   it('builds the topology, shows traffic flowing, and leaves nothing behind', () => {
     const r = run([]);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/ping from the client to the host .*: 5\/5 replies/);
-    expect(r.out).toMatch(/ping from the client's LAN .*: 3\/3 replies/);
+    expect(r.out).toMatch(/✓ ICMPv6 echo from the client to the host .*: 5\/5 replies/);
+    expect(r.out).toMatch(/✓ ICMPv6 echo from the client's LAN .*: 3\/3 replies/);
+    expect(r.out).not.toMatch(/✗/);
     expect(r.out).toMatch(/TCP, 8 MiB from the host to the client, checksummed: byte-exact/);
     expect(r.out).toMatch(/TCP, 8 MiB from the client to the host, checksummed: byte-exact/);
     expect(r.out).toMatch(/result: the tunnel works/);
@@ -34,7 +36,8 @@ describeRoot('sixtun demo', () => {
   it('--keep leaves it running for exploration and --down removes it', () => {
     const r = run(['--keep']);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/Stop it with: sixtun demo --down/);
+    // Run from this test (not a clone's directory, not on PATH): the hint is a command that works from here.
+    expect(r.out).toMatch(new RegExp(`Stop it with: node ${SIXTUN_BIN} demo --down`));
     const state = JSON.parse(spawnSync('cat', ['/run/sixtun/demo.json'], { encoding: 'utf8' }).stdout) as { namespaces: string[]; pids: number[] };
     try {
       expect(state.pids.every(pidAlive)).toBe(true);

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRoot } from '../support/root.js';
-import { listNamespaces, pidAlive, waitFor } from '../helpers/netns.js';
+import { listNamespaces, pidAlive, waitFor } from '../../src/lab/netns.js';
 
 describeRoot('namespace harness clean-up', () => {
   for (const mode of ['assertion', 'timeout', 'exit']) {

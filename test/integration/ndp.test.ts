@@ -2,9 +2,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../helpers/topology.js';
-import { helperScript, ping, runDir, startClient, startServer, status, type RunningDaemon } from '../helpers/daemons.js';
-import { Lab, waitFor } from '../helpers/netns.js';
+import { buildTopology, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer, status, type RunningDaemon } from '../../src/lab/daemons.js';
+import { helperScript, ping } from '../helpers/programs.js';
+import { Lab, waitFor } from '../../src/lab/netns.js';
 
 interface Na {
   ethDst: string; ethSrc: string; ipSrc: string; ipDst: string; hopLimit: number;

@@ -1,7 +1,7 @@
 // rtnetlink against the real kernel, with iproute2's `ip -j` as the oracle.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeRoot, useLab } from '../support/root.js';
-import { waitFor } from '../helpers/netns.js';
+import { waitFor } from '../../src/lab/netns.js';
 import { enterNetns } from '../../src/sys/netns.js';
 import { openTun } from '../../src/sys/tun.js';
 import { native } from '../../src/sys/native.js';

@@ -8,9 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
-import { waitFor } from '../helpers/netns.js';
-import { buildTopology, HOST_V6, type Topology } from '../helpers/topology.js';
-import { runDir, startClient, startServer, status, tcpTransfer, udpBursts, type RunningDaemon } from '../helpers/daemons.js';
+import { waitFor } from '../../src/lab/netns.js';
+import { buildTopology, HOST_V6, type Topology } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer, status, tcpTransfer, type RunningDaemon } from '../../src/lab/daemons.js';
+import { udpBursts } from '../helpers/programs.js';
 
 const MiB = 1024 * 1024;
 

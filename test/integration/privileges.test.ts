@@ -3,9 +3,10 @@
 import { afterAll, expect, it } from 'vitest';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology } from '../helpers/topology.js';
-import { ping, runDir, startClient, startServer } from '../helpers/daemons.js';
-import { waitFor } from '../helpers/netns.js';
+import { buildTopology } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer } from '../../src/lab/daemons.js';
+import { ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 
 function procStatus(pid: number): Record<string, string> {
   return Object.fromEntries(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => l.includes(':')).map((l) => {

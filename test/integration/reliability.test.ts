@@ -3,9 +3,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../helpers/topology.js';
-import { ping, runDir, startClient, startDaemon, startServer, type RunningDaemon, SIXTUN_BIN } from '../helpers/daemons.js';
-import { Lab, waitFor } from '../helpers/netns.js';
+import { buildTopology, ROUTER_V6, SERVER_EXT_V6, serverConfigYaml, type Topology } from '../../src/lab/topology.js';
+import { runDir, startClient, startDaemon, startServer, type RunningDaemon, SIXTUN_BIN } from '../../src/lab/daemons.js';
+import { ping } from '../helpers/programs.js';
+import { Lab, waitFor } from '../../src/lab/netns.js';
 
 type Json = Record<string, unknown>;
 

@@ -3,9 +3,10 @@
 import { afterAll, expect, it } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, HOST_V6, serverConfigYaml } from '../helpers/topology.js';
-import { ping, runDir, startClient, startServer, status, tcpTransfer } from '../helpers/daemons.js';
-import { waitFor } from '../helpers/netns.js';
+import { buildTopology, HOST_V6, serverConfigYaml } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer, status, tcpTransfer } from '../../src/lab/daemons.js';
+import { ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 
 describeRoot('SIGHUP reload', () => {
   const lab = useLab('hup');

@@ -174,7 +174,7 @@ describeRoot('native addon against the kernel (namespaces)', () => {
   });
 
   it('watch fires in a worker thread', async () => {
-    const script = fileURLToPath(new URL('../../dist/test/helpers/watch-worker.js', import.meta.url));
+    const script = fileURLToPath(new URL('../../dist-test/test/helpers/watch-worker.js', import.meta.url));
     const worker = new Worker(script, { workerData: { ns: b } });
     try {
       const messages: Array<{ ready?: boolean; fired?: boolean; events?: number }> = [];

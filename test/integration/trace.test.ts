@@ -4,9 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../helpers/topology.js';
-import { SIXTUN_BIN, helperScript, ping, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../helpers/daemons.js';
-import { waitFor } from '../helpers/netns.js';
+import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../../src/lab/topology.js';
+import { SIXTUN_BIN, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
+import { helperScript, ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 
 /** Checks text against the Prometheus exposition format 0.0.4 rules and returns the samples. */
 function parseExposition(text: string): Map<string, number> {

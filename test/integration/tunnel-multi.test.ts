@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../helpers/topology.js';
-import { helperScript, ping, runDir, startClient, startServer, status, tunnelOf, type RunningDaemon } from '../helpers/daemons.js';
+import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer, status, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
+import { helperScript, ping } from '../helpers/programs.js';
 
 describeRoot('one server, three clients', () => {
   const lab = useLab('multi');

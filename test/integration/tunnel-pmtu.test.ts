@@ -3,9 +3,10 @@
 import { afterAll, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, HOST_V6, type Topology } from '../helpers/topology.js';
-import { ping, runDir, startClient, startServer, status, tcpTransfer, tunnelOf } from '../helpers/daemons.js';
-import { Lab } from '../helpers/netns.js';
+import { buildTopology, HOST_V6, type Topology } from '../../src/lab/topology.js';
+import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
+import { ping } from '../helpers/programs.js';
+import { Lab } from '../../src/lab/netns.js';
 
 const MiB = 1024 * 1024;
 

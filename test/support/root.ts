@@ -1,7 +1,7 @@
 // Integration tests run as root in namespaces they create. Without root they
 // skip, loudly, so a green run without root is never mistaken for coverage.
 import { describe, afterAll } from 'vitest';
-import { Lab, isRoot } from '../helpers/netns.js';
+import { Lab, isRoot } from '../../src/lab/netns.js';
 
 export const rootAvailable = isRoot();
 

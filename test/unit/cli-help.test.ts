@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { SIXTUN_BIN } from '../helpers/daemons.js';
+import { SIXTUN_BIN } from '../../src/lab/daemons.js';
 
 export const HELP_COMMANDS = [[], ['server'], ['client'], ['status'], ['trace'], ['demo'], ['tunnel'], ['export'], ['bench']];
 

@@ -9,7 +9,7 @@ import { DatapathTables } from '../../src/datapath/tables.js';
 import { emitIpv4, newIpv4Header, parseIpv4Address } from '../../src/wire/ipv4.js';
 import { parseIp, parsePrefix } from '../../src/wire/address.js';
 import { VNET_HDR_LEN } from '../../src/wire/virtio-net.js';
-import { writeTcp6 } from '../helpers/tcp6.js';
+import { writeTcp6 } from '../../src/lab/tcp6.js';
 
 const CLIENT_V4 = parseIpv4Address('198.51.100.2');
 const SERVER_V4 = parseIpv4Address('203.0.113.1');

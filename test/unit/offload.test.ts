@@ -10,7 +10,7 @@ import {
   VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR_LEN, emitVnetHeader, newVnetHeader, parseVnetHeader,
 } from '../../src/wire/virtio-net.js';
 import { Rng } from '../support/rng.js';
-import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../helpers/tcp6.js';
+import { completePartial, tcp6ChecksumOk, timestampOption, writeTcp6 } from '../../src/lab/tcp6.js';
 import { cutUdpLikeKernel, writeUdp6 } from '../helpers/udp6.js';
 
 const SLOT = 65536;

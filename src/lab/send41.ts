@@ -3,13 +3,13 @@
 // Each carries an ICMPv6 echo request (INNER_LEN bytes of inner packet, 64 by
 // default, cut short when below 48; PAYLOAD_LENGTH overrides the IPv6 field
 // to lie about it). Run it inside the sending namespace.
-import { openRaw4 } from '../../src/sys/raw4.js';
-import { native } from '../../src/sys/native.js';
-import { sockaddrIn } from '../../src/sys/sockaddr.js';
-import { emitIpv4, newIpv4Header, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../../src/wire/ipv4.js';
-import { emitIpv6, NEXT_HEADER_ICMPV6 } from '../../src/wire/ipv6.js';
-import { finishIcmpv6, ICMPV6_ECHO_REQUEST } from '../../src/wire/icmpv6.js';
-import { parseIp } from '../../src/wire/address.js';
+import { openRaw4 } from '../sys/raw4.js';
+import { native } from '../sys/native.js';
+import { sockaddrIn } from '../sys/sockaddr.js';
+import { emitIpv4, newIpv4Header, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
+import { emitIpv6, NEXT_HEADER_ICMPV6 } from '../wire/ipv6.js';
+import { finishIcmpv6, ICMPV6_ECHO_REQUEST } from '../wire/icmpv6.js';
+import { parseIp } from '../wire/address.js';
 
 const [outerSrc, outerDst, innerSrc, innerDst, countText, ecnOuter = '0', ecnInner = '0', innerLenText = '64', payloadField] = process.argv.slice(2);
 const innerLen = Number(innerLenText);

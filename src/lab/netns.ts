@@ -1,4 +1,4 @@
-// Namespace harness for tests, benchmarks and the demo. Every namespace gets a
+// Namespace lab for the demo, benchmarks and tests. Every namespace gets a
 // per-run prefix; everything made here is recorded and torn down by cleanup(),
 // which also runs on process exit and on SIGINT/SIGTERM. Processes are stopped
 // only by the PID this harness started, never by name.
@@ -88,8 +88,9 @@ export class Lab {
     this.ip(ns, ['addr', 'add', cidr, 'dev', ifname, ...extra]);
   }
 
+  /** Writes /proc/sys in the namespace (tee: coreutils is on every machine, procps's sysctl is not). */
   sysctl(ns: string, key: string, value: string): void {
-    this.exec(ns, ['sysctl', '-q', '-w', `${key}=${value}`]);
+    this.exec(ns, ['tee', `/proc/sys/${key.replaceAll('.', '/')}`], { input: value });
   }
 
   /** Runs a command inside the namespace and returns its stdout. */

@@ -6,15 +6,15 @@
 // (true unless src is ::), badChecksum, multicastTarget, truncate (bytes to
 // cut), count (1), perSecond (0 = as fast as one batch), seconds (bounded
 // flood), listenMs (500).
-import { native } from '../../src/sys/native.js';
-import { openPacket } from '../../src/sys/packet.js';
-import { ETH_P_IPV6 } from '../../src/sys/constants.js';
-import { sockaddrLl } from '../../src/sys/sockaddr.js';
-import { parseIp, formatIp } from '../../src/wire/address.js';
-import { emitIpv6, NEXT_HEADER_ICMPV6 } from '../../src/wire/ipv6.js';
-import { finishIcmpv6, ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION } from '../../src/wire/icmpv6.js';
-import { ETHERTYPE_IPV6, formatMac, writeMulticastMac } from '../../src/wire/ethernet.js';
-import { ND_OPT_SOURCE_LL, ND_OPT_TARGET_LL } from '../../src/wire/ndp.js';
+import { native } from '../sys/native.js';
+import { openPacket } from '../sys/packet.js';
+import { ETH_P_IPV6 } from '../sys/constants.js';
+import { sockaddrLl } from '../sys/sockaddr.js';
+import { parseIp, formatIp } from '../wire/address.js';
+import { emitIpv6, NEXT_HEADER_ICMPV6 } from '../wire/ipv6.js';
+import { finishIcmpv6, ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION } from '../wire/icmpv6.js';
+import { ETHERTYPE_IPV6, formatMac, writeMulticastMac } from '../wire/ethernet.js';
+import { ND_OPT_SOURCE_LL, ND_OPT_TARGET_LL } from '../wire/ndp.js';
 import { readFileSync } from 'node:fs';
 
 interface Spec {

@@ -1,4 +1,5 @@
-// Starting sixtun daemons inside the topology and reading their status.
+// Starting sixtun daemons inside the topology, reading their status, and
+// traffic through it made by the lab's own programs (no ping or iperf3 needed).
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { SpawnOptions } from 'node:child_process';
 import type { Lab, Spawned } from './netns.js';
 import { waitFor } from './netns.js';
-import { controlRequest } from '../../src/control/control-server.js';
+import { controlRequest } from '../control/control-server.js';
 import { clientConfigYaml, serverConfigYaml, writeConfig, type ClientInfo, type ServerConfigOptions, type Topology } from './topology.js';
 
 /** The package root, whether this file runs from test/helpers or dist/test/helpers. */
@@ -22,11 +23,9 @@ function packageRoot(): string {
 
 export const PACKAGE_ROOT = packageRoot();
 export const SIXTUN_BIN = join(PACKAGE_ROOT, 'bin', 'sixtun.js');
-/** Helper programs run inside namespaces, compiled by `npm run build`/`pretest`. */
-export const HELPERS_DIR = join(PACKAGE_ROOT, 'dist', 'test', 'helpers');
-
-export function helperScript(name: string): string {
-  return join(HELPERS_DIR, `${name}.js`);
+/** A lab program (tcp-transfer, echo6, send41, send-ns) as compiled into dist/ by `npm install`. */
+export function labScript(name: string): string {
+  return join(PACKAGE_ROOT, 'dist', 'src', 'lab', `${name}.js`);
 }
 
 export interface RunningDaemon {
@@ -99,37 +98,16 @@ export function tunnelOf(s: Status, name: string): TunnelCounters {
 
 /** Runs a TCP transfer of `bytes` from ns `from` to `toAddr` (served in ns `to`) and returns both digests. */
 export async function tcpTransfer(lab: Lab, from: string, to: string, toAddr: string, bytes: number, port = 5001): Promise<{ sent: string; received: string }> {
-  const server = lab.spawn(to, [process.execPath, helperScript('tcp-transfer'), 'serve', String(port), String(bytes)]);
+  const server = lab.spawn(to, [process.execPath, labScript('tcp-transfer'), 'serve', String(port), String(bytes)]);
   await waitFor(() => server.output().includes('listening'), 10_000, 20, 'transfer server');
-  const sender = await lab.run(from, [process.execPath, helperScript('tcp-transfer'), 'send', toAddr, String(port), String(bytes), '7'], { timeoutMs: 120_000 });
+  const sender = await lab.run(from, [process.execPath, labScript('tcp-transfer'), 'send', toAddr, String(port), String(bytes), '7'], { timeoutMs: 120_000 });
   await server.exited;
   const received = JSON.parse(server.output().split('\n').find((l) => l.startsWith('{'))!) as { sha256: string };
   return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: received.sha256 };
 }
 
-/** count datagrams of size bytes from ns `from` to toAddr in `to`, burst at a
- * time; the digests over what was sent and what arrived, in arrival order. */
-export async function udpBursts(lab: Lab, from: string, to: string, toAddr: string, count: number, size: number, burst: number, port = 5301): Promise<{ sent: string; received: string }> {
-  const server = lab.spawn(to, [process.execPath, helperScript('udp-burst'), 'serve', String(port), String(count)]);
-  await waitFor(() => server.output().includes('listening'), 10_000, 20, 'UDP receiver');
-  const sender = await lab.run(from, [process.execPath, helperScript('udp-burst'), 'send', toAddr, String(port), String(count), String(size), String(burst)], { timeoutMs: 60_000 });
-  // A lost datagram leaves the receiver waiting: stop it and report what it had.
-  await Promise.race([server.exited, new Promise((r) => setTimeout(r, 3000))]);
-  await lab.stop(server);
-  const line = server.output().split('\n').find((l) => l.startsWith('{'));
-  return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: line ? (JSON.parse(line) as { sha256: string }).sha256 : 'incomplete' };
-}
-
-/** `ping -6` inside ns; returns the number of replies. */
-export function ping(lab: Lab, ns: string, addr: string, opts: { count?: number; size?: number; interval?: number } = {}): { received: number; output: string } {
-  const args = ['ping', '-6', '-n', '-c', String(opts.count ?? 3), '-i', String(opts.interval ?? 0.2), '-W', '2'];
-  if (opts.size !== undefined) args.push('-s', String(opts.size));
-  let output: string;
-  try {
-    output = lab.exec(ns, [...args, addr], { timeoutMs: 60_000 });
-  } catch (e) {
-    output = (e as { stdout?: string }).stdout ?? String(e);
-  }
-  const m = /(\d+) received/.exec(output);
-  return { received: m ? Number(m[1]) : 0, output };
+/** ICMPv6 echoes from ns to addr with the lab's own echo6 program. */
+export async function echo(lab: Lab, ns: string, addr: string, opts: { count?: number; intervalMs?: number; size?: number } = {}): Promise<{ sent: number; received: number; rttMs: number[] }> {
+  const args = [String(opts.count ?? 3), String(opts.intervalMs ?? 200), '2000', String(opts.size ?? 56)];
+  return JSON.parse(await lab.run(ns, [process.execPath, labScript('echo6'), addr, ...args], { timeoutMs: 60_000 })) as { sent: number; received: number; rttMs: number[] };
 }

@@ -1,8 +1,8 @@
 // Builds TCP-over-IPv6 packets with correct checksums, for the offload tests.
-import { checksum, fold, sumWords } from '../../src/wire/checksum.js';
-import { parseIp } from '../../src/wire/address.js';
-import { writeU32 } from '../../src/wire/ipv4.js';
-import { emitIpv6 } from '../../src/wire/ipv6.js';
+import { checksum, fold, sumWords } from '../wire/checksum.js';
+import { parseIp } from '../wire/address.js';
+import { writeU32 } from '../wire/ipv4.js';
+import { emitIpv6 } from '../wire/ipv6.js';
 
 export interface Tcp6Spec {
   src?: string;

@@ -1,0 +1,44 @@
+// Test-only programs (send-icmp4, udp-burst, udp6 …) run inside namespaces,
+// compiled to dist-test/ by `npm test`'s pretest (never into the shipped dist/),
+// and the kernel's own tools used as oracles (iputils ping).
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/lab/daemons.js';
+import { waitFor, type Lab } from '../../src/lab/netns.js';
+
+export function testScript(name: string): string {
+  return join(PACKAGE_ROOT, 'dist-test', 'test', 'helpers', `${name}.js`);
+}
+
+/** A lab program (send41, send-ns) or a test-only one, by name. */
+export function helperScript(name: string): string {
+  return ['send41', 'send-ns', 'tcp-transfer', 'echo6'].includes(name)
+    ? join(PACKAGE_ROOT, 'dist', 'src', 'lab', `${name}.js`)
+    : testScript(name);
+}
+
+/** count datagrams of size bytes from ns `from` to toAddr in `to`, burst at a
+ * time; the digests over what was sent and what arrived, in arrival order. */
+export async function udpBursts(lab: Lab, from: string, to: string, toAddr: string, count: number, size: number, burst: number, port = 5301): Promise<{ sent: string; received: string }> {
+  const server = lab.spawn(to, [process.execPath, testScript('udp-burst'), 'serve', String(port), String(count)]);
+  await waitFor(() => server.output().includes('listening'), 10_000, 20, 'UDP receiver');
+  const sender = await lab.run(from, [process.execPath, testScript('udp-burst'), 'send', toAddr, String(port), String(count), String(size), String(burst)], { timeoutMs: 60_000 });
+  // A lost datagram leaves the receiver waiting: stop it and report what it had.
+  await Promise.race([server.exited, new Promise((r) => setTimeout(r, 3000))]);
+  await lab.stop(server);
+  const line = server.output().split('\n').find((l) => l.startsWith('{'));
+  return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: line ? (JSON.parse(line) as { sha256: string }).sha256 : 'incomplete' };
+}
+
+/** `ping -6` (iputils) inside ns: the kernel's own echo as an oracle; returns the number of replies. */
+export function ping(lab: Lab, ns: string, addr: string, opts: { count?: number; size?: number; interval?: number } = {}): { received: number; output: string } {
+  const args = ['ping', '-6', '-n', '-c', String(opts.count ?? 3), '-i', String(opts.interval ?? 0.2), '-W', '2'];
+  if (opts.size !== undefined) args.push('-s', String(opts.size));
+  let output: string;
+  try {
+    output = lab.exec(ns, [...args, addr], { timeoutMs: 60_000 });
+  } catch (e) {
+    output = (e as { stdout?: string }).stdout ?? String(e);
+  }
+  const m = /(\d+) received/.exec(output);
+  return { received: m ? Number(m[1]) : 0, output };
+}
