@@ -47,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
     case 'bench':
       return bench(rest);
     case undefined:
+      process.stderr.write(USAGE);
+      return 2;
     case 'help':
     case '--help':
     case '-h':
@@ -62,6 +64,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `sixtun status | head -3`: the reader went away; that is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     // A daemon that stopped has closed everything it opened; exit now rather
@@ -70,6 +80,7 @@ main(process.argv.slice(2)).then(
     if (['server', 'client', 'demo', 'bench'].includes(process.argv[2])) process.exit(code);
   },
   (e: Error) => {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
     process.stderr.write(`sixtun: ${e.stack ?? e.message}\n`);
     process.exitCode = 1;
   },

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { Daemon } from '../control/daemon.js';
 import { Logger } from '../control/log.js';
+import { PreflightError } from '../control/preflight.js';
 
 export const RUN_HELP = (mode: 'server' | 'client'): string => `Usage: sixtun ${mode} -c FILE
 
@@ -55,6 +56,11 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
   try {
     daemon = await Daemon.start(cfg, log);
   } catch (e) {
+    // Something the user must fix (config field, privilege): said plainly, exit 2.
+    if (e instanceof ConfigError || e instanceof PreflightError) {
+      process.stderr.write(`sixtun ${mode}: ${e.message}\n`);
+      return 2;
+    }
     log.error('start failed', { error: (e as Error).message, code: (e as { code?: string }).code });
     return 1;
   }

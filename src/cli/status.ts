@@ -1,28 +1,38 @@
 // `sixtun status`: counters and state from a running daemon.
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
+import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
 
 export const STATUS_HELP = `Usage: sixtun status [--json] [--socket PATH]
 
-Shows a running daemon's tunnels, endpoints, last packet seen each way,
-packets and bytes each way, and drops per reason.
+Shows a running daemon's tunnels, endpoints, routed prefixes, packets and
+bytes each way with the time of the last one, and drops per reason.
 
 Options:
   --json          print the raw JSON
-  --socket PATH   control socket (default /run/sixtun/sixtun0.sock)
+  --socket PATH   ${SOCKET_OPTION_HELP}
   -h, --help      this text
 `;
-
-export const DEFAULT_SOCKET = '/run/sixtun/sixtun0.sock';
 
 interface TunnelStatus {
   name: string;
   remote_ipv4: string;
   client_ipv6: string;
+  routed_prefixes: string[];
   mtu: number;
   tx: { packets: number; bytes: number; last: string | null };
   rx: { packets: number; bytes: number; last: string | null };
   drops: Record<string, number>;
+}
+
+/** "3 s ago", "12 min ago", "5 h ago", "2 d ago", or "never". */
+export function ago(iso: string | null, now: number): string {
+  if (iso === null) return 'never';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} d ago`;
 }
 
 export async function status(argv: string[]): Promise<number> {
@@ -39,19 +49,23 @@ export async function status(argv: string[]): Promise<number> {
   }
   let result: Record<string, unknown>;
   try {
-    result = (await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'status' })) as Record<string, unknown>;
+    result = (await controlRequest(await resolveSocket(values.socket), { cmd: 'status' })) as Record<string, unknown>;
   } catch (e) {
     process.stderr.write(`sixtun status: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof SocketChoiceError ? 2 : 1;
   }
   if (values.json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     return 0;
   }
-  const rows = [['TUNNEL', 'REMOTE', 'CLIENT IPV6', 'MTU', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'LAST RX', 'DROPS']];
+  const rows = [['TUNNEL', 'REMOTE', 'CLIENT IPV6', 'ROUTED', 'MTU', 'TX PKTS', 'TX BYTES', 'LAST TX', 'RX PKTS', 'RX BYTES', 'LAST RX', 'DROPS']];
+  const now = Date.now();
   for (const t of result.tunnels as TunnelStatus[]) {
     const drops = Object.entries(t.drops).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
-    rows.push([t.name, t.remote_ipv4, t.client_ipv6, String(t.mtu), String(t.tx.packets), String(t.tx.bytes), String(t.rx.packets), String(t.rx.bytes), t.rx.last ?? 'never', drops]);
+    rows.push([
+      t.name, t.remote_ipv4, t.client_ipv6, (t.routed_prefixes ?? []).join(',') || '-', String(t.mtu),
+      String(t.tx.packets), String(t.tx.bytes), ago(t.tx.last, now), String(t.rx.packets), String(t.rx.bytes), ago(t.rx.last, now), drops,
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write(`${result.mode} ${result.interface} local ${result.local_ipv4} pid ${result.pid}\n`);

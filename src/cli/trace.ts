@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { BlockSplitter, PcapngReader, BT_EPB } from '../wire/pcapng.js';
 import { describePacket } from '../trace/describe.js';
-import { DEFAULT_SOCKET } from './status.js';
+import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
 
 export const TRACE_HELP = `Usage: sixtun trace [filters] [-w FILE|-] [--socket PATH]
 
@@ -25,7 +25,7 @@ Output:
   --max-size MB       with -w FILE: start FILE.1, FILE.2 … after MB megabytes
   --snaplen N         bytes kept per packet (default 65535)
   -c, --count N       stop after N packets
-  --socket PATH       control socket (default ${DEFAULT_SOCKET})
+  --socket PATH       ${SOCKET_OPTION_HELP}
   -h, --help          this text
 
 Without -w, one line per packet is printed, tcpdump style.
@@ -95,15 +95,26 @@ export async function trace(argv: string[]): Promise<number> {
   const files = values.write !== undefined ? new PcapngFiles(values.write, Number(values['max-size'] ?? 0) * 1_000_000) : null;
   const text = files === null ? new PcapngReader() : null;
   const splitter = new BlockSplitter();
-  const path = values.socket ?? DEFAULT_SOCKET;
+  let path: string;
+  try {
+    path = await resolveSocket(values.socket);
+  } catch (e) {
+    process.stderr.write(`sixtun trace: ${(e as Error).message}\n`);
+    return e instanceof SocketChoiceError ? 2 : 1;
+  }
+  const destination = values.write === undefined ? null : values.write === '-' ? 'standard output' : values.write;
   return new Promise<number>((resolve) => {
     const sock = connect(path);
     let header = '';
     let streaming = false;
-    let packets = 0;
+    let seen = 0;
+    let written = 0;
     let code = 0;
     const finish = (): void => {
       files?.close();
+      if (streaming) {
+        process.stderr.write(`sixtun trace: ${seen} packet${seen === 1 ? '' : 's'} seen, ${written} ${destination ? `written to ${destination}` : 'shown'}\n`);
+      }
       resolve(code);
     };
     sock.on('error', (e: NodeJS.ErrnoException) => {
@@ -127,14 +138,25 @@ export async function trace(argv: string[]): Promise<number> {
           return;
         }
         streaming = true;
+        const what = Object.entries(filter).filter(([, v]) => v !== undefined).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`)).join(' ');
+        process.stderr.write(`sixtun trace: listening on ${path}${what ? ` (${what})` : ''}${destination ? `, writing pcapng to ${destination}` : ''}; Ctrl-C to stop\n`);
         data = Buffer.from(header.slice(nl + 1), 'latin1');
       }
       for (const block of splitter.push(data)) {
         const isPacket = new DataView(block.buffer, block.byteOffset).getUint32(0, true) === BT_EPB;
-        if (isPacket && packets >= limit) continue;
-        if (files) files.write(block);
-        else for (const p of text!.push(block)) process.stdout.write(describePacket(p) + '\n');
-        if (isPacket && ++packets >= limit) {
+        if (isPacket) seen++;
+        if (isPacket && written >= limit) continue;
+        try {
+          // Each block goes out as it arrives (writeSync, no buffering): a pipe into tshark is live.
+          if (files) files.write(block);
+          else for (const p of text!.push(block)) process.stdout.write(describePacket(p) + '\n');
+        } catch (e) {
+          // `sixtun trace -w - | head -c 100`: the reader left; stop quietly.
+          if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+          sock.destroy();
+          return;
+        }
+        if (isPacket && ++written >= limit) {
           sock.destroy();
           return;
         }

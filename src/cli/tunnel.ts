@@ -1,20 +1,21 @@
 // `sixtun tunnel add|remove|set|key NAME …` and `sixtun export NAME --format F`.
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
-import { DEFAULT_SOCKET } from './status.js';
+import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
 import { loadConfig } from '../config/config.js';
 import { EXPORT_FORMATS, exportedTunnel, renderExport, type ExportFormat, type ExportedTunnel } from '../control/export.js';
 
 export const TUNNEL_HELP = `Usage: sixtun tunnel add NAME --client-ipv4 IPV4 --server-ipv6 ADDR/LEN --client-ipv6 ADDR
-                  [--routed-prefix PREFIX]… [--user USER] [--socket PATH]
-       sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--socket PATH]
-       sixtun tunnel remove NAME [--socket PATH]
+                  [--routed-prefix PREFIX]… [--user USER] [--json] [--socket PATH]
+       sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--json] [--socket PATH]
+       sixtun tunnel remove NAME [--json] [--socket PATH]
        sixtun tunnel key NAME [--socket PATH]
 
 Changes a running server's tunnels without a restart and without touching
 the others; the change is written back to its configuration file atomically.
 \`key\` makes a new update key for the tunnel's /nic/update URL, prints it once
-and keeps only its scrypt hash.
+and keeps only its scrypt hash (when standard output is not a terminal, only
+the key is printed: KEY=$(sixtun tunnel key home)).
 
 Options:
   --client-ipv4 IPV4       the client's IPv4 endpoint
@@ -22,7 +23,8 @@ Options:
   --client-ipv6 ADDR       the client's address in the pair
   --routed-prefix PREFIX   a prefix routed to the client (repeat for more; set replaces the list)
   --user USER              user name for the update URL (default: the tunnel name)
-  --socket PATH            control socket (default ${DEFAULT_SOCKET})
+  --json                   print the result as JSON (for scripts)
+  --socket PATH            ${SOCKET_OPTION_HELP}
   -h, --help               this text
 `;
 
@@ -40,10 +42,26 @@ Formats:
 
 Options:
   --format FORMAT   one of the above
-  --socket PATH     ask a running server (default ${DEFAULT_SOCKET})
+  --socket PATH     ask a running server (default: the one running under /run/sixtun)
   -c, --config FILE read the server's configuration file instead
   -h, --help        this text
 `;
+
+interface TunnelSummary {
+  name: string;
+  client_ipv4: string;
+  server_ipv6: string;
+  client_ipv6: string;
+  routed_prefixes: string[];
+}
+
+/** `added tunnel office: 198.51.100.7 → 2001:db8:ff::4/127, routes 2001:db8:100:1::/64` */
+export function describeChange(op: string, t: TunnelSummary | null, name: string): string {
+  const verb = op === 'add' ? 'added' : op === 'remove' ? 'removed' : 'changed';
+  if (!t) return `${verb} tunnel ${name}`;
+  const routes = t.routed_prefixes.length ? `, routes ${t.routed_prefixes.join(' ')}` : ', no routed prefixes';
+  return `${verb} tunnel ${t.name}: ${t.client_ipv4} → ${t.server_ipv6} (client ${t.client_ipv6})${routes}`;
+}
 
 export async function tunnelCli(argv: string[]): Promise<number> {
   let parsed;
@@ -52,7 +70,8 @@ export async function tunnelCli(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true, strict: true,
       options: {
         'client-ipv4': { type: 'string' }, 'server-ipv6': { type: 'string' }, 'client-ipv6': { type: 'string' },
-        'routed-prefix': { type: 'string', multiple: true }, user: { type: 'string' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'routed-prefix': { type: 'string', multiple: true }, user: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -76,17 +95,20 @@ export async function tunnelCli(argv: string[]): Promise<number> {
   if (values['routed-prefix']) fields.routed_prefixes = values['routed-prefix'];
   if (values.user) fields.user = values.user;
   try {
-    const result = await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'tunnel', op, name, fields }, 30_000);
-    if (op === 'key') {
-      const r = result as { key: string };
-      process.stdout.write(`update key for ${name} (shown once, only its hash is kept): ${r.key}\n`);
+    const result = await controlRequest(await resolveSocket(values.socket, 'server'), { cmd: 'tunnel', op, name, fields }, 30_000);
+    if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
+    else if (op === 'key') {
+      const { key } = result as { key: string };
+      // In $(…) or a pipe, the key alone; on a terminal, a sentence around it.
+      process.stdout.write(process.stdout.isTTY ? `update key for ${name} (shown once, only its hash is kept): ${key}\n` : `${key}\n`);
     } else {
-      process.stdout.write(JSON.stringify(result) + '\n');
+      process.stdout.write(describeChange(op, (result as { tunnel: TunnelSummary | null }).tunnel, name) + '\n');
     }
     return 0;
   } catch (e) {
     process.stderr.write(`sixtun tunnel ${op}: ${(e as Error).message}\n`);
-    return (e as { code?: string }).code === 'ECONFIG' || (e as { code?: string }).code === 'EEXIST' || (e as { code?: string }).code === 'ENOENT' ? 2 : 1;
+    const code = (e as { code?: string }).code;
+    return e instanceof SocketChoiceError || code === 'ECONFIG' || code === 'EEXIST' || code === 'ENOENT' ? 2 : 1;
   }
 }
 
@@ -120,12 +142,12 @@ export async function exportCli(argv: string[]): Promise<number> {
       if (cfg.mode !== 'server' || !tc) throw Object.assign(new Error(`no tunnel ${name} in ${values.config}`), { code: 'ENOENT' });
       t = exportedTunnel(cfg, tc);
     } else {
-      t = (await controlRequest(values.socket ?? DEFAULT_SOCKET, { cmd: 'export', name })) as ExportedTunnel;
+      t = (await controlRequest(await resolveSocket(values.socket, 'server'), { cmd: 'export', name })) as ExportedTunnel;
     }
     process.stdout.write(renderExport(t, format));
     return 0;
   } catch (e) {
     process.stderr.write(`sixtun export: ${(e as Error).message}\n`);
-    return (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ECONFIG' ? 2 : 1;
+    return e instanceof SocketChoiceError || (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ECONFIG' ? 2 : 1;
   }
 }

@@ -238,7 +238,13 @@ class Fields {
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 
-function common(f: Fields, file: string): CommonConfig {
+/** Per mode and interface, so that a server and a client on one machine (in
+ * two namespaces, both on sixtun0) do not meet on one socket. */
+export function defaultControlSocket(mode: 'server' | 'client', iface: string): string {
+  return `/run/sixtun/${mode}-${iface}.sock`;
+}
+
+function common(f: Fields, file: string, mode: 'server' | 'client'): CommonConfig {
   const iface = f.string('interface', 'sixtun0');
   if (!IFNAME.test(iface)) f.fail('interface', 'expected an interface name of 1 to 15 letters, digits or _.:-');
   const ttlRaw = f.get('ttl');
@@ -260,7 +266,7 @@ function common(f: Fields, file: string): CommonConfig {
     pmtuDiscovery,
     offload: f.bool('offload', true),
     txQueueLen: f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000),
-    controlSocket: f.string('control_socket', `/run/sixtun/${iface}.sock`),
+    controlSocket: f.string('control_socket', defaultControlSocket(mode, iface)),
     logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     metrics: listenAddress(f, 'metrics'),
     user: f.has('user') ? f.string('user') : (f.get('user'), null),
@@ -322,7 +328,7 @@ export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
 }
 
 function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
-  const base = common(f, file);
+  const base = common(f, file, 'server');
   const ndp = f.choice('ndp', ['userspace', 'kernel', 'off'] as const, 'userspace');
   const cfg: ServerConfig = {
     ...base,
@@ -405,7 +411,7 @@ function updateConfig(f: Fields): ClientConfig['update'] {
 }
 
 function clientConfig(f: Fields, file: string): ClientConfig {
-  const base = common(f, file);
+  const base = common(f, file, 'client');
   const clientIpv6 = f.ipv6WithLength('client_ipv6', [64, 127]);
   const serverIpv6 = f.ipv6('server_ipv6');
   const pair = { ...clientIpv6, bytes: maskBytes(clientIpv6.bytes, clientIpv6.length) };

@@ -21,8 +21,43 @@ export type TunnelEdit =
   | { op: 'remove'; name: string }
   | { op: 'set'; name: string; fields: TunnelFields };
 
-/** Applies edits to the file's text; returns the new text and the validated config. */
-export function editTunnels(text: string, file: string, edits: TunnelEdit[]): { text: string; config: ServerConfig } {
+/** The `sixtun tunnel` flag that sets each field. */
+const FLAG_OF: Record<string, string> = {
+  client_ipv4: '--client-ipv4', server_ipv6: '--server-ipv6', client_ipv6: '--client-ipv6', routed_prefixes: '--routed-prefix', user: '--user', name: 'NAME',
+};
+
+/** An edit that came from command-line flags and does not validate: it names
+ * the flag, not a line of a file that does not hold the change (yet). */
+export class EditError extends Error {
+  readonly code: string;
+  constructor(message: string, code = 'ECONFIG') {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Says a ConfigError about the edited text in the words of the edit: flags
+ * for the edited tunnel, names (not list indexes) for the others. */
+function explain(e: ConfigError, names: string[], edited: Set<number>, edits: TunnelEdit[]): EditError {
+  const byName = (text: string): string => text
+    .replace(/tunnels\[(\d+)\]\.([a-z_0-9]+(?:\[\d+\])?)/g, (_, i: string, f: string) => `${f} of tunnel ${names[Number(i)]}`)
+    .replace(/tunnels\[(\d+)\]/g, (_, i: string) => `tunnel ${names[Number(i)]}`);
+  const m = /^tunnels\[(\d+)\](?:\.([a-z_0-9]+)(?:\[(\d+)\])?)?$/.exec(e.field);
+  if (m && edited.has(Number(m[1]))) {
+    const field = m[2] ?? 'name';
+    const edit = edits.find((x) => x.name === names[Number(m[1])]);
+    const given = edit && 'fields' in edit ? (edit.fields as Record<string, unknown>)[field] : undefined;
+    const value = m[3] !== undefined && Array.isArray(given) ? ` ${String(given[Number(m[3])])}` : '';
+    const flag = FLAG_OF[field] ?? field;
+    const missing = e.expected.startsWith('is required');
+    return new EditError(missing ? `${flag} ${e.expected}` : `${flag}${value}: ${byName(e.expected)}`);
+  }
+  return new EditError(`${byName(e.field)}: ${byName(e.expected)} (in ${e.file})`);
+}
+
+/** Applies edits to the file's text; returns the new text and the validated
+ * config. Errors name the flags of the edit (fromFlags) or the file's fields. */
+export function editTunnels(text: string, file: string, edits: TunnelEdit[], fromFlags = false): { text: string; config: ServerConfig } {
   const doc = parseDocument(text);
   let seq = doc.get('tunnels', true);
   if (!isSeq(seq)) {
@@ -34,13 +69,13 @@ export function editTunnels(text: string, file: string, edits: TunnelEdit[]): { 
   for (const e of edits) {
     const at = find(e.name);
     if (e.op === 'add') {
-      if (at >= 0) throw Object.assign(new ConfigError(file, null, `tunnels.${e.name}`, 'a tunnel of that name exists'), { code: 'EEXIST' });
+      if (at >= 0) throw new EditError(`a tunnel named ${e.name} exists already (in ${file})`, 'EEXIST');
       const m = doc.createNode({ name: e.name, ...e.fields }) as YAMLMap;
       const routed = m.get('routed_prefixes', true);
       if (isSeq(routed)) routed.flow = true;
       list.items.push(m);
     } else {
-      if (at < 0) throw Object.assign(new ConfigError(file, null, `tunnels.${e.name}`, 'no tunnel of that name'), { code: 'ENOENT' });
+      if (at < 0) throw new EditError(`no tunnel named ${e.name} (in ${file})`, 'ENOENT');
       if (e.op === 'remove') list.items.splice(at, 1);
       else {
         const m = list.items[at] as YAMLMap;
@@ -54,7 +89,15 @@ export function editTunnels(text: string, file: string, edits: TunnelEdit[]): { 
     }
   }
   const out = doc.toString();
-  const config = parseConfig(out, file);
+  let config;
+  try {
+    config = parseConfig(out, file);
+  } catch (e) {
+    if (!fromFlags || !(e instanceof ConfigError)) throw e;
+    const names = list.items.map((it) => String(isMap(it) ? it.get('name') : ''));
+    const edited = new Set(edits.filter((x) => x.op !== 'remove').map((x) => names.indexOf(x.name)));
+    throw explain(e, names, edited, edits);
+  }
   if (config.mode !== 'server') throw new ConfigError(file, null, 'mode', 'tunnels can only be changed on a server');
   return { text: out, config };
 }

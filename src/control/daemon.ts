@@ -7,7 +7,7 @@ import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
 import { NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
 import { openRaw4 } from '../sys/raw4.js';
-import { native } from '../sys/native.js';
+import { isSysError, native } from '../sys/native.js';
 import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
@@ -35,7 +35,8 @@ import { DatapathTables } from '../datapath/tables.js';
 import { Datapath } from '../datapath/loop.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { Tunnel, TunnelSpec } from '../route/tunnel.js';
-import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
+import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { preflight } from './preflight.js';
 import { formatIpv4Address, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
 
@@ -170,9 +171,10 @@ export class Daemon {
       }
     };
     try {
+      await preflight(cfg, nl);
       await recoverLeftovers(cfg, nl, log);
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
-      const tun = openOffloadedTun(cfg.interface, cfg.offload);
+      const tun = openTunOrExplain(cfg);
       undo.push(() => { native.close(tun.fd); });
       if (tun.refused) log.warn('the kernel refused TUN offloads: running without them', { error: tun.refused });
       const rawFd = openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, recvErr: true, bufferBytes: 4 << 20 });
@@ -487,10 +489,10 @@ export class Daemon {
   }
 
   /** Runs configuration edits one at a time: validate, apply, then write the file. */
-  private editConfig(edits: TunnelEdit[]): Promise<Awaited<ReturnType<Daemon['reload']>>> {
+  private editConfig(edits: TunnelEdit[], fromFlags = false): Promise<Awaited<ReturnType<Daemon['reload']>>> {
     const run = async (): Promise<Awaited<ReturnType<Daemon['reload']>>> => {
       if (this.cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
-      const { text, config } = editTunnels(readFileSync(this.cfg.file, 'utf8'), this.cfg.file, edits);
+      const { text, config } = editTunnels(readFileSync(this.cfg.file, 'utf8'), this.cfg.file, edits, fromFlags);
       const diff = await this.reload(config);
       writeAtomically(this.cfg.file, text);
       this.log.info('configuration changed', { file: this.cfg.file, ...diff });
@@ -507,19 +509,27 @@ export class Daemon {
     const fields = (req.fields ?? {}) as TunnelFields;
     switch (req.op) {
       case 'add':
-        return this.editConfig([{ op: 'add', name, fields }]);
-      case 'remove':
-        return this.editConfig([{ op: 'remove', name }]);
+        return { ...(await this.editConfig([{ op: 'add', name, fields }], true)), tunnel: this.tunnelSummary(name) };
+      case 'remove': {
+        const before = this.tunnelSummary(name);
+        return { ...(await this.editConfig([{ op: 'remove', name }], true)), tunnel: before };
+      }
       case 'set':
-        return this.editConfig([{ op: 'set', name, fields }]);
+        return { ...(await this.editConfig([{ op: 'set', name, fields }], true)), tunnel: this.tunnelSummary(name) };
       case 'key': {
         const { key, hash } = await makeUpdateKey();
-        await this.editConfig([{ op: 'set', name, fields: { update_key_hash: hash } }]);
+        await this.editConfig([{ op: 'set', name, fields: { update_key_hash: hash } }], true);
         return { tunnel: name, key };
       }
       default:
         throw Object.assign(new Error(`unknown tunnel operation ${JSON.stringify(req.op)}: add, remove, set or key`), { code: 'EINVAL' });
     }
+  }
+
+  /** The tunnel as the CLI reports a change: its endpoint, pair and routes. */
+  private tunnelSummary(name: string): { name: string; client_ipv4: string; server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } | null {
+    const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined;
+    return t ? { name, client_ipv4: t.clientIpv4, server_ipv6: formatPrefix(t.serverIpv6), client_ipv6: t.clientIpv6, routed_prefixes: t.routedPrefixes.map(formatPrefix) } : null;
   }
 
   private updateBackend(): UpdateBackend {
@@ -657,6 +667,15 @@ export async function sendEndpointUpdate(update: { url: string; user: string; ke
 }
 
 /** The client's local IPv4: configured, or the source the kernel would use towards the server. */
+function openTunOrExplain(cfg: Config): ReturnType<typeof openOffloadedTun> {
+  try {
+    return openOffloadedTun(cfg.interface, cfg.offload);
+  } catch (e) {
+    if (isSysError(e, 'EBUSY')) throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} is a TUN device held open by another program: set interface to a free name`);
+    throw e;
+  }
+}
+
 async function clientLocalAddress(cfg: ClientConfig, nl: NetlinkClient): Promise<string> {
   if (cfg.localIpv4 !== null) return cfg.localIpv4;
   const r = await getRoute(nl, cfg.serverIpv4);

@@ -124,8 +124,15 @@ export class Tracer {
     return c;
   }
 
+  /** Wall-clock time of the monotonic clock's zero, taken once: every stamp
+   * comes from the one monotonic clock, so a reply is never stamped before its
+   * request (mixing Date.now() milliseconds with hrtime's sub-millisecond part
+   * could step backwards). */
+  private readonly epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+  /** Nanoseconds since 1970 now, as pcapng's two 32-bit halves (if_tsresol 9). */
   private timestamp(): [number, number] {
-    const ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    const ns = this.epochNs + process.hrtime.bigint();
     return [Number(ns >> 32n), Number(ns & 0xffffffffn)];
   }
 

@@ -48,13 +48,15 @@ describeRoot('live tunnel changes', () => {
 
     const add = await cli(['tunnel', 'add', b.name, '--client-ipv4', b.v4, '--server-ipv6', `${b.serverV6}/127`, '--client-ipv6', b.clientV6, '--routed-prefix', b.routed, ...sock]);
     expect(add.code, add.err).toBe(0);
-    expect(JSON.parse(add.out)).toEqual({ added: [b.name], removed: [], changed: [] });
+    expect(add.out).toBe(`added tunnel ${b.name}: ${b.v4} → ${b.serverV6}/127 (client ${b.clientV6}), routes ${b.routed}\n`);
     expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
-    const set = await cli(['tunnel', 'set', b.name, '--routed-prefix', '2001:db8:300::/64', ...sock]);
+    const set = await cli(['tunnel', 'set', b.name, '--routed-prefix', '2001:db8:300::/64', '--json', ...sock]);
     expect(set.code, set.err).toBe(0);
+    expect(JSON.parse(set.out)).toMatchObject({ added: [], removed: [], changed: [b.name], tunnel: { name: b.name, routed_prefixes: ['2001:db8:300::/64'] } });
     expect(lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((r) => r.dst).sort()).toEqual([a.routed, '2001:db8:300::/64']);
     const rm = await cli(['tunnel', 'remove', b.name, ...sock]);
     expect(rm.code, rm.err).toBe(0);
+    expect(rm.out).toMatch(new RegExp(`^removed tunnel ${b.name}: ${b.v4} → `));
 
     const r = await transfer;
     expect(r.received).toBe(r.sent);
@@ -73,7 +75,18 @@ describeRoot('live tunnel changes', () => {
     expect(dup.err).toMatch(/exists/);
     const overlap = await cli(['tunnel', 'add', 'c', '--client-ipv4', '198.51.100.77', '--server-ipv6', `${a.serverV6}/127`, '--client-ipv6', a.clientV6, ...sock]);
     expect(overlap.code).toBe(2);
-    expect(overlap.err).toMatch(/server_ipv6: .* overlaps/);
+    // The change came from flags: the error names the flag and the other tunnel, not a line of the file.
+    expect(overlap.err).toBe(`sixtun tunnel add: --server-ipv6: ${a.serverV6}/127 overlaps ${a.serverV6}/127 (server_ipv6 of tunnel ${a.name})\n`);
+    const bad = await cli(['tunnel', 'add', 'd', '--client-ipv4', '198.51.100.78', '--server-ipv6', '2001:db8:ff::40', '--client-ipv6', '2001:db8:ff::41', ...sock]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^sixtun tunnel add: --server-ipv6: expected an IPv6 address with its prefix length/);
+    expect(bad.err).not.toMatch(/\.yaml:\d+/);
+    const noEndpoint = await cli(['tunnel', 'add', 'e', '--server-ipv6', '2001:db8:ff::40/127', '--client-ipv6', '2001:db8:ff::41', ...sock]);
+    expect(noEndpoint.code).toBe(2);
+    expect(noEndpoint.err).toMatch(/^sixtun tunnel add: --client-ipv4 is required/);
+    const missing = await cli(['tunnel', 'remove', 'nosuch', ...sock]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/^sixtun tunnel remove: no tunnel named nosuch/);
   });
 });
 
@@ -90,7 +103,9 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const client = await startClient(t, c, dir);
     const key = await cli(['tunnel', 'key', c.name, '--socket', server.socket]);
     expect(key.code, key.err).toBe(0);
-    const k = /: (\S+)$/.exec(key.out.trim())![1];
+    // Not a terminal: the key alone, for KEY=$(sixtun tunnel key NAME).
+    expect(key.out).toMatch(/^[A-Za-z0-9_-]{16,}\n$/);
+    const k = key.out.trim();
     expect(readFileSync(server.config, 'utf8')).toMatch(/update_key_hash: scrypt\$16384\$8\$1\$/);
     expect(readFileSync(server.config, 'utf8')).not.toContain(k);
     const url = (q: string): string => `http://${SERVER_V4}:8080/nic/update?hostname=${q}`;
@@ -134,7 +149,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub);
     const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000}\n` });
-    const k = /: (\S+)$/.exec((await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim())![1];
+    const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const values = ['198.51.100.30', '198.51.100.31'];
     const loop = `for i in $(seq 100); do curl -s -m 2 -u ${c.name}:${k} "http://${SERVER_V4}:8080/nic/update?hostname=${c.name}&myip=$([ $((i % 2)) = 0 ] && echo ${values[0]} || echo ${values[1]})"; echo; done`;
     const updates = lab.spawn(t.isp, ['sh', '-c', loop]);

@@ -1,6 +1,6 @@
 // Tracing, status and metrics against a running server in the topology.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
@@ -8,6 +8,7 @@ import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } 
 import { SIXTUN_BIN, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { helperScript, ping } from '../helpers/programs.js';
 import { waitFor } from '../../src/lab/netns.js';
+import { PcapngReader } from '../../src/wire/pcapng.js';
 
 /** Checks text against the Prometheus exposition format 0.0.4 rules and returns the samples. */
 function parseExposition(text: string): Map<string, number> {
@@ -164,5 +165,48 @@ describeRoot('tracing, status and metrics', () => {
     expect(out).toMatch(/\nclient2 +198\.51\.100\.3 +2001:db8:ff::5 +1480 +\d+/);
     expect(out).toMatch(/spoofed-source=\d+/);
     expect(out).toMatch(/\nndp userspace: seen \d+ answered \d+/);
+  });
+
+  /** A CLI run from here (the control socket is a path: no namespace needed). */
+  function cli(args: string[], closeStdout = false) {
+    const child = spawn(process.execPath, [SIXTUN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    // The reader that went away: its end of the pipe is closed at once.
+    if (closeStdout) child.stdout.destroy();
+    else child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited };
+  }
+
+  it('trace -w - is live: each packet reaches the pipe while the trace runs, stamped in order; it says when it listens and what it saw', async () => {
+    const [c1] = t.clients;
+    const tr = cli(['trace', '--socket', server.socket, '--host', c1.clientV6, '--proto', 'icmpv6', '-w', '-']);
+    await waitFor(() => tr.stderr().includes('listening on'), 5000, 20, 'trace to say it listens');
+    expect(tr.stderr()).toMatch(new RegExp(`^sixtun trace: listening on ${server.socket} \\(--host ${c1.clientV6} --proto icmpv6\\), writing pcapng to standard output; Ctrl-C to stop\n$`));
+    ping(lab, c1.ns, HOST_V6, { count: 3, interval: 0.05 });
+    // Echo request and reply, each on two capture points, both ways: 4 blocks per echo.
+    const reader = new PcapngReader();
+    await waitFor(() => new PcapngReader().push(tr.stdout()).length >= 12, 5000, 20, 'packets on the pipe while trace runs');
+    expect(tr.child.exitCode).toBeNull();
+    const packets = reader.push(tr.stdout());
+    for (let i = 1; i < packets.length; i++) expect(packets[i].timestampNs >= packets[i - 1].timestampNs, `packet ${i} stamped before packet ${i - 1}`).toBe(true);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    expect(now - packets[0].timestampNs < 60_000_000_000n && packets[0].timestampNs <= now).toBe(true);
+    tr.child.kill('SIGINT');
+    expect(await tr.exited).toBe(0);
+    expect(tr.stderr()).toMatch(new RegExp(`\nsixtun trace: ${packets.length} packets seen, ${packets.length} written to standard output\n$`));
+  });
+
+  it('status and trace whose reader went away (| head) exit quietly, without a stack trace', async () => {
+    const st = cli(['status', '--socket', server.socket], true);
+    expect(await st.exited).toBe(0);
+    expect(st.stderr()).toBe('');
+    const tr = cli(['trace', '--socket', server.socket], true);
+    await waitFor(async () => ((await status(server)) as unknown as { traces: unknown[] }).traces.length > 0, 5000, 20, 'trace attached');
+    ping(lab, t.clients[0].ns, HOST_V6, { count: 1 });
+    expect(await tr.exited).toBe(0);
+    expect(tr.stderr()).not.toMatch(/EPIPE|Error|    at /);
   });
 });

@@ -1,0 +1,68 @@
+// Checks made before a daemon sets up anything: each failure names the
+// config field or the privilege to fix, so that nothing is half-built.
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError, type Config } from '../config/config.js';
+import { CAP_NET_ADMIN, CAP_NET_RAW } from '../sys/privileges.js';
+import type { NetlinkClient } from '../netlink/client.js';
+import { dumpLinks } from '../netlink/link.js';
+import { dumpAddresses } from '../netlink/addr.js';
+import { controlRequest } from './control-server.js';
+import { describeDaemon, findDaemons, sameNetns, type RunningSixtun } from './discover.js';
+
+/** ARPHRD_NONE: what a TUN device reports as its link type. */
+const ARPHRD_NONE = 65534;
+
+export class PreflightError extends Error {
+  readonly code = 'EPREFLIGHT';
+}
+
+/** Effective capabilities of this process (CapEff in /proc/self/status). */
+export function effectiveCapabilities(statusText = readFileSync('/proc/self/status', 'utf8')): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(statusText);
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+export function missingCapabilities(eff: bigint): string[] {
+  const missing: string[] = [];
+  if ((eff & (1n << BigInt(CAP_NET_ADMIN))) === 0n) missing.push('CAP_NET_ADMIN');
+  if ((eff & (1n << BigInt(CAP_NET_RAW))) === 0n) missing.push('CAP_NET_RAW');
+  return missing;
+}
+
+export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
+  const missing = missingCapabilities(effectiveCapabilities());
+  if (missing.length > 0) {
+    throw new PreflightError(`sixtun ${cfg.mode} needs ${missing.join(' and ')} (TUN device, routes, raw protocol-41 socket): run it as root, or give it ${missing.join(' and ')} (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)`);
+  }
+  if (existsSync(cfg.controlSocket)) {
+    let running: { mode: string; interface: string; pid: number } | null = null;
+    try {
+      running = (await controlRequest(cfg.controlSocket, { cmd: 'status' }, 2000)) as { mode: string; interface: string; pid: number };
+    } catch {
+      // A stale socket of a stopped daemon: taken over when we listen.
+    }
+    if (running) {
+      throw new ConfigError(cfg.file, null, 'control_socket', `${cfg.controlSocket} is in use by ${describeDaemon({ socket: cfg.controlSocket, ...running })}: stop it, or set control_socket (or interface) to another name`);
+    }
+  }
+  const links = await dumpLinks(nl);
+  const names = links.map((l) => l.name);
+  const tun = links.find((l) => l.name === cfg.interface);
+  if (tun) {
+    if (tun.type !== ARPHRD_NONE) {
+      throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} already exists here and is not a TUN device: set interface to a free name`);
+    }
+    const owner = (await findDaemons()).find((d: RunningSixtun) => d.interface === cfg.interface && sameNetns(d.pid));
+    if (owner) throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} is in use by ${describeDaemon(owner)}: stop it, or set interface to another name`);
+  }
+  if (cfg.mode === 'server' && cfg.externalInterface !== null && !names.includes(cfg.externalInterface)) {
+    throw new ConfigError(cfg.file, null, 'external_interface', `no interface ${cfg.externalInterface} here (have: ${names.join(', ')}): name the interface that faces the upstream IPv6 router`);
+  }
+  const local = cfg.localIpv4;
+  if (local !== null) {
+    const mine = (await dumpAddresses(nl, 4)).map((a) => a.address);
+    if (!mine.includes(local)) {
+      throw new ConfigError(cfg.file, null, 'local_ipv4', `${local} is not an address of any interface here (have: ${mine.join(', ') || 'none'}): protocol-41 packets are sent from and to it`);
+    }
+  }
+}
