@@ -1,32 +1,12 @@
 // sixtun command line: dispatches to one module per subcommand.
-import { readFileSync } from 'node:fs';
 import { runDaemon } from './run.js';
 import { status } from './status.js';
 import { trace } from './trace.js';
 import { demo } from './demo.js';
 import { exportCli, tunnelCli } from './tunnel.js';
 import { bench } from './bench.js';
-
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-export const USAGE = `sixtun ${VERSION}: userspace 6in4 (IPv6-in-IPv4, protocol 41) tunnel router
-
-Usage: sixtun <command> [options]
-
-Commands:
-  demo             build a whole tunnel topology in namespaces and show it working
-  server -c FILE   run a tunnel server (many clients on one TUN)
-  client -c FILE   run a tunnel client
-  status           show a running daemon's tunnels and counters
-  trace            show or save (pcapng) the packets a daemon handles, with verdicts
-  tunnel           add, remove or change a running server's tunnels; make update keys
-  export NAME      print a client configuration for a tunnel (iproute2, netplan, …)
-  bench            measure sixtun against kernel paths and a C forwarder, in namespaces
-  help             this text
-  version          print the version
-
-Run \`sixtun <command> --help\` for a command's options.
-`;
+import { completion } from './reference.js';
+import { USAGE, VERSION } from './usage.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -46,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return exportCli(rest);
     case 'bench':
       return bench(rest);
+    case 'completion':
+      return completion(rest);
     case undefined:
       process.stderr.write(USAGE);
       return 2;

@@ -89,12 +89,54 @@ export class ConfigError extends Error {
   }
 }
 
+/** Every error of one file, reported at once (sorted by line). The first one's
+ * file, line, field and expectation stay readable as a single ConfigError. */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors[0].file, errors[0].line, errors[0].field, errors[0].expected);
+    if (errors.length > 1) this.message = `${errors[0].file}: ${errors.length} errors:\n${errors.map((e) => `  ${e.message}`).join('\n')}`;
+    this.name = 'ConfigErrors';
+  }
+}
+
+/** Edit distance, for "did you mean" on unknown keys. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+function closest(key: string, known: Iterable<string>): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k);
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
+}
+
+interface ParseContext {
+  file: string;
+  lines: LineCounter;
+  errors: ConfigError[];
+  /** Fields an unknown key was probably meant to be ("local_ipv4" for "local_ipv44"). */
+  suggested: Set<string>;
+}
+
 /** Reads fields of one YAML mapping with positions for errors. */
 class Fields {
   private readonly used = new Set<string>();
 
   constructor(
-    private readonly ctx: { file: string; lines: LineCounter },
+    private readonly ctx: ParseContext,
     private readonly node: YamlNode | null,
     private readonly path: string,
     private readonly raw: Record<string, unknown>,
@@ -116,6 +158,10 @@ class Fields {
 
   name(key: string): string {
     return this.path ? `${this.path}.${key}` : key;
+  }
+
+  get errorCount(): number {
+    return this.ctx.errors.length;
   }
 
   fail(key: string | undefined, expected: string): never {
@@ -228,10 +274,25 @@ class Fields {
     return new Fields(this.ctx, node, this.name(key), value as Record<string, unknown>);
   }
 
+  /** Runs one field's read; a failure is recorded and fallback used, so that
+   * every error of the file is found in one pass. */
+  collect<T>(read: () => T, fallback: T): T {
+    try {
+      return read();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.ctx.errors.push(e);
+      return fallback;
+    }
+  }
+
   /** Unknown keys are errors: a typo must not silently become a default. */
   done(): void {
     for (const k of Object.keys(this.raw)) {
-      if (!this.used.has(k)) this.fail(k, 'unknown field');
+      if (this.used.has(k)) continue;
+      const guess = closest(k, this.used);
+      if (guess !== null) this.ctx.suggested.add(this.name(guess));
+      this.collect(() => this.fail(k, guess !== null ? `unknown field (did you mean ${guess}?)` : `unknown field (known here: ${[...this.used].sort().join(', ')})`), undefined);
     }
   }
 }
@@ -245,32 +306,37 @@ export function defaultControlSocket(mode: 'server' | 'client', iface: string): 
 }
 
 function common(f: Fields, file: string, mode: 'server' | 'client'): CommonConfig {
-  const iface = f.string('interface', 'sixtun0');
-  if (!IFNAME.test(iface)) f.fail('interface', 'expected an interface name of 1 to 15 letters, digits or _.:-');
-  const ttlRaw = f.get('ttl');
-  let ttl = DEFAULT_TTL;
-  if (ttlRaw === 'inherit') ttl = 0;
-  else if (ttlRaw !== undefined && ttlRaw !== null) {
-    if (typeof ttlRaw !== 'number' || !Number.isInteger(ttlRaw) || ttlRaw < 1 || ttlRaw > 255) f.fail('ttl', `expected 1..255 or inherit, got ${JSON.stringify(ttlRaw)}`);
-    ttl = ttlRaw;
-  }
-  const tosRaw = f.get('tos');
-  if (tosRaw !== undefined && tosRaw !== null && tosRaw !== 'inherit' && tosRaw !== 0) f.fail('tos', `expected 0 or inherit, got ${JSON.stringify(tosRaw)}`);
-  const pmtuDiscovery = f.bool('pmtu_discovery', true);
+  const iface = f.collect(() => {
+    const name = f.string('interface', 'sixtun0');
+    if (!IFNAME.test(name)) f.fail('interface', 'expected an interface name of 1 to 15 letters, digits or _.:-');
+    return name;
+  }, 'sixtun0');
+  const ttl = f.collect(() => {
+    const raw = f.get('ttl');
+    if (raw === 'inherit') return 0;
+    if (raw === undefined || raw === null) return DEFAULT_TTL;
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > 255) f.fail('ttl', `expected 1..255 or inherit, got ${JSON.stringify(raw)}`);
+    return raw;
+  }, DEFAULT_TTL);
+  const tosInherit = f.collect(() => {
+    const raw = f.get('tos');
+    if (raw !== undefined && raw !== null && raw !== 'inherit' && raw !== 0) f.fail('tos', `expected 0 or inherit, got ${JSON.stringify(raw)}`);
+    return raw === 'inherit';
+  }, false);
   return {
     file,
     interface: iface,
-    mtu: f.int('mtu', DEFAULT_MTU, MTU_MIN, MTU_MAX),
+    mtu: f.collect(() => f.int('mtu', DEFAULT_MTU, MTU_MIN, MTU_MAX), DEFAULT_MTU),
     ttl,
-    tosInherit: tosRaw === 'inherit',
-    pmtuDiscovery,
-    offload: f.bool('offload', true),
-    txQueueLen: f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000),
-    controlSocket: f.string('control_socket', defaultControlSocket(mode, iface)),
-    logLevel: f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
-    metrics: listenAddress(f, 'metrics'),
-    user: f.has('user') ? f.string('user') : (f.get('user'), null),
-    controlGroup: f.has('control_group') ? f.string('control_group') : (f.get('control_group'), null),
+    tosInherit,
+    pmtuDiscovery: f.collect(() => f.bool('pmtu_discovery', true), true),
+    offload: f.collect(() => f.bool('offload', true), true),
+    txQueueLen: f.collect(() => f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000), DEFAULT_TXQUEUELEN),
+    controlSocket: f.collect(() => f.string('control_socket', defaultControlSocket(mode, iface)), ''),
+    logLevel: f.collect(() => f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'), 'info'),
+    metrics: f.collect(() => listenAddress(f, 'metrics'), null),
+    user: f.collect(() => (f.has('user') ? f.string('user') : (f.get('user'), null)), null),
+    controlGroup: f.collect(() => (f.has('control_group') ? f.string('control_group') : (f.get('control_group'), null)), null),
   };
 }
 
@@ -294,31 +360,34 @@ export function listenAddress(f: Fields, key: string, more?: (sub: Fields) => vo
   return { host: m[1], port: Number(m[2]) };
 }
 
-function overlaps(a: IpPrefix, b: IpPrefix): boolean {
-  return a.length <= b.length ? prefixContains(a, b.bytes) : prefixContains(b, a.bytes);
-}
-
-function tunnelConfig(f: Fields): TunnelConfig {
-  const name = f.string('name');
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) f.fail('name', 'expected 1 to 64 letters, digits or _.-');
-  const serverIpv6 = f.ipv6WithLength('server_ipv6', [64, 127]);
-  const clientIpv6 = f.ipv6('client_ipv6');
-  const client = parseIp(clientIpv6);
-  if (!prefixContains({ ...serverIpv6, bytes: maskBytes(serverIpv6.bytes, serverIpv6.length) }, client.bytes)) {
-    f.fail('client_ipv6', `expected an address inside the pair ${formatPrefix({ ...serverIpv6, bytes: maskBytes(serverIpv6.bytes, serverIpv6.length) })}`);
-  }
-  if (formatIp(client.bytes) === formatIp(serverIpv6.bytes)) f.fail('client_ipv6', 'must differ from server_ipv6');
-  const t: TunnelConfig = {
+function tunnelConfig(f: Fields): TunnelConfig | null {
+  const before = f.errorCount;
+  const name = f.collect(() => {
+    const v = f.string('name');
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(v)) f.fail('name', 'expected 1 to 64 letters, digits or _.-');
+    return v;
+  }, '');
+  const serverIpv6 = f.collect(() => f.ipv6WithLength('server_ipv6', [64, 127]), null);
+  const clientIpv6 = f.collect(() => {
+    const v = f.ipv6('client_ipv6');
+    if (serverIpv6 === null) return v;
+    const client = parseIp(v);
+    const pair = { ...serverIpv6, bytes: maskBytes(serverIpv6.bytes, serverIpv6.length) };
+    if (!prefixContains(pair, client.bytes)) f.fail('client_ipv6', `expected an address inside the pair ${formatPrefix(pair)}`);
+    if (formatIp(client.bytes) === formatIp(serverIpv6.bytes)) f.fail('client_ipv6', 'must differ from server_ipv6');
+    return v;
+  }, '');
+  const t = {
     name,
-    clientIpv4: f.ipv4('client_ipv4', true),
+    clientIpv4: f.collect(() => f.ipv4('client_ipv4', true), ''),
     serverIpv6,
     clientIpv6,
-    routedPrefixes: f.prefixList('routed_prefixes'),
-    user: f.string('user', name),
-    updateKeyHash: f.has('update_key_hash') ? f.string('update_key_hash') : null,
+    routedPrefixes: f.collect(() => f.prefixList('routed_prefixes'), []),
+    user: f.collect(() => f.string('user', name), name),
+    updateKeyHash: f.collect(() => (f.has('update_key_hash') ? f.string('update_key_hash') : (f.get('update_key_hash'), null)), null),
   };
   f.done();
-  return t;
+  return f.errorCount === before && serverIpv6 !== null ? { ...t, serverIpv6 } : null;
 }
 
 export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
@@ -329,66 +398,90 @@ export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
 
 function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
   const base = common(f, file, 'server');
-  const ndp = f.choice('ndp', ['userspace', 'kernel', 'off'] as const, 'userspace');
+  const ndp = f.collect(() => f.choice('ndp', ['userspace', 'kernel', 'off'] as const, 'userspace'), 'userspace');
   const cfg: ServerConfig = {
     ...base,
     mode: 'server',
-    localIpv4: f.ipv4('local_ipv4', true),
-    externalInterface: f.has('external_interface') ? f.string('external_interface') : null,
+    localIpv4: f.collect(() => f.ipv4('local_ipv4', true), ''),
+    externalInterface: f.collect(() => (f.has('external_interface') ? f.string('external_interface') : (f.get('external_interface'), null)), null),
     ndp,
-    ndpRoutedPrefixes: f.bool('ndp_routed_prefixes', false),
-    ndpRouterFlag: f.bool('ndp_router_flag', true),
-    ndpServerAddresses: f.bool('ndp_server_addresses', false),
-    ndpRate: f.int('ndp_rate', 20, 1, 100_000),
-    idleTimeout: f.int('idle_timeout', 0, 0, 10 * 365 * 86400),
-    updateApi: updateApiConfig(f),
+    ndpRoutedPrefixes: f.collect(() => f.bool('ndp_routed_prefixes', false), false),
+    ndpRouterFlag: f.collect(() => f.bool('ndp_router_flag', true), true),
+    ndpServerAddresses: f.collect(() => f.bool('ndp_server_addresses', false), false),
+    ndpRate: f.collect(() => f.int('ndp_rate', 20, 1, 100_000), 20),
+    idleTimeout: f.collect(() => f.int('idle_timeout', 0, 0, 10 * 365 * 86400), 0),
+    updateApi: f.collect(() => updateApiConfig(f), null),
     tunnels: [],
   };
-  if (ndp !== 'off' && cfg.externalInterface === null) f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`);
+  if (ndp !== 'off' && cfg.externalInterface === null) {
+    f.collect(() => f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`), undefined);
+  }
   const list = f.get('tunnels');
   if (list === undefined || list === null) return cfg;
-  if (!Array.isArray(list)) f.fail('tunnels', 'expected a list of tunnels');
+  if (!Array.isArray(list)) return f.collect(() => f.fail('tunnels', 'expected a list of tunnels'), cfg);
   const seq = doc.get('tunnels', true);
-  cfg.tunnels = list.map((raw, i) => {
-    const node = isSeq(seq) ? (seq.items[i] as YamlNode) : null;
-    return tunnelConfig(f.child(`tunnels[${i}]`, raw, node));
-  });
-  checkTunnelSet(cfg, (i, key, expected): never => {
-    const node = isSeq(seq) ? (seq.items[i] as YamlNode) : null;
-    return f.child(`tunnels[${i}]`, list[i], node).fail(key, expected);
-  });
+  const entry = (i: number): Fields => f.child(`tunnels[${i}]`, list[i], isSeq(seq) ? (seq.items[i] as YamlNode) : null);
+  const parsed = list.map((_, i) => f.collect(() => tunnelConfig(entry(i)), null));
+  // Cross-tunnel rules need every tunnel whole; they are checked once the tunnels are.
+  if (parsed.some((t) => t === null)) return cfg;
+  cfg.tunnels = parsed as TunnelConfig[];
+  checkTunnelSet(cfg, (i, key, expected) => f.collect(() => entry(i).fail(key, expected), undefined));
   return cfg;
 }
 
-/** Cross-tunnel rules: unique names and remotes, no overlapping inner space. */
-export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: string, expected: string) => never): void {
+/** Sortable text of a 128-bit address: 32 hex digits. */
+function hex128(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}
+
+function lastAddress(p: IpPrefix): Uint8Array {
+  const out = maskBytes(p.bytes, p.length);
+  for (let bit = p.length; bit < out.length * 8; bit++) out[bit >> 3] |= 0x80 >> (bit & 7);
+  return out;
+}
+
+/** Cross-tunnel rules: unique names and remotes, no overlapping inner space.
+ * Linear after one sort: prefixes are nested or disjoint, so walking them in
+ * address order with a stack of the enclosing ones finds every overlap
+ * (each prefix meets at most its innermost encloser), O(n log n) for n prefixes. */
+export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: string, expected: string) => void): void {
   const names = new Map<string, number>();
   const remotes = new Map<string, number>();
-  const spaces: Array<{ prefix: IpPrefix; index: number; what: string }> = [];
+  interface Space { start: string; end: string; length: number; prefix: IpPrefix; index: number; order: number; what: string }
+  const spaces: Space[] = [];
   cfg.tunnels.forEach((t, i) => {
     const dupName = names.get(t.name);
     if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also tunnels[${dupName}])`);
-    names.set(t.name, i);
+    else names.set(t.name, i);
     const dupRemote = remotes.get(t.clientIpv4);
     if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also tunnels[${dupRemote}].client_ipv4)`);
+    else remotes.set(t.clientIpv4, i);
     if (t.clientIpv4 === cfg.localIpv4) fail(i, 'client_ipv4', 'must not be the server’s own local_ipv4');
-    remotes.set(t.clientIpv4, i);
     const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
     const mine = [{ prefix: pair, what: 'server_ipv6' }, ...t.routedPrefixes.map((p, k) => ({ prefix: p, what: `routed_prefixes[${k}]` }))];
     for (const m of mine) {
-      for (const other of spaces) {
-        if (overlaps(m.prefix, other.prefix)) {
-          fail(i, m.what, `${formatPrefix(m.prefix)} overlaps ${formatPrefix(other.prefix)} (${other.index === i ? '' : `tunnels[${other.index}].`}${other.what})`);
-        }
-      }
+      spaces.push({ start: hex128(m.prefix.bytes), end: hex128(lastAddress(m.prefix)), length: m.prefix.length, prefix: m.prefix, index: i, order: spaces.length, what: m.what });
     }
-    for (const m of mine) spaces.push({ ...m, index: i });
   });
+  spaces.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.length - b.length || a.order - b.order));
+  const open: Space[] = [];
+  for (const s of spaces) {
+    while (open.length > 0 && open[open.length - 1].end < s.start) open.pop();
+    const outer = open[open.length - 1];
+    if (outer !== undefined) {
+      // Reported on the one that comes later in the file, naming the earlier.
+      const [later, earlier] = outer.order > s.order ? [outer, s] : [s, outer];
+      fail(later.index, later.what, `${formatPrefix(later.prefix)} overlaps ${formatPrefix(earlier.prefix)} (${earlier.index === later.index ? '' : `tunnels[${earlier.index}].`}${earlier.what})`);
+    }
+    open.push(s);
+  }
 }
 
 function updateApiConfig(f: Fields): ServerConfig['updateApi'] {
   let burst = 5;
-  const listen = listenAddress(f, 'update_api', (sub) => { burst = sub.int('burst', 5, 1, 100_000); });
+  const listen = listenAddress(f, 'update_api', (sub) => { burst = sub.collect(() => sub.int('burst', 5, 1, 100_000), 5); });
   return listen && { ...listen, burst };
 }
 
@@ -398,53 +491,62 @@ function updateConfig(f: Fields): ClientConfig['update'] {
     return null;
   }
   const sub = f.child('update', f.get('update'), null);
-  const url = sub.string('url');
-  try {
-    const u = new URL(url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-  } catch {
-    sub.fail('url', `expected an http(s) URL such as http://203.0.113.1:8080/nic/update?hostname=home, got ${JSON.stringify(url)}`);
-  }
-  const out = { url, user: sub.string('user'), key: sub.string('key') };
+  const url = sub.collect(() => {
+    const u = sub.string('url');
+    try {
+      const parsed = new URL(u);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+    } catch {
+      sub.fail('url', `expected an http(s) URL such as http://203.0.113.1:8080/nic/update?hostname=home, got ${JSON.stringify(u)}`);
+    }
+    return u;
+  }, '');
+  const out = { url, user: sub.collect(() => sub.string('user'), ''), key: sub.collect(() => sub.string('key'), '') };
   sub.done();
   return out;
 }
 
 function clientConfig(f: Fields, file: string): ClientConfig {
   const base = common(f, file, 'client');
-  const clientIpv6 = f.ipv6WithLength('client_ipv6', [64, 127]);
-  const serverIpv6 = f.ipv6('server_ipv6');
-  const pair = { ...clientIpv6, bytes: maskBytes(clientIpv6.bytes, clientIpv6.length) };
-  if (!prefixContains(pair, parseIp(serverIpv6).bytes)) f.fail('server_ipv6', `expected an address inside the pair ${formatPrefix(pair)}`);
+  const clientIpv6 = f.collect(() => f.ipv6WithLength('client_ipv6', [64, 127]), { family: 6, bytes: new Uint8Array(16), length: 127 } as IpPrefix);
+  const serverIpv6 = f.collect(() => {
+    const v = f.ipv6('server_ipv6');
+    const pair = { ...clientIpv6, bytes: maskBytes(clientIpv6.bytes, clientIpv6.length) };
+    if (!prefixContains(pair, parseIp(v).bytes)) f.fail('server_ipv6', `expected an address inside the pair ${formatPrefix(pair)}`);
+    return v;
+  }, '');
   return {
     ...base,
     mode: 'client',
-    serverIpv4: f.ipv4('server_ipv4', true),
-    localIpv4: f.ipv4('local_ipv4', false),
+    serverIpv4: f.collect(() => f.ipv4('server_ipv4', true), ''),
+    localIpv4: f.collect(() => f.ipv4('local_ipv4', false), null),
     clientIpv6,
     serverIpv6,
-    defaultRoute: f.bool('default_route', true),
-    routes: f.prefixList('routes'),
-    update: updateConfig(f),
+    defaultRoute: f.collect(() => f.bool('default_route', true), true),
+    routes: f.collect(() => f.prefixList('routes'), []),
+    update: f.collect(() => updateConfig(f), null),
   };
 }
 
-/** Parses YAML text; file is only used in error messages. */
+/** Parses YAML text; file is only used in error messages. Every error of the
+ * file is reported at once (ConfigErrors), ordered by line. */
 export function parseConfig(text: string, file: string): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    throw new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''));
+    throw new ConfigErrors(doc.errors.map((e) => new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''))));
   }
   const raw = doc.toJS() as unknown;
-  const ctx = { file, lines };
+  const ctx: ParseContext = { file, lines, errors: [], suggested: new Set() };
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, 1, '(top)', 'expected a mapping of fields (mode: server | client, …)');
   const f = new Fields(ctx, doc.contents as YamlNode, '', raw as Record<string, unknown>);
   const mode = f.choice('mode', ['server', 'client'] as const, undefined as unknown as 'server');
   if (mode === undefined) f.fail('mode', 'is required: server or client');
   const cfg = mode === 'server' ? serverConfig(f, doc, file) : clientConfig(f, file);
   f.done();
+  // A missing field that an unknown key was meant to be is said once, by the unknown key.
+  const errors = ctx.errors.filter((e) => !(ctx.suggested.has(e.field) && e.expected.startsWith('is required')));
+  if (errors.length > 0) throw new ConfigErrors(errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
   return cfg;
 }
 

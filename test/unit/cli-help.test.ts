@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { SIXTUN_BIN } from '../../src/lab/daemons.js';
+import { COMMANDS, bashCompletion, optionsOf, renderMan, renderMarkdown, zshCompletion } from '../../src/cli/reference.js';
 
-export const HELP_COMMANDS = [[], ['server'], ['client'], ['status'], ['trace'], ['demo'], ['tunnel'], ['export'], ['bench']];
+export const HELP_COMMANDS = [[], ...COMMANDS.map(([c]) => [c])];
 
 function helpOf(cmd: string[]): string {
   const r = spawnSync(process.execPath, [SIXTUN_BIN, ...cmd, '--help'], { encoding: 'utf8' });
@@ -23,6 +24,44 @@ describe('CLI reference', () => {
       expect(block).toBe(helpOf(cmd));
     });
   }
+
+  it('docs/cli.md and the man page docs/sixtun.1 are what `npm run docs:cli` generates', () => {
+    expect(doc).toBe(renderMarkdown());
+    expect(readFileSync(new URL('../../docs/sixtun.1', import.meta.url), 'utf8')).toBe(renderMan());
+  });
+
+  it('the man page renders every command without roff warnings', () => {
+    const r = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z', 'docs/sixtun.1'], { encoding: 'utf8' });
+    if (r.error) return; // groff is not installed: the byte-equality above still holds
+    expect(r.stderr).toBe('');
+  });
+
+  it('bash completion completes commands and each command\'s options, read from its help', () => {
+    const complete = (line: string): string[] => {
+      const words = line.split(' ');
+      const script = `${bashCompletion()}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _sixtun; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    expect(complete('sixtun tr')).toEqual(['trace']);
+    expect(complete('sixtun t').sort()).toEqual(['trace', 'tunnel']);
+    expect(complete('sixtun tunnel ')).toEqual(expect.arrayContaining(['add', 'remove', 'set', 'key', '--client-ipv4', '--json']));
+    expect(complete('sixtun trace --dr')).toEqual(['--dropped']);
+    expect(optionsOf(COMMANDS.find(([c]) => c === 'status')![1])).toEqual(['--json', '--socket', '-h', '--help']);
+    const zsh = zshCompletion();
+    expect(zsh.startsWith('#compdef sixtun\n')).toBe(true);
+    for (const [c] of COMMANDS) expect(zsh).toContain(`    ${c}) compadd -- `);
+    const zr = spawnSync('zsh', ['-n', '-c', zsh], { encoding: 'utf8' });
+    if (!zr.error) expect(zr.status, zr.stderr).toBe(0);
+  });
+
+  it('no arguments: the usage on standard error and exit 2', () => {
+    const r = spawnSync(process.execPath, [SIXTUN_BIN], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^sixtun \d+\.\d+\.\d+: .*\n\nUsage: sixtun <command>/);
+  });
 
   it('an unknown command exits 2 with the usage', () => {
     const r = spawnSync(process.execPath, [SIXTUN_BIN, 'frobnicate'], { encoding: 'utf8' });

@@ -1,6 +1,7 @@
 // Configuration: valid files parse; every bad one names file, line, field and what is expected.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type ServerConfig, type ClientConfig } from '../../src/config/config.js';
+import { Rng } from '../support/rng.js';
 
 const SERVER = `mode: server
 interface: sixtun0
@@ -93,3 +94,84 @@ describe('configuration', () => {
     });
   }
 });
+
+describe('configuration errors, all at once', () => {
+  it('names an unknown key with its line and the field it was probably meant to be, instead of a missing field', () => {
+    const e = error(SERVER.replace('local_ipv4: 203.0.113.1', 'local_ipv44: 203.0.113.1'));
+    expect(e.message).toBe('test.yaml:3: local_ipv44: unknown field (did you mean local_ipv4?)');
+  });
+
+  it('lists the known fields when nothing is close', () => {
+    const e = error(CLIENT + 'frobnication: 3\n');
+    expect(e.message).toMatch(/^test\.yaml:10: frobnication: unknown field \(known here: .*server_ipv4.*\)$/);
+  });
+
+  it('reports every error of the file, ordered by line, tunnels included', () => {
+    const text = SERVER
+      .replace('mtu: 1480', 'mtu: 9000')
+      .replace('ttl: 255', 'ttl: 0')
+      .replace('    client_ipv4: 198.51.100.3', '    client_ipv4: 198.51.100.300\n    routed_prefix: [2001:db8:200::/48]');
+    const e = error(text);
+    expect(e.message.split('\n')).toEqual([
+      'test.yaml: 4 errors:',
+      '  test.yaml:5: mtu: expected an integer from 1280 to 1480, got 9000',
+      '  test.yaml:6: ttl: expected 1..255 or inherit, got 0',
+      '  test.yaml:16: tunnels[1].client_ipv4: expected an IPv4 address such as 203.0.113.1, got "198.51.100.300"',
+      '  test.yaml:17: tunnels[1].routed_prefix: unknown field (did you mean routed_prefixes?)',
+    ]);
+    // The first error stays readable as one ConfigError.
+    expect([e.line, e.field]).toEqual([5, 'mtu']);
+  });
+
+  it('finds overlapping prefixes like a pairwise comparison does, for random tunnel sets (seeded)', () => {
+    const rng = new Rng(0x5eed);
+    const outcomes = { overlap: 0, clean: 0 };
+    for (let round = 0; round < 200; round++) {
+      const n = 2 + rng.int(12);
+      const tunnels: string[] = [];
+      const prefixes: Array<[number, number, string]> = [];
+      for (let i = 0; i < n; i++) {
+        // Small address space so that overlaps are common: 2001:db8:X::/L with X < 16.
+        const routed = Array.from({ length: rng.int(3) }, () => {
+          // Few distinct bits around the lengths in use, so that overlaps are common.
+          const len = [44, 48, 52, 56, 64][rng.int(5)];
+          let value = (0x20010db8n << 96n) | (BigInt(0x100 | (rng.int(4) << 4)) << 80n) | (BigInt(rng.int(4) << 12 | rng.int(2) << 8) << 64n);
+          value &= ((1n << BigInt(len)) - 1n) << BigInt(128 - len);
+          const groups = Array.from({ length: 8 }, (_, g) => ((value >> BigInt(112 - 16 * g)) & 0xffffn).toString(16));
+          return `${groups.join(':')}/${len}`;
+        });
+        tunnels.push(`  - name: t${i}\n    client_ipv4: 198.51.100.${i + 2}\n    server_ipv6: 2001:db8:ff::${(2 * i).toString(16)}/127\n    client_ipv6: 2001:db8:ff::${(2 * i + 1).toString(16)}\n    routed_prefixes: [${routed.join(', ')}]\n`);
+        for (const p of routed) prefixes.push([i, 0, p]);
+      }
+      const text = SERVER.slice(0, SERVER.indexOf('tunnels:')) + 'tunnels:\n' + tunnels.join('');
+      const naive = prefixes.some(([, , p], k) => prefixes.some(([, , q], m) => m !== k && overlapsNaive(p, q)));
+      let threw = false;
+      try {
+        parseConfig(text, 't.yaml');
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect((e as Error).message).toMatch(/overlaps/);
+        threw = true;
+      }
+      expect(threw, text).toBe(naive);
+      outcomes[naive ? 'overlap' : 'clean']++;
+    }
+    // Both kinds of set were tried.
+    expect(Math.min(outcomes.overlap, outcomes.clean)).toBeGreaterThan(30);
+  });
+});
+
+/** Pairwise reference: one prefix contains the other's first address. */
+function overlapsNaive(a: string, b: string): boolean {
+  const bits = (p: string): [bigint, number] => {
+    const [addr, len] = p.split('/');
+    const groups = addr.split(':').map((g) => BigInt(parseInt(g, 16)));
+    let v = 0n;
+    for (let i = 0; i < 8; i++) v = (v << 16n) | (groups[i] ?? 0n);
+    return [v, Number(len)];
+  };
+  const [va, la] = bits(a);
+  const [vb, lb] = bits(b);
+  const l = Math.min(la, lb);
+  return va >> BigInt(128 - l) === vb >> BigInt(128 - l);
+}
