@@ -77,6 +77,10 @@ export interface ClientConfig extends CommonConfig {
   routes: IpPrefix[];
   /** Tell the server about a new local IPv4 through its update URL. */
   update: { url: string; user: string; key: string } | null;
+  /** Route for a LAN behind the client: IPv6 forwarding on (all.forwarding=1). */
+  forwarding: boolean;
+  /** The LAN side of a routed prefix: an address put on this interface. */
+  lan: { interface: string; address: IpPrefix } | null;
 }
 
 export type Config = ServerConfig | ClientConfig;
@@ -525,7 +529,21 @@ function clientConfig(f: Fields, file: string): ClientConfig {
     defaultRoute: f.collect(() => f.bool('default_route', true), true),
     routes: f.collect(() => f.prefixList('routes'), []),
     update: f.collect(() => updateConfig(f), null),
+    ...f.collect(() => lanConfig(f), { forwarding: false, lan: null }),
   };
+}
+
+/** `forwarding: true`, or `lan_interface` with `lan_address` (which implies forwarding). */
+function lanConfig(f: Fields): Pick<ClientConfig, 'forwarding' | 'lan'> {
+  const iface = f.has('lan_interface') ? f.string('lan_interface') : (f.get('lan_interface'), null);
+  if (iface !== null && !IFNAME.test(iface)) f.fail('lan_interface', 'expected an interface name of 1 to 15 letters, digits or _.:-');
+  const address = f.has('lan_address') ? f.ipv6WithLength('lan_address', [48, 52, 56, 60, 64]) : (f.get('lan_address'), null);
+  // Said at the one that is there: the missing one has no line.
+  if (iface !== null && address === null) f.fail('lan_interface', 'needs lan_address too: the LAN interface’s address in your routed prefix, e.g. 2001:db8:100::1/64');
+  if (iface === null && address !== null) f.fail('lan_address', 'needs lan_interface too: the interface of the LAN that gets this address');
+  const forwarding = f.bool('forwarding', iface !== null);
+  if (iface !== null && !forwarding) f.fail('forwarding', 'must be true with lan_interface: the client forwards between the tunnel and the LAN');
+  return { forwarding, lan: iface !== null && address !== null ? { interface: iface, address } : null };
 }
 
 /** Parses YAML text; file is only used in error messages. Every error of the

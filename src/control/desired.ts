@@ -31,7 +31,7 @@ export function tunnelProxies(cfg: ServerConfig, t: TunnelConfig): DesiredProxy[
   return ndpTargets(cfg, t).map((address) => ({ link: cfg.externalInterface!, address, router: cfg.ndpRouterFlag }));
 }
 
-function tunSysctls(iface: string): DesiredState['sysctls'] {
+function tunSysctls(iface: string): NonNullable<DesiredState['sysctls']> {
   return [
     // No random link-local on the TUN: it gets fe80::<IPv4> instead (§3.7).
     { key: `net/ipv6/conf/${iface}/addr_gen_mode`, value: '1' },
@@ -40,7 +40,7 @@ function tunSysctls(iface: string): DesiredState['sysctls'] {
 }
 
 export function serverState(cfg: ServerConfig): DesiredState {
-  const sysctls = [...tunSysctls(cfg.interface)!, { key: 'net/ipv6/conf/all/forwarding', value: '1' }];
+  const sysctls = [...tunSysctls(cfg.interface), { key: 'net/ipv6/conf/all/forwarding', value: '1' }];
   if (cfg.ndp === 'kernel' && cfg.externalInterface !== null) {
     sysctls.push({ key: `net/ipv6/conf/${cfg.externalInterface}/proxy_ndp`, value: '1' });
   }
@@ -59,15 +59,15 @@ export function serverState(cfg: ServerConfig): DesiredState {
 export function clientState(cfg: ClientConfig, localIpv4: string): DesiredState {
   const routes: DesiredRoute[] = cfg.routes.map((p) => ({ dst: formatPrefix(p), gateway: cfg.serverIpv6, link: cfg.interface }));
   if (cfg.defaultRoute) routes.unshift({ dst: '::/0', gateway: cfg.serverIpv6, link: cfg.interface });
-  return {
-    sysctls: tunSysctls(cfg.interface),
-    links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
-    addresses: [
-      { link: cfg.interface, cidr: linkLocalFor(localIpv4), nodad: true },
-      { link: cfg.interface, cidr: `${formatIp(cfg.clientIpv6.bytes)}/${cfg.clientIpv6.length}`, nodad: true },
-    ],
-    routes,
-  };
+  const sysctls = tunSysctls(cfg.interface);
+  // A routed prefix behind the client: the kernel forwards between the TUN and the LAN.
+  if (cfg.forwarding) sysctls.push({ key: 'net/ipv6/conf/all/forwarding', value: '1' });
+  const addresses: DesiredAddress[] = [
+    { link: cfg.interface, cidr: linkLocalFor(localIpv4), nodad: true },
+    { link: cfg.interface, cidr: `${formatIp(cfg.clientIpv6.bytes)}/${cfg.clientIpv6.length}`, nodad: true },
+  ];
+  if (cfg.lan) addresses.push({ link: cfg.lan.interface, cidr: `${formatIp(cfg.lan.address.bytes)}/${cfg.lan.address.length}`, nodad: true });
+  return { sysctls, links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }], addresses, routes };
 }
 
 export function desiredState(cfg: Config, localIpv4: string): DesiredState {

@@ -1,7 +1,7 @@
 // Finding running sixtun daemons by their control sockets, for the CLI when no
 // --socket is given and for the start-up check that an interface or socket is
 // not already someone else's.
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from './control-server.js';
 
@@ -61,4 +61,49 @@ export function sameNetns(pid: number): boolean {
 /** `sixtun server (pid 123, interface sixtun0, control socket /run/sixtun/server-sixtun0.sock)` */
 export function describeDaemon(d: RunningSixtun): string {
   return `sixtun ${d.mode} (pid ${d.pid}, interface ${d.interface}, control socket ${d.socket})`;
+}
+
+/** The process (in this network namespace) that holds TUN device name open,
+ * read from /proc/PID/fdinfo ("iff: NAME" for a TUN fd), with the unix
+ * sockets it listens on (from /proc/PID/net/unix): who to name when a TUN
+ * name is taken. */
+export function tunHolder(name: string): { pid: number; command: string; sockets: string[] } | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid || !sameNetns(pid)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    const inodes = new Set<string>();
+    let holds = false;
+    for (const fd of fds) {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target === '/dev/net/tun' && /^iff:\s+(\S+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] === name) holds = true;
+        const sock = /^socket:\[(\d+)\]$/.exec(target);
+        if (sock) inodes.add(sock[1]);
+      } catch {
+        // The fd closed while we looked.
+      }
+    }
+    if (!holds) continue;
+    let sockets: string[] = [];
+    let command = '';
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path
+      sockets = readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 8 && inodes.has(f[6]) && f[7].startsWith('/'))
+        .map((f) => f[7]);
+    } catch {
+      // Gone meanwhile: still the holder we saw.
+    }
+    return { pid, command, sockets };
+  }
+  return null;
 }

@@ -7,7 +7,7 @@ import type { NetlinkClient } from '../netlink/client.js';
 import { dumpLinks } from '../netlink/link.js';
 import { dumpAddresses } from '../netlink/addr.js';
 import { controlRequest } from './control-server.js';
-import { describeDaemon, findDaemons, sameNetns, type RunningSixtun } from './discover.js';
+import { describeDaemon, tunHolder, type RunningSixtun } from './discover.js';
 
 /** ARPHRD_NONE: what a TUN device reports as its link type. */
 const ARPHRD_NONE = 65534;
@@ -52,8 +52,19 @@ export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
     if (tun.type !== ARPHRD_NONE) {
       throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} already exists here and is not a TUN device: set interface to a free name`);
     }
-    const owner = (await findDaemons()).find((d: RunningSixtun) => d.interface === cfg.interface && sameNetns(d.pid));
-    if (owner) throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} is in use by ${describeDaemon(owner)}: stop it, or set interface to another name`);
+    const holder = tunHolder(cfg.interface);
+    if (holder) {
+      const daemons = await Promise.all(holder.sockets.map(async (socket): Promise<RunningSixtun | null> => {
+        try {
+          const s = (await controlRequest(socket, { cmd: 'status' }, 2000)) as { mode: string; interface: string; pid: number };
+          return s.pid === holder.pid ? { socket, ...s } : null;
+        } catch {
+          return null;
+        }
+      }));
+      const owner = daemons.find((d) => d !== null);
+      throw new ConfigError(cfg.file, null, 'interface', `${cfg.interface} is in use by ${owner ? describeDaemon(owner) : `another program (pid ${holder.pid}: ${holder.command})`}: stop it, or set interface to another name`);
+    }
   }
   if (cfg.mode === 'server' && cfg.externalInterface !== null && !names.includes(cfg.externalInterface)) {
     throw new ConfigError(cfg.file, null, 'external_interface', `no interface ${cfg.externalInterface} here (have: ${names.join(', ')}): name the interface that faces the upstream IPv6 router`);

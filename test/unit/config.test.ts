@@ -175,3 +175,19 @@ function overlapsNaive(a: string, b: string): boolean {
   const l = Math.min(la, lb);
   return va >> BigInt(128 - l) === vb >> BigInt(128 - l);
 }
+
+describe('client LAN options', () => {
+  it('lan_interface with lan_address turns forwarding on; forwarding alone is allowed', () => {
+    const c = parseConfig(CLIENT + 'lan_interface: eth1\nlan_address: 2001:db8:100::1/64\n', 'c.yaml') as ClientConfig;
+    expect([c.forwarding, c.lan?.interface, c.lan?.address.length]).toEqual([true, 'eth1', 64]);
+    const f = parseConfig(CLIENT + 'forwarding: true\n', 'c.yaml') as ClientConfig;
+    expect([f.forwarding, f.lan]).toEqual([true, null]);
+    expect((parseConfig(CLIENT, 'c.yaml') as ClientConfig).forwarding).toBe(false);
+  });
+
+  it('one without the other, or forwarding off with a LAN, is refused', () => {
+    expect(error(CLIENT + 'lan_interface: eth1\n').message).toBe('test.yaml:10: lan_interface: needs lan_address too: the LAN interface’s address in your routed prefix, e.g. 2001:db8:100::1/64');
+    expect(error(CLIENT + 'lan_address: 2001:db8:100::1/64\n').message).toMatch(/^test\.yaml:10: lan_address: needs lan_interface too/);
+    expect(error(CLIENT + 'lan_interface: eth1\nlan_address: 2001:db8:100::1/64\nforwarding: false\n').message).toBe('test.yaml:12: forwarding: must be true with lan_interface: the client forwards between the tunnel and the LAN');
+  });
+});
