@@ -1,5 +1,6 @@
 // `sixtun bench`: the end-to-end benchmark of bench/e2e/run.ts.
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import { isRoot } from '../lab/netns.js';
 import { markdown, runBench, writeDocs } from '../../bench/e2e/run.js';
 
@@ -21,6 +22,14 @@ Options:
   -h, --help     this text
 `;
 
+/** What the bench runs besides node: [command, probe arguments, Debian package]. */
+const BENCH_TOOLS: Array<[string, string[], string]> = [
+  ['ip', ['-V'], 'iproute2'],
+  ['iperf3', ['--version'], 'iperf3'],
+  ['ping', ['-V'], 'iputils-ping'],
+  ['cc', ['--version'], 'gcc'],
+];
+
 export async function bench(argv: string[]): Promise<number> {
   let values;
   try {
@@ -35,6 +44,11 @@ export async function bench(argv: string[]): Promise<number> {
   }
   if (!isRoot()) {
     process.stderr.write('sixtun bench needs root (network namespaces, TUN devices, raw sockets)\n');
+    return 2;
+  }
+  const missing = BENCH_TOOLS.filter(([cmd, args]) => spawnSync(cmd, args, { stdio: 'ignore' }).error !== undefined);
+  if (missing.length > 0) {
+    process.stderr.write(`sixtun bench: needs ${missing.map(([cmd]) => `\`${cmd}\``).join(', ')}, not found on PATH: install ${missing.map(([, , pkg]) => pkg).join(' ')} (Debian/Ubuntu: apt-get install ${missing.map(([, , pkg]) => pkg).join(' ')})\n`);
     return 2;
   }
   const seconds = Number(values.seconds ?? 5);

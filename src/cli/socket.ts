@@ -1,7 +1,7 @@
 // Which daemon a CLI command talks to: --socket when given, else the one
 // running sixtun found under /run/sixtun (several: the one in this network
 // namespace, else the user picks).
-import { describeDaemon, findDaemons, sameNetns, SOCKET_DIR } from '../control/discover.js';
+import { findDaemons, sameNetns, SOCKET_DIR } from '../control/discover.js';
 
 export const SOCKET_OPTION_HELP = `control socket (default: the one running sixtun under ${SOCKET_DIR})`;
 
@@ -18,5 +18,5 @@ export async function resolveSocket(given: string | undefined, mode?: 'server' |
   if (running.length === 0) {
     throw new SocketChoiceError(`no running sixtun ${mode ?? 'daemon'} answers under ${dir}: start one (sixtun ${mode ?? 'server'} -c FILE), or give --socket PATH`);
   }
-  throw new SocketChoiceError(`${running.length} sixtun daemons are running; choose one with --socket:\n${running.map((d) => `  --socket ${d.socket}   # ${describeDaemon(d)}`).join('\n')}`);
+  throw new SocketChoiceError(`${running.length} sixtun daemons are running; choose one with --socket:\n${running.map((d) => `  --socket ${d.socket}   # sixtun ${d.mode} (pid ${d.pid}, interface ${d.interface})`).join('\n')}`);
 }

@@ -27,7 +27,8 @@ function shadowPath(root: string, without: string[]): string {
 /** The environment of a login shell: no npm_* variables from `npm test`. */
 function freshEnv(path: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_|NODE_|VITEST|INIT_CWD)/i.test(k)) env[k] = v;
+  // npm_config_nodedir stays: it is how this machine points node-gyp at the running Node's headers.
+  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_|NODE_|VITEST|INIT_CWD)/i.test(k) || k === 'npm_config_nodedir') env[k] = v;
   env.PATH = path;
   return env;
 }

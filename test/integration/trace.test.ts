@@ -161,8 +161,8 @@ describeRoot('tracing, status and metrics', () => {
   it('sixtun status prints a table', () => {
     const out = lab.exec(t.server, [process.execPath, SIXTUN_BIN, 'status', '--socket', server.socket]);
     expect(out).toMatch(/^server sixtun0 local 203\.0\.113\.1 pid \d+\n/);
-    expect(out).toMatch(/\nTUNNEL +REMOTE +CLIENT IPV6 +MTU +TX PKTS/);
-    expect(out).toMatch(/\nclient2 +198\.51\.100\.3 +2001:db8:ff::5 +1480 +\d+/);
+    expect(out).toMatch(/\nTUNNEL +REMOTE +CLIENT IPV6 +ROUTED +MTU +TX PKTS +TX BYTES +LAST TX +RX PKTS +RX BYTES +LAST RX +DROPS\n/);
+    expect(out).toMatch(/\nclient2 +198\.51\.100\.3 +2001:db8:ff::5 +2001:db8:101::\/64 +1480 +\d+ +\d+ +(\d+ s ago|never) +\d+ +\d+ +\d+ s ago /);
     expect(out).toMatch(/spoofed-source=\d+/);
     expect(out).toMatch(/\nndp userspace: seen \d+ answered \d+/);
   });
