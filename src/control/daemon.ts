@@ -12,7 +12,7 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
-import { Reconciler, type OwnedRecord } from './reconcile.js';
+import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute, type OwnedRecord } from './reconcile.js';
 import { editTunnels, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
 import { UpdateApi, type UpdateBackend } from './update-api.js';
 import { makeUpdateKey } from './update-keys.js';
@@ -130,6 +130,8 @@ export class Daemon {
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
+  private repairTimer: NodeJS.Timeout | null = null;
+  private repairs: { routes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], addresses: [], proxies: [] };
   private stopping = false;
   private readonly interference: string[];
   private readonly traceSessions = new Set<TraceSession>();
@@ -213,6 +215,7 @@ export class Daemon {
       }
       d.monitor = new NetlinkMonitor();
       d.monitor.on('event', (e) => d.onNetlinkEvent(e));
+      // Events were lost: only a whole pass can tell what is missing.
       d.monitor.on('overrun', () => d.scheduleReapply('netlink overrun'));
       d.monitor.on('error', (e) => log.error('netlink monitor failed', { error: e.message }));
       undo.push(() => d.monitor?.close());
@@ -248,6 +251,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     if (this.reapplyTimer) clearTimeout(this.reapplyTimer);
+    if (this.repairTimer) clearTimeout(this.repairTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);
     if (this.localCheckTimer) clearTimeout(this.localCheckTimer);
     await this.updateApi?.close();
@@ -256,12 +260,15 @@ export class Daemon {
     this.monitor?.close();
     await this.control?.close();
     if (this.metrics) await new Promise<void>((r) => this.metrics!.close(() => r()));
+    // Closing the TUN deletes the device, and with it every address and route
+    // on it, in one step: teardown then skips them (one by one, 10^4
+    // addresses took the kernel minutes).
+    native.close(this.tunFd);
     try {
       await this.reconciler.teardown();
       rmSync(stateFile(this.cfg), { force: true });
     } finally {
       native.close(this.rawFd);
-      native.close(this.tunFd);
       this.nl.close();
     }
     this.log.info('sixtun stopped');
@@ -345,12 +352,57 @@ export class Daemon {
     }
     const iface = this.cfg.interface;
     const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface : null;
-    const relevant =
-      (e.kind === 'link' && (e.link.name === iface || e.link.name === ext) && (e.link.flags & IFF_UP) === 0) ||
-      (e.kind === 'addr' && e.action === 'del') ||
-      (e.kind === 'route' && e.action === 'del' && e.route.protocol === RTPROT_SIXTUN) ||
-      (e.kind === 'neigh' && e.action === 'del');
-    if (relevant) this.scheduleReapply(`${e.kind} ${e.action}`);
+    if (e.kind === 'link' && (e.link.name === iface || e.link.name === ext) && (e.link.flags & IFF_UP) === 0) {
+      this.scheduleReapply(`link ${e.link.name} down`);
+      return;
+    }
+    // A deletion of something of ours is repaired alone: only what the event
+    // names, coalesced with other events for REAPPLY_DELAY_MS. Our own removals
+    // are forgotten before they reach the kernel, so they are not repaired.
+    if (e.action !== 'del') return;
+    const link = (index: number | null): string | undefined => (index === null ? undefined : this.reconciler.linkName(index));
+    if (e.kind === 'route' && e.route.protocol === RTPROT_SIXTUN) {
+      // Ours carry no metric of their own: the kernel reports its default (1024 for IPv6).
+      const dst = `${e.route.dst}/${e.route.dstLength}`;
+      const r = this.reconciler.ownsRoute(routeKey({ dst, table: e.route.table, metric: e.route.metric ?? undefined }))
+        ?? this.reconciler.ownsRoute(routeKey({ dst, table: e.route.table }));
+      if (r) this.scheduleRepair({ routes: [r] });
+    } else if (e.kind === 'addr') {
+      const name = link(e.address.index);
+      const a = name === undefined ? undefined : this.reconciler.ownsAddress(`${e.address.address}/${e.address.prefixLength}`, name);
+      if (a) this.scheduleRepair({ addresses: [a] });
+    } else if (e.kind === 'neigh') {
+      const name = link(e.neighbour.index);
+      const p = name === undefined ? undefined : this.reconciler.ownsProxy(e.neighbour.dst, name);
+      if (p) this.scheduleRepair({ proxies: [p] });
+    }
+  }
+
+  /** Puts back what deletions took, once the burst of events is over. */
+  private scheduleRepair(what: { routes?: DesiredRoute[]; addresses?: DesiredAddress[]; proxies?: DesiredProxy[] }): void {
+    if (this.stopping) return;
+    const r = this.repairs;
+    r.routes.push(...(what.routes ?? []));
+    r.addresses.push(...(what.addresses ?? []));
+    r.proxies.push(...(what.proxies ?? []));
+    if (this.repairTimer) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = null;
+      const todo = this.repairs;
+      this.repairs = { routes: [], addresses: [], proxies: [] };
+      (async () => {
+        // An address before the routes that may need it.
+        await this.reconciler.ensureAddresses(todo.addresses);
+        await this.reconciler.ensureRoutes(todo.routes);
+        await this.reconciler.ensureProxies(todo.proxies);
+      })().then(
+        () => {
+          this.persistOwned();
+          this.log.info('repaired', { addresses: todo.addresses.length, routes: todo.routes.length, proxies: todo.proxies.length });
+        },
+        (err: Error) => this.log.error('repair failed', { error: err.message }),
+      );
+    }, REAPPLY_DELAY_MS);
   }
 
   /** Someone deleted our TUN device: open it again and restore its state. */
@@ -365,6 +417,7 @@ export class Daemon {
       const old = this.tunFd;
       this.tunFd = tun.fd;
       this.tunIndex = native.ifNameToIndex(tun.name);
+      this.reconciler.forgetIndexes();
       // GRO stays as the last probe or refusal left it.
       this.datapath?.replaceTun(tun.fd, tun.offload === 'off' ? 'off' : was);
       native.close(old);
@@ -396,33 +449,35 @@ export class Daemon {
       if (next[key] !== this.cfg[key]) this.log.warn('field changed on reload but needs a restart', { field: key });
     }
     const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
-    const inPlace = new Set<string>();
     if (next.mode === 'server' && this.cfg.mode === 'server') {
       const before = new Map(this.cfg.tunnels.map((t) => [t.name, t]));
       const after = new Map(next.tunnels.map((t) => [t.name, t]));
+      const remove: TunnelConfig[] = [];
+      const add: TunnelConfig[] = [];
       for (const [name, t] of before) {
         const n = after.get(name);
         if (!n) {
-          await this.removeTunnel(this.cfg, t);
+          remove.push(t);
           result.removed.push(name);
-        } else if (JSON.stringify(n) !== JSON.stringify(t)) {
+        } else if (!sameTunnel(n, t)) {
           result.changed.push(name);
           if (sameExceptEndpoint(n, t)) {
             // Only the endpoint or credentials changed: move it in place, traffic and counters untouched.
             if (n.clientIpv4 !== t.clientIpv4) this.tables.setRemote(name, parseIpv4Address(n.clientIpv4));
-            inPlace.add(name);
           } else {
-            await this.removeTunnel(this.cfg, t);
+            remove.push(t);
+            add.push(n);
           }
         }
       }
       for (const [name, t] of after) {
-        const b = before.get(name);
-        if (!b || (result.changed.includes(name) && !inPlace.has(name))) {
-          await this.addTunnel(next, t);
-          if (!b) result.added.push(name);
+        if (!before.has(name)) {
+          add.push(t);
+          result.added.push(name);
         }
       }
+      await this.removeTunnels(this.cfg, remove);
+      await this.addTunnels(next, add);
     }
     this.log.setLevel(next.logLevel);
     this.cfg = next;
@@ -431,21 +486,26 @@ export class Daemon {
     return result;
   }
 
-  private async addTunnel(cfg: ServerConfig, t: TunnelConfig): Promise<void> {
-    this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
-    await this.reconciler.ensureAddress(tunnelAddress(cfg, t));
-    for (const r of tunnelRoutes(cfg, t)) await this.reconciler.ensureRoute(r);
-    for (const p of tunnelProxies(cfg, t)) await this.reconciler.ensureProxy(p);
-    this.log.info('tunnel added', { tunnel: t.name, remote: t.clientIpv4 });
+  /** Datapath tables first, then the kernel, in batches. */
+  private async addTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
+    if (list.length === 0) return;
+    for (const t of list) this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
+    await this.reconciler.ensureAddresses(list.map((t) => tunnelAddress(cfg, t)));
+    await this.reconciler.ensureRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
+    await this.reconciler.ensureProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
+    if (list.length === 1) this.log.info('tunnel added', { tunnel: list[0].name, remote: list[0].clientIpv4 });
+    else this.log.info('tunnels added', { count: list.length });
   }
 
-  private async removeTunnel(cfg: ServerConfig, t: TunnelConfig): Promise<void> {
-    this.tables.remove(t.name);
+  private async removeTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
+    if (list.length === 0) return;
+    for (const t of list) this.tables.remove(t.name);
     this.refreshNdpTargets();
-    for (const p of tunnelProxies(cfg, t)) await this.reconciler.removeProxy(p);
-    for (const r of tunnelRoutes(cfg, t)) await this.reconciler.removeRoute(r);
-    await this.reconciler.removeAddress(tunnelAddress(cfg, t));
-    this.log.info('tunnel removed', { tunnel: t.name });
+    await this.reconciler.removeProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
+    await this.reconciler.removeRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
+    await this.reconciler.removeAddresses(list.map((t) => tunnelAddress(cfg, t)));
+    if (list.length === 1) this.log.info('tunnel removed', { tunnel: list[0].name });
+    else this.log.info('tunnels removed', { count: list.length });
   }
 
   private handle(req: ControlRequest, conn: Socket): unknown {
@@ -652,9 +712,17 @@ function tunnelStatus(t: Tunnel): Record<string, unknown> {
   };
 }
 
+/** What decides the kernel state and datapath of a tunnel, besides its endpoint. */
+function addressing(t: TunnelConfig): string {
+  return `${formatIp(t.serverIpv6.bytes)}/${t.serverIpv6.length} ${t.clientIpv6} ${t.routedPrefixes.map(formatPrefix).join(',')}`;
+}
+
 function sameExceptEndpoint(a: TunnelConfig, b: TunnelConfig): boolean {
-  const strip = (t: TunnelConfig): string => JSON.stringify({ ...t, clientIpv4: '', user: '', updateKeyHash: '' });
-  return strip(a) === strip(b);
+  return addressing(a) === addressing(b);
+}
+
+function sameTunnel(a: TunnelConfig, b: TunnelConfig): boolean {
+  return a.clientIpv4 === b.clientIpv4 && a.user === b.user && a.updateKeyHash === b.updateKeyHash && sameExceptEndpoint(a, b);
 }
 
 /** GET the server's update URL with our new address (Basic auth); returns its answer. */

@@ -2,12 +2,16 @@
 // routes, proxy neighbours, sysctls), remember exactly what sixtun changed,
 // and undo exactly that on teardown. Adds treat EEXIST as done (after checking
 // the existing object matches), deletes tolerate ENOENT/ESRCH/EADDRNOTAVAIL.
+// Objects go to the kernel in batches (many requests per sendmsg, one dump
+// for all routes that already exist), and link indexes are looked up once per
+// link, so a pass over 10^5 objects costs what `ip -batch` costs.
 import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { getLink, setLinkMtu, setLinkTxQueueLen, setLinkUp } from '../netlink/link.js';
-import { addAddress, deleteAddress, dumpAddresses } from '../netlink/addr.js';
-import { addRoute, deleteRoute, dumpRoutes, replaceRoute, type Route, type RouteSpec } from '../netlink/route.js';
-import { addProxyNeighbour, deleteProxyNeighbour } from '../netlink/neigh.js';
+import { dumpAddresses, encodeAddrAdd, encodeAddrDel } from '../netlink/addr.js';
+import { dumpRoutes, encodeRouteAdd, encodeRouteDel, encodeRouteReplace, type Route, type RouteSpec } from '../netlink/route.js';
+import { encodeNeighAddProxy, encodeNeighDelProxy } from '../netlink/neigh.js';
+import type { BatchItem } from '../netlink/client.js';
 import { IFF_UP, RTPROT_SIXTUN, RT_TABLE_MAIN } from '../netlink/constants.js';
 import { formatIp, parseIp, parsePrefix } from '../wire/address.js';
 import { readSysctl, writeSysctl } from '../sys/sysctl.js';
@@ -82,9 +86,6 @@ const quiet: ReconcileLogger = { info() {}, warn() {} };
 
 const GONE = new Set(['ENOENT', 'ESRCH', 'EADDRNOTAVAIL', 'ENODEV']);
 
-function isCode(e: unknown, ...codes: string[]): e is NetlinkError {
-  return e instanceof NetlinkError && codes.includes(e.code);
-}
 
 export function routeKey(r: DesiredRoute): string {
   const dst = parsePrefix(r.dst, false);
@@ -108,19 +109,34 @@ export class Reconciler {
 
   constructor(private readonly nl: NetlinkClient, private readonly log: ReconcileLogger = quiet) {}
 
+  /** The link's index, from the cache (filled by apply and by the first use). */
   private async index(name: string): Promise<number> {
+    const cached = this.indexCache.get(name);
+    if (cached !== undefined) return cached;
     const link = await getLink(this.nl, name);
     this.indexCache.set(name, link.index);
     return link.index;
   }
 
+  /** The name of a link this reconciler has looked up, by index. */
+  linkName(index: number): string | undefined {
+    for (const [name, i] of this.indexCache) if (i === index) return name;
+    return undefined;
+  }
+
+  /** Forget cached link indexes (a link was deleted or re-created). */
+  forgetIndexes(): void {
+    this.indexCache.clear();
+  }
+
   /** Applies the whole desired state; safe to call again at any time. */
   async apply(state: DesiredState): Promise<void> {
     for (const s of state.sysctls ?? []) this.ensureSysctl(s);
+    this.indexCache.clear();
     for (const l of state.links ?? []) await this.ensureLink(l);
-    for (const a of state.addresses ?? []) await this.ensureAddress(a);
-    for (const r of state.routes ?? []) await this.ensureRoute(r);
-    for (const p of state.proxies ?? []) await this.ensureProxy(p);
+    await this.ensureAddresses(state.addresses ?? []);
+    await this.ensureRoutes(state.routes ?? []);
+    await this.ensureProxies(state.proxies ?? []);
   }
 
   ensureSysctl(s: DesiredSysctl): void {
@@ -152,15 +168,25 @@ export class Reconciler {
   }
 
   async ensureAddress(a: DesiredAddress): Promise<void> {
-    const index = await this.index(a.link);
-    const prefix = parsePrefix(a.cidr, false);
-    try {
-      await addAddress(this.nl, { index, prefix, nodad: a.nodad });
-      this.owned.addresses.set(addressKey(a), a);
-      this.log.info('address added', { address: a.cidr, link: a.link });
-    } catch (e) {
-      if (!isCode(e, 'EEXIST')) throw e;
+    await this.ensureAddresses([a]);
+  }
+
+  /** `ip addr add` for each, in batches; EEXIST is done (and not ours). */
+  async ensureAddresses(list: DesiredAddress[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const a of list) {
+      items.push({ msg: encodeAddrAdd({ index: await this.index(a.link), prefix: parsePrefix(a.cidr, false), nodad: a.nodad }), operation: `addr add ${a.cidr} dev ${a.link}` });
     }
+    const results = await this.nl.batch(items);
+    let added = 0;
+    results.forEach((e, i) => {
+      if (e === null) {
+        this.owned.addresses.set(addressKey(list[i]), list[i]);
+        added++;
+      }
+    });
+    if (added > 0) this.log.info(added === 1 ? 'address added' : 'addresses added', added === 1 ? { address: list[results.indexOf(null)].cidr, link: list[results.indexOf(null)].link } : { count: added });
+    throwFirst(results, 'EEXIST');
   }
 
   private routeSpec(r: DesiredRoute, oif: number | undefined): RouteSpec {
@@ -170,45 +196,67 @@ export class Reconciler {
   }
 
   async ensureRoute(r: DesiredRoute): Promise<void> {
-    const oif = r.link !== undefined ? await this.index(r.link) : undefined;
-    const spec = this.routeSpec(r, oif);
-    const key = routeKey(r);
-    try {
-      await addRoute(this.nl, spec);
-      this.owned.routes.set(key, r);
-      this.log.info('route added', { route: key });
-      return;
-    } catch (e) {
-      if (!isCode(e, 'EEXIST')) throw e;
-    }
-    const existing = await this.findRoute(spec);
-    if (existing && sameTarget(existing, spec)) {
-      // Ours from an earlier apply, or the operator's own identical route (left alone).
-      if (existing.protocol === RTPROT_SIXTUN) this.owned.routes.set(key, r);
-      return;
-    }
-    await replaceRoute(this.nl, spec);
-    this.owned.routes.set(key, r);
-    this.log.warn('route replaced', { route: key, was: existing });
+    await this.ensureRoutes([r]);
   }
 
-  private async findRoute(spec: RouteSpec): Promise<Route | undefined> {
-    const want = formatIp(spec.dst.bytes);
-    const table = spec.table ?? RT_TABLE_MAIN;
-    return (await dumpRoutes(this.nl, spec.dst.family)).find((r) =>
-      r.dst === want && r.dstLength === spec.dst.length && r.table === table &&
-      (spec.metric === undefined || r.metric === spec.metric));
+  /** `ip route add` for each, in batches. Those that exist are looked up in
+   * one dump: the same route is ours (protocol 246) or the operator's (left
+   * alone); a different one is replaced (logged). */
+  async ensureRoutes(list: DesiredRoute[]): Promise<void> {
+    const specs: RouteSpec[] = [];
+    for (const r of list) specs.push(this.routeSpec(r, r.link !== undefined ? await this.index(r.link) : undefined));
+    const results = await this.nl.batch(specs.map((spec, i) => ({ msg: encodeRouteAdd(spec), operation: `route add ${list[i].dst}` })));
+    const existing: number[] = [];
+    let added = 0;
+    results.forEach((e, i) => {
+      if (e === null) {
+        this.owned.routes.set(routeKey(list[i]), list[i]);
+        added++;
+      } else if (e.code === 'EEXIST') existing.push(i);
+    });
+    if (added > 0) this.log.info(added === 1 ? 'route added' : 'routes added', added === 1 ? { route: routeKey(list[results.indexOf(null)]) } : { count: added });
+    throwFirst(results, 'EEXIST');
+    if (existing.length === 0) return;
+    const dumped = new Map<string, Route[]>();
+    for (const family of new Set(existing.map((i) => specs[i].dst.family))) {
+      for (const r of await dumpRoutes(this.nl, family)) {
+        const key = `${r.dst}/${r.dstLength} table ${r.table}`;
+        dumped.set(key, [...(dumped.get(key) ?? []), r]);
+      }
+    }
+    const replace: number[] = [];
+    for (const i of existing) {
+      const spec = specs[i];
+      const same = dumped.get(`${formatIp(spec.dst.bytes)}/${spec.dst.length} table ${spec.table ?? RT_TABLE_MAIN}`) ?? [];
+      const found = same.find((r) => spec.metric === undefined || r.metric === spec.metric);
+      if (found && sameTarget(found, spec)) {
+        // Ours from an earlier apply, or the operator's own identical route (left alone).
+        if (found.protocol === RTPROT_SIXTUN) this.owned.routes.set(routeKey(list[i]), list[i]);
+        continue;
+      }
+      replace.push(i);
+      this.log.warn('route replaced', { route: routeKey(list[i]), was: found });
+    }
+    const replaced = await this.nl.batch(replace.map((i) => ({ msg: encodeRouteReplace(specs[i]), operation: `route replace ${list[i].dst}` })));
+    replaced.forEach((e, k) => {
+      if (e === null) this.owned.routes.set(routeKey(list[replace[k]]), list[replace[k]]);
+    });
+    throwFirst(replaced);
   }
 
   async ensureProxy(p: DesiredProxy): Promise<void> {
-    const index = await this.index(p.link);
-    try {
-      await addProxyNeighbour(this.nl, index, p.address, p.router === true);
-      this.owned.proxies.set(proxyKey(p), p);
-      this.log.info('proxy neighbour added', { address: p.address, link: p.link });
-    } catch (e) {
-      if (!isCode(e, 'EEXIST')) throw e;
-    }
+    await this.ensureProxies([p]);
+  }
+
+  /** `ip -6 neigh add proxy ADDR dev LINK` for each, in batches. */
+  async ensureProxies(list: DesiredProxy[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const p of list) items.push({ msg: encodeNeighAddProxy(await this.index(p.link), p.address, p.router === true), operation: `neigh add proxy ${p.address} dev ${p.link}` });
+    const results = await this.nl.batch(items);
+    results.forEach((e, i) => {
+      if (e === null) this.owned.proxies.set(proxyKey(list[i]), list[i]);
+    });
+    throwFirst(results, 'EEXIST');
   }
 
   /** A link's index, or null when the link is gone (nothing left to undo on it). */
@@ -225,30 +273,61 @@ export class Reconciler {
 
   /** Removes one route this reconciler added (live tunnel removal). */
   async removeRoute(r: DesiredRoute): Promise<void> {
-    const key = routeKey(r);
-    if (!this.owned.routes.has(key)) return;
-    this.owned.routes.delete(key);
-    const oif = r.link !== undefined ? await this.indexOrNull(r.link) : undefined;
-    if (oif === null) return;
-    await this.tolerateGone(() => deleteRoute(this.nl, this.routeSpec(r, oif)));
+    await this.removeRoutes([r]);
   }
 
   async removeProxy(p: DesiredProxy): Promise<void> {
-    const key = proxyKey(p);
-    if (!this.owned.proxies.has(key)) return;
-    this.owned.proxies.delete(key);
-    const index = await this.indexOrNull(p.link);
-    if (index !== null) await this.tolerateGone(() => deleteProxyNeighbour(this.nl, index, p.address));
+    await this.removeProxies([p]);
   }
 
   async removeAddress(a: DesiredAddress): Promise<void> {
-    const key = addressKey(a);
-    if (!this.owned.addresses.has(key)) return;
-    this.owned.addresses.delete(key);
-    const index = await this.indexOrNull(a.link);
-    if (index !== null) {
-      await this.tolerateGone(() => deleteAddress(this.nl, { index, prefix: parsePrefix(a.cidr, false) }));
+    await this.removeAddresses([a]);
+  }
+
+  /** Deletes what is owned among list, in batches; objects on a link that is
+   * gone went with it. Forgets them first, so that the kernel's notifications
+   * of these deletions are not taken for damage to repair. */
+  async removeRoutes(list: DesiredRoute[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const r of list) {
+      if (!this.owned.routes.delete(routeKey(r))) continue;
+      const oif = r.link !== undefined ? await this.indexOrNull(r.link) : undefined;
+      if (oif !== null) items.push({ msg: encodeRouteDel(this.routeSpec(r, oif)), operation: `route del ${r.dst}` });
     }
+    throwFirst(await this.nl.batch(items), ...GONE);
+  }
+
+  async removeProxies(list: DesiredProxy[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const p of list) {
+      if (!this.owned.proxies.delete(proxyKey(p))) continue;
+      const index = await this.indexOrNull(p.link);
+      if (index !== null) items.push({ msg: encodeNeighDelProxy(index, p.address), operation: `neigh del proxy ${p.address} dev ${p.link}` });
+    }
+    throwFirst(await this.nl.batch(items), ...GONE);
+  }
+
+  async removeAddresses(list: DesiredAddress[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const a of list) {
+      if (!this.owned.addresses.delete(addressKey(a))) continue;
+      const index = await this.indexOrNull(a.link);
+      if (index !== null) items.push({ msg: encodeAddrDel({ index, prefix: parsePrefix(a.cidr, false) }), operation: `addr del ${a.cidr} dev ${a.link}` });
+    }
+    throwFirst(await this.nl.batch(items), ...GONE);
+  }
+
+  /** Whether key names an owned route / address / proxy (for repairs). */
+  ownsRoute(key: string): DesiredRoute | undefined {
+    return this.owned.routes.get(key);
+  }
+
+  ownsAddress(cidr: string, link: string): DesiredAddress | undefined {
+    return this.owned.addresses.get(addressKey({ link, cidr }));
+  }
+
+  ownsProxy(address: string, link: string): DesiredProxy | undefined {
+    return this.owned.proxies.get(proxyKey({ link, address }));
   }
 
   /** What teardown would undo, as JSON: written to disk so that the next
@@ -272,14 +351,6 @@ export class Reconciler {
     for (const [k, v] of r.sysctls) this.owned.sysctls.set(k, v);
   }
 
-  private async tolerateGone(op: () => Promise<void>): Promise<void> {
-    try {
-      await op();
-    } catch (e) {
-      if (!(e instanceof NetlinkError && GONE.has(e.code))) throw e;
-    }
-  }
-
   /** What teardown would undo, for status and tests. */
   ownedSummary(): { links: string[]; addresses: string[]; routes: string[]; proxies: string[]; sysctls: string[] } {
     return {
@@ -292,7 +363,9 @@ export class Reconciler {
   }
 
   /** Undoes everything this reconciler changed, in reverse order. Keeps going
-   * past individual failures and reports them all at the end. */
+   * past individual failures and reports them all at the end. Objects on a
+   * link that no longer exists (the TUN, closed before teardown) went with it:
+   * they are not deleted one by one. */
   async teardown(): Promise<void> {
     const failures: string[] = [];
     const attempt = async (what: string, op: () => Promise<void> | void): Promise<void> => {
@@ -305,10 +378,23 @@ export class Reconciler {
         failures.push(`${what}: ${(e as Error).message}`);
       }
     };
-    for (const p of [...this.owned.proxies.values()].reverse()) await attempt(`proxy ${p.address}`, () => this.removeProxy(p));
-    for (const r of [...this.owned.routes.values()].reverse()) await attempt(`route ${r.dst}`, () => this.removeRoute(r));
-    for (const a of [...this.owned.addresses.values()].reverse()) await attempt(`address ${a.cidr}`, () => this.removeAddress(a));
+    this.indexCache.clear();
+    const gone = new Set<string>();
+    const links = new Set([...this.owned.links.keys(), ...[...this.owned.addresses.values()].map((a) => a.link),
+      ...[...this.owned.routes.values()].flatMap((r) => (r.link !== undefined ? [r.link] : [])), ...[...this.owned.proxies.values()].map((p) => p.link)]);
+    for (const name of links) if ((await this.indexOrNull(name)) === null) gone.add(name);
+    const alive = <T extends { link?: string }>(xs: Iterable<T>): T[] => [...xs].filter((x) => x.link === undefined || !gone.has(x.link)).reverse();
+    const forget = <T>(m: Map<string, T>, keep: (x: T) => boolean): void => {
+      for (const [k, v] of m) if (!keep(v)) m.delete(k);
+    };
+    forget(this.owned.proxies, (p) => !gone.has(p.link));
+    forget(this.owned.routes, (r) => r.link === undefined || !gone.has(r.link));
+    forget(this.owned.addresses, (a) => !gone.has(a.link));
+    await attempt('proxy entries', () => this.removeProxies(alive(this.owned.proxies.values())));
+    await attempt('routes', () => this.removeRoutes(alive(this.owned.routes.values())));
+    await attempt('addresses', () => this.removeAddresses(alive(this.owned.addresses.values())));
     for (const [name, before] of [...this.owned.links.entries()].reverse()) {
+      if (gone.has(name)) continue;
       await attempt(`link ${name}`, async () => {
         const index = await this.indexOrNull(name);
         if (index === null) return;
@@ -335,4 +421,10 @@ export class Reconciler {
 function sameTarget(r: Route, spec: RouteSpec): boolean {
   const gw = spec.gateway === undefined ? null : formatIp(parseIp(spec.gateway).bytes);
   return r.gateway === gw && (spec.oif === undefined || r.oif === spec.oif);
+}
+
+/** Throws the first error of a batch that is not one of the tolerated codes. */
+function throwFirst(results: Array<NetlinkError | null>, ...tolerated: string[]): void {
+  const e = results.find((x) => x !== null && !tolerated.includes(x.code));
+  if (e) throw e;
 }

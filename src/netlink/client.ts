@@ -1,5 +1,8 @@
 // rtnetlink request/response client: sequence numbers matched to replies,
-// ACKs and extended ACKs, multipart dumps, timeouts, one request in flight.
+// ACKs and extended ACKs, multipart dumps, timeouts, one request (or one batch)
+// in flight. A batch sends many ACK-only requests per sendmsg (the kernel
+// processes every message of a datagram and ACKs each, errors included) and
+// maps each ACK back to its request by sequence number.
 import { native } from '../sys/native.js';
 import { openNetlink } from '../sys/netlink-socket.js';
 import { Watcher } from '../sys/watch.js';
@@ -21,8 +24,31 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+export interface BatchItem {
+  msg: Uint8Array;
+  /** Name of the operation for its error, e.g. "route add 2001:db8:100::/64 dev 5". */
+  operation: string;
+}
+
+/** Messages and bytes per sendmsg of a batch: its ACKs (with echoed requests
+ * on errors) fit the receive buffer many times over. */
+const BATCH_MESSAGES = 512;
+const BATCH_BYTES = 64 * 1024;
+
+interface BatchState {
+  items: BatchItem[];
+  results: Array<NetlinkError | null>;
+  /** Items sent so far. */
+  sent: number;
+  chunkStart: number;
+  chunkSeq: number;
+  chunkCount: number;
+  acked: number;
+}
+
 interface Pending {
   msg: Uint8Array;
+  batch: BatchState | null;
   opts: RequestOptions;
   seq: number;
   replies: MessageView[];
@@ -94,7 +120,22 @@ export class NetlinkClient {
   request(msg: Uint8Array, opts: RequestOptions): Promise<MessageView[]> {
     if (this.closed) return Promise.reject(new Error(`${opts.operation}: netlink client closed`));
     return new Promise((resolve, reject) => {
-      this.queue.push({ msg, opts, seq: 0, replies: [], resolve, reject, timer: null });
+      this.queue.push({ msg, batch: null, opts, seq: 0, replies: [], resolve, reject, timer: null });
+      if (this.queue.length === 1) this.sendHead();
+    });
+  }
+
+  /** Sends ACK-only requests (adds, deletes, sets) many to a sendmsg and
+   * resolves with one result per item, in order: null for an ACK, else the
+   * NetlinkError. Rejects only when the batch as a whole fails (timeout, a
+   * closed client, a failed send). */
+  batch(items: BatchItem[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Array<NetlinkError | null>> {
+    if (items.length === 0) return Promise.resolve([]);
+    const operation = `batch of ${items.length} (${items[0].operation}, …)`;
+    if (this.closed) return Promise.reject(new Error(`${operation}: netlink client closed`));
+    return new Promise((resolve, reject) => {
+      const batch: BatchState = { items, results: new Array(items.length).fill(null), sent: 0, chunkStart: 0, chunkSeq: 0, chunkCount: 0, acked: 0 };
+      this.queue.push({ msg: new Uint8Array(0), batch, opts: { operation, timeoutMs }, seq: 0, replies: [], resolve: () => resolve(batch.results), reject, timer: null });
       if (this.queue.length === 1) this.sendHead();
     });
   }
@@ -113,6 +154,10 @@ export class NetlinkClient {
   private sendHead(): void {
     const p = this.queue[0];
     if (!p) return;
+    if (p.batch) {
+      this.sendChunk(p, p.batch);
+      return;
+    }
     this.seq = (this.seq + 1) >>> 0;
     p.seq = this.seq;
     prepareRequest(p.msg, p.seq, p.opts.dump === true);
@@ -124,6 +169,53 @@ export class NetlinkClient {
     } catch (e) {
       this.finish(p, e as Error);
     }
+  }
+
+  /** The next messages of a batch, in one datagram. */
+  private sendChunk(p: Pending, b: BatchState): void {
+    let count = 0;
+    let bytes = 0;
+    while (b.sent + count < b.items.length && count < BATCH_MESSAGES) {
+      const len = b.items[b.sent + count].msg.length;
+      if (count > 0 && bytes + len > BATCH_BYTES) break;
+      bytes += len;
+      count++;
+    }
+    const datagram = new Uint8Array(bytes);
+    b.chunkStart = b.sent;
+    b.chunkSeq = (this.seq + 1) >>> 0;
+    b.chunkCount = count;
+    b.acked = 0;
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      const msg = b.items[b.sent + i].msg;
+      this.seq = (this.seq + 1) >>> 0;
+      prepareRequest(msg, this.seq, false);
+      datagram.set(msg, off);
+      off += msg.length;
+    }
+    b.sent += count;
+    const timeoutMs = p.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = setTimeout(() => this.finish(p, new NetlinkTimeoutError(p.opts.operation, timeoutMs)), timeoutMs);
+    try {
+      const sent = native.sendTo(this.fd, datagram, 0, datagram.length);
+      if (sent !== datagram.length) throw new Error(`${p.opts.operation}: short netlink send (${sent} of ${datagram.length})`);
+    } catch (e) {
+      this.finish(p, e as Error);
+    }
+  }
+
+  /** One ACK of the batch at the head; the next chunk when all are in. */
+  private onBatchMessage(p: Pending, b: BatchState, m: MessageView): void {
+    const i = (m.seq - b.chunkSeq) >>> 0;
+    if (i >= b.chunkCount || m.type !== NLMSG_ERROR) return;
+    const e = decodeErrorPayload(m);
+    const item = b.chunkStart + i;
+    b.results[item] = e.errno === 0 ? null : new NetlinkError(e.errno, b.items[item].operation, e.message, e.offset);
+    if (++b.acked < b.chunkCount) return;
+    if (b.sent < b.items.length) this.sendChunk(p, b);
+    else this.finish(p, null);
   }
 
   private finish(p: Pending, err: Error | null): void {
@@ -154,6 +246,11 @@ export class NetlinkClient {
 
   private onMessage(m: MessageView): void {
     const p = this.queue[0];
+    if (p?.batch) {
+      if (m.type === NLMSG_OVERRUN) this.finish(p, new NetlinkError(105 /* ENOBUFS */, p.opts.operation, 'netlink overrun'));
+      else this.onBatchMessage(p, p.batch, m);
+      return;
+    }
     // Stale answers (to a request that timed out) and notifications are not ours.
     if (!p || m.seq !== p.seq) return;
     if (m.type === NLMSG_NOOP) return;

@@ -99,10 +99,12 @@ describeRoot('userspace NDP proxy', () => {
   it('does not listen on another interface', async () => {
     const before = await counters();
     // The server's IPv4 uplink is another Ethernet link: an NS there is not seen at all.
-    const r = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: t.clients[0].clientV6, src: 'fe80::1', listenMs: 300 })]));
+    const r = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: t.clients[0].clientV6, src: 'fe80::1', count: 10, listenMs: 300 })]));
     expect(r.replies).toEqual([]);
     const after = await counters();
-    expect(after.seen).toBe(before.seen);
+    // The router's own neighbour probes on ext0 may arrive meanwhile (and are
+    // counted); the 10 solicitations on the other link must not be.
+    expect(after.seen - before.seen).toBeLessThan(10);
   });
 
   it('stops answering for a tunnel once it is removed', async () => {
