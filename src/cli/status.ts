@@ -1,14 +1,19 @@
 // `sixtun status`: counters and state from a running daemon.
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
-import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
+import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
 
-export const STATUS_HELP = `Usage: sixtun status [--json] [--socket PATH]
+export const STATUS_HELP = `Usage: sixtun status [NAME] [--filter TEXT] [--limit N] [--offset N] [--json] [--socket PATH]
 
 Shows a running daemon's tunnels, endpoints, routed prefixes, packets and
 bytes each way with the time of the last one, and drops per reason.
+With NAME, only that tunnel; on a server with many tunnels, --filter and
+--limit/--offset page through them (the daemon sends only those).
 
 Options:
+  --filter TEXT   tunnels whose name, client IPv4 or client IPv6 contains TEXT
+  --limit N       at most N tunnels
+  --offset N      skip the first N (with --limit: pages)
   --json          print the raw JSON
   --socket PATH   ${SOCKET_OPTION_HELP}
   -h, --help      this text
@@ -37,8 +42,15 @@ export function ago(iso: string | null, now: number): string {
 
 export async function status(argv: string[]): Promise<number> {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        json: { type: 'boolean' }, socket: { type: 'string' }, filter: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
   } catch (e) {
     process.stderr.write(`sixtun status: ${(e as Error).message}\n\n${STATUS_HELP}`);
     return 2;
@@ -47,12 +59,19 @@ export async function status(argv: string[]): Promise<number> {
     process.stdout.write(STATUS_HELP);
     return 0;
   }
+  const count = (v: string | undefined, flag: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`${flag} expects a number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
   let result: Record<string, unknown>;
   try {
-    result = (await controlRequest(await resolveSocket(values.socket), { cmd: 'status' })) as Record<string, unknown>;
+    if (positionals.length > 1) throw new UsageError(`one tunnel NAME at most, got ${positionals.join(' ')}`);
+    const req = { cmd: 'status', tunnel: positionals[0], filter: values.filter, limit: count(values.limit, '--limit'), offset: count(values.offset, '--offset') };
+    result = (await controlRequest(await resolveSocket(values.socket), req)) as Record<string, unknown>;
   } catch (e) {
     process.stderr.write(`sixtun status: ${(e as Error).message}\n`);
-    return e instanceof SocketChoiceError ? 2 : 1;
+    return e instanceof UsageError ? 2 : 1;
   }
   if (values.json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -70,6 +89,10 @@ export async function status(argv: string[]): Promise<number> {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write(`${result.mode} ${result.interface} local ${result.local_ipv4} pid ${result.pid}\n`);
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  const shown = (result.tunnels as unknown[]).length;
+  if (result.matched !== undefined && shown < (result.matched as number)) {
+    process.stdout.write(`${shown} of ${result.matched as number} matching tunnels shown (${result.tunnel_count as number} in all): --offset and --limit for more\n`);
+  }
   const global = Object.entries(result.drops_without_tunnel as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(' ');
   if (global) process.stdout.write(`drops without a tunnel: ${global}\n`);
   const off = result.offload as { mode: string; udp_gro: boolean; super_packets: number; segments: number; coalesced_packets: number; coalesced_segments: number } | undefined;

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { BlockSplitter, PcapngReader, BT_EPB } from '../wire/pcapng.js';
 import { describePacket } from '../trace/describe.js';
-import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
+import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
 
 export const TRACE_HELP = `Usage: sixtun trace [filters] [-w FILE|-] [--socket PATH]
 
@@ -100,7 +100,7 @@ export async function trace(argv: string[]): Promise<number> {
     path = await resolveSocket(values.socket);
   } catch (e) {
     process.stderr.write(`sixtun trace: ${(e as Error).message}\n`);
-    return e instanceof SocketChoiceError ? 2 : 1;
+    return e instanceof UsageError ? 2 : 1;
   }
   const destination = values.write === undefined ? null : values.write === '-' ? 'standard output' : values.write;
   return new Promise<number>((resolve) => {

@@ -1,7 +1,7 @@
 // `sixtun tunnel add|remove|set|key NAME …` and `sixtun export NAME --format F`.
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
-import { resolveSocket, SocketChoiceError, SOCKET_OPTION_HELP } from './socket.js';
+import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
 import { loadConfig } from '../config/config.js';
 import { EXPORT_FORMATS, exportedTunnel, renderExport, type ExportFormat, type ExportedTunnel } from '../control/export.js';
 
@@ -108,7 +108,7 @@ export async function tunnelCli(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`sixtun tunnel ${op}: ${(e as Error).message}\n`);
     const code = (e as { code?: string }).code;
-    return e instanceof SocketChoiceError || code === 'ECONFIG' || code === 'EEXIST' || code === 'ENOENT' ? 2 : 1;
+    return e instanceof UsageError || code === 'ECONFIG' || code === 'EEXIST' || code === 'ENOENT' ? 2 : 1;
   }
 }
 
@@ -148,6 +148,6 @@ export async function exportCli(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     process.stderr.write(`sixtun export: ${(e as Error).message}\n`);
-    return e instanceof SocketChoiceError || (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ECONFIG' ? 2 : 1;
+    return e instanceof UsageError || (e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ECONFIG' ? 2 : 1;
   }
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type Document } from 'yaml';
 import { formatIp, formatPrefix, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
+import type { PerTunnelMetrics } from '../control/metrics.js';
 
 export const MTU_MIN = 1280;
 export const MTU_MAX = 1480;
@@ -42,8 +43,8 @@ interface CommonConfig {
   user: string | null;
   /** Group that may use the control socket (mode 0660 instead of 0600). */
   controlGroup: string | null;
-  /** Prometheus listener, e.g. { host: '::1', port: 9641 }. */
-  metrics: { host: string; port: number } | null;
+  /** Prometheus listener, e.g. { host: '::1', port: 9641 }, and which tunnels get series of their own. */
+  metrics: { host: string; port: number; perTunnel: PerTunnelMetrics } | null;
 }
 
 export interface ServerConfig extends CommonConfig {
@@ -338,7 +339,7 @@ function common(f: Fields, file: string, mode: 'server' | 'client'): CommonConfi
     txQueueLen: f.collect(() => f.int('txqueuelen', DEFAULT_TXQUEUELEN, 1, 1_000_000), DEFAULT_TXQUEUELEN),
     controlSocket: f.collect(() => f.string('control_socket', defaultControlSocket(mode, iface)), ''),
     logLevel: f.collect(() => f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'), 'info'),
-    metrics: f.collect(() => listenAddress(f, 'metrics'), null),
+    metrics: f.collect(() => metricsConfig(f), null),
     user: f.collect(() => (f.has('user') ? f.string('user') : (f.get('user'), null)), null),
     controlGroup: f.collect(() => (f.has('control_group') ? f.string('control_group') : (f.get('control_group'), null)), null),
   };
@@ -481,6 +482,18 @@ export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: str
     }
     open.push(s);
   }
+}
+
+/** `metrics: {listen: ADDR:PORT, per_tunnel: true|false, top: N}` */
+function metricsConfig(f: Fields): CommonConfig['metrics'] {
+  let perTunnel: PerTunnelMetrics = { mode: 'all' };
+  const listen = listenAddress(f, 'metrics', (sub) => {
+    const all = sub.collect(() => sub.bool('per_tunnel', true), true);
+    const top = sub.collect(() => sub.int('top', 0, 0, 1_000_000), 0);
+    if (top > 0 && !all) sub.collect(() => sub.fail('top', 'goes with per_tunnel: true (the busiest N tunnels get series of their own)'), undefined);
+    perTunnel = !all ? { mode: 'none' } : top > 0 ? { mode: 'top', count: top } : { mode: 'all' };
+  });
+  return listen && { ...listen, perTunnel };
 }
 
 function updateApiConfig(f: Fields): ServerConfig['updateApi'] {

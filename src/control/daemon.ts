@@ -511,7 +511,7 @@ export class Daemon {
   private handle(req: ControlRequest, conn: Socket): unknown {
     switch (req.cmd) {
       case 'status':
-        return this.status();
+        return this.status(req);
       case 'trace':
         return this.startTrace(req, conn);
       case 'tunnel':
@@ -661,17 +661,35 @@ export class Daemon {
   renderMetrics(): string {
     let lost = this.traceLostEnded;
     for (const t of this.traceSessions) lost += t.lost;
-    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost, this.datapath?.offloadStats ?? null);
+    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost, this.datapath?.offloadStats ?? null, this.cfg.metrics?.perTunnel);
   }
 
-  status(): Record<string, unknown> {
-    const tunnels = [...this.tables.byName.values()].map((t) => ({
+  /** The daemon's state and its tunnels: one (`tunnel`), those whose name,
+   * remote or addresses contain `filter`, a page of them (`offset`, `limit`),
+   * or all. Costs what it returns, plus a pass over names for a filter. */
+  status(req: Record<string, unknown> = {}): Record<string, unknown> {
+    let matched: Tunnel[];
+    if (typeof req.tunnel === 'string') {
+      const t = this.tables.byName.get(req.tunnel);
+      if (!t) throw Object.assign(new Error(`no tunnel ${req.tunnel}`), { code: 'ENOENT' });
+      matched = [t];
+    } else if (typeof req.filter === 'string' && req.filter !== '') {
+      const f = req.filter;
+      matched = [...this.tables.byName.values()].filter((t) => t.spec.name.includes(f) || formatIpv4Address(t.spec.remoteV4).includes(f) || formatIp(t.spec.clientV6).includes(f));
+    } else {
+      matched = [...this.tables.byName.values()];
+    }
+    const offset = typeof req.offset === 'number' && req.offset > 0 ? Math.floor(req.offset) : 0;
+    const limit = typeof req.limit === 'number' && req.limit >= 0 ? Math.floor(req.limit) : matched.length;
+    const tunnels = matched.slice(offset, offset + limit).map((t) => ({
       ...tunnelStatus(t),
       endpoint_changes: this.endpointChanges.get(t.spec.name)?.count ?? 0,
       last_endpoint_change: this.endpointChanges.has(t.spec.name) ? new Date(this.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
       idle: this.idle.has(t.spec.name),
     }));
     return {
+      tunnel_count: this.tables.byName.size,
+      matched: matched.length,
       mode: this.cfg.mode,
       interface: this.cfg.interface,
       local_ipv4: this.localIpv4,
@@ -679,7 +697,8 @@ export class Daemon {
       memory: { rss: process.memoryUsage.rss(), heap_used: process.memoryUsage().heapUsed },
       started: new Date(this.started).toISOString(),
       kernel_interference: this.interference,
-      owned: this.reconciler.ownedSummary(),
+      // Counts: the objects themselves are in the crash record (<control_socket>.state.json).
+      owned: this.reconciler.ownedCounts(),
       drops_without_tunnel: this.tables.global.dropsByName(),
       offload: { mode: this.datapath?.offload ?? 'off', udp_gro: this.datapath?.offload === 'tso+gro' && this.datapath.udpGro, ...offloadStatus(this.datapath) },
       ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,

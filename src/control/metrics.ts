@@ -28,9 +28,44 @@ class Exposition {
   }
 }
 
-export function renderMetrics(tables: DatapathTables, ndp: NdpCounters | null, traceLost: number, offload: OffloadStats | null = null): string {
+/** Which tunnels get series of their own: all, none, or the busiest N (by
+ * bytes both ways). A broker with 10^5 tunnels keeps the scrape small with
+ * `per_tunnel: false` or `top: N`; the aggregate series are always there. */
+export type PerTunnelMetrics = { mode: 'all' } | { mode: 'none' } | { mode: 'top'; count: number };
+
+export function renderMetrics(
+  tables: DatapathTables, ndp: NdpCounters | null, traceLost: number, offload: OffloadStats | null = null, perTunnelMode: PerTunnelMetrics = { mode: 'all' },
+): string {
   const e = new Exposition();
-  const tunnels = [...tables.byName.values()];
+  const all = [...tables.byName.values()];
+  const totals = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0 };
+  const drops = tables.global.drops.slice();
+  for (const t of all) {
+    const c = t.counters;
+    totals.txPackets += c.txPackets;
+    totals.txBytes += c.txBytes;
+    totals.rxPackets += c.rxPackets;
+    totals.rxBytes += c.rxBytes;
+    totals.icmpSent += c.icmpSent;
+    c.drops.forEach((v, i) => { drops[i] += v; });
+  }
+  e.family('sixtun_tunnels', 'gauge', 'Tunnels configured on this daemon.');
+  e.sample('sixtun_tunnels', {}, all.length);
+  for (const [name, help, value] of [
+    ['sixtun_tx_packets_total', 'IPv6 packets encapsulated and sent, all tunnels.', totals.txPackets],
+    ['sixtun_tx_bytes_total', 'Inner bytes encapsulated and sent, all tunnels.', totals.txBytes],
+    ['sixtun_rx_packets_total', 'IPv6 packets decapsulated and delivered, all tunnels.', totals.rxPackets],
+    ['sixtun_rx_bytes_total', 'Inner bytes decapsulated and delivered, all tunnels.', totals.rxBytes],
+    ['sixtun_icmp_sent_total', 'ICMPv6 errors generated, all tunnels.', totals.icmpSent],
+  ] as const) {
+    e.family(name, 'counter', help);
+    e.sample(name, {}, value);
+  }
+  e.family('sixtun_drops_by_reason_total', 'counter', 'Packets dropped, all tunnels and none, by reason.');
+  drops.forEach((v, i) => { if (v > 0) e.sample('sixtun_drops_by_reason_total', { reason: DROP_NAMES[i] }, v); });
+  const tunnels = perTunnelMode.mode === 'all' ? all
+    : perTunnelMode.mode === 'none' ? []
+      : all.sort((a, b) => (b.counters.txBytes + b.counters.rxBytes) - (a.counters.txBytes + a.counters.rxBytes)).slice(0, perTunnelMode.count);
   const perTunnel: Array<[string, string, (t: (typeof tunnels)[number]) => number]> = [
     ['sixtun_tunnel_tx_packets_total', 'IPv6 packets encapsulated and sent to the tunnel remote.', (t) => t.counters.txPackets],
     ['sixtun_tunnel_tx_bytes_total', 'Inner bytes encapsulated and sent.', (t) => t.counters.txBytes],

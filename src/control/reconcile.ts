@@ -351,7 +351,13 @@ export class Reconciler {
     for (const [k, v] of r.sysctls) this.owned.sysctls.set(k, v);
   }
 
-  /** What teardown would undo, for status and tests. */
+  /** How many objects of each kind teardown would undo (for status). */
+  ownedCounts(): Record<keyof Owned, number> {
+    const o = this.owned;
+    return { links: o.links.size, addresses: o.addresses.size, routes: o.routes.size, proxies: o.proxies.size, sysctls: o.sysctls.size };
+  }
+
+  /** What teardown would undo, for tests. */
   ownedSummary(): { links: string[]; addresses: string[]; routes: string[]; proxies: string[]; sysctls: string[] } {
     return {
       links: [...this.owned.links.keys()],

@@ -156,6 +156,24 @@ describeRoot('tracing, status and metrics', () => {
     expect(samples.get(`sixtun_drops_total{tunnel="${c2.name}",reason="spoofed-source"}`)).toBe(final.drops['spoofed-source']);
     expect(samples.get('sixtun_drops_total{tunnel="",reason="unknown-remote"}')).toBe((await status(server)).drops_without_tunnel['unknown-remote']);
     expect(samples.get('sixtun_ndp_solicitations_total{result="answered"}')).toBeGreaterThan(0);
+    // Aggregates agree with the sum of the per-tunnel series.
+    expect(samples.get('sixtun_tunnels')).toBe(2);
+    const sum = (name: string): number => [...samples].filter(([k]) => k.startsWith(`${name}{`)).reduce((a, [, v]) => a + v, 0);
+    expect(samples.get('sixtun_rx_packets_total')).toBe(sum('sixtun_tunnel_rx_packets_total'));
+  });
+
+  it('sixtun status NAME, --filter, --limit/--offset ask the daemon for just those tunnels', () => {
+    const st = (args: string[]): string => lab.exec(t.server, [process.execPath, SIXTUN_BIN, 'status', '--socket', server.socket, ...args]);
+    const rows = (out: string): string[] => out.split('\n').filter((l) => /^client\d /.test(l)).map((l) => l.split(/\s+/)[0]);
+    expect(rows(st(['client2']))).toEqual(['client2']);
+    expect(rows(st(['--filter', '198.51.100.2']))).toEqual(['client1']);
+    const page = st(['--limit', '1', '--offset', '1']);
+    expect(rows(page)).toEqual(['client2']);
+    expect(page).toMatch(/\n1 of 2 matching tunnels shown \(2 in all\): --offset and --limit for more\n/);
+    const json = JSON.parse(st(['client1', '--json'])) as { tunnels: Array<{ name: string }>; tunnel_count: number; owned: Record<string, number> };
+    expect([json.tunnels.map((x) => x.name), json.tunnel_count, json.owned.routes]).toEqual([['client1'], 2, 2]);
+    expect(() => st(['nosuch'])).toThrow(/no tunnel nosuch/);
+    expect(() => st(['--limit', 'x'])).toThrow(/--limit expects a number/);
   });
 
   it('sixtun status prints a table', () => {

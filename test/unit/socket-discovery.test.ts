@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveSocket, SocketChoiceError } from '../../src/cli/socket.js';
+import { resolveSocket, UsageError } from '../../src/cli/socket.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sixtun-disc-'));
 const servers: Server[] = [];
@@ -26,7 +26,7 @@ async function choose(mode?: 'server' | 'client'): Promise<string> {
   try {
     return await resolveSocket(undefined, mode, dir);
   } catch (e) {
-    expect(e).toBeInstanceOf(SocketChoiceError);
+    expect(e).toBeInstanceOf(UsageError);
     return `error: ${(e as Error).message}`;
   }
 }
