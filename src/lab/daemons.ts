@@ -40,7 +40,7 @@ export function runDir(tag: string): string {
 
 /** Starts `sixtun MODE -c CONFIG` in ns and waits until its control socket answers. */
 export async function startDaemon(
-  lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {}, args: string[] = [],
+  lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {}, args: string[] = [], timeoutMs = 15_000,
 ): Promise<RunningDaemon> {
   const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config, ...args], spawnOpts);
   let exited = false;
@@ -53,7 +53,7 @@ export async function startDaemon(
     } catch {
       return false;
     }
-  }, 15_000, 50, `sixtun ${mode} in ${ns} to answer on ${socket}`);
+  }, timeoutMs, 50, `sixtun ${mode} in ${ns} to answer on ${socket}`);
   return { proc, socket, config };
 }
 

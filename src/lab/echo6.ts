@@ -2,7 +2,8 @@
 // fresh machine. Run inside the sending namespace:
 //   node echo6.js ADDR COUNT [INTERVAL_MS [TIMEOUT_MS [PAYLOAD_BYTES]]]
 // prints {"sent":N,"received":N,"rttMs":[...]} (replies matched by identifier
-// and sequence, RFC 4443 §4.1/§4.2). The kernel fills the ICMPv6 checksum of a
+// and sequence, RFC 4443 §4.1/§4.2), also when stopped early with SIGTERM
+// (a request not yet answered then counts as lost). The kernel fills the ICMPv6 checksum of a
 // raw ICMPv6 socket itself (RFC 3542 §3.1).
 import { native } from '../sys/native.js';
 import { AF_INET6, IPPROTO_ICMPV6, SOCK_NONBLOCK, SOCK_RAW } from '../sys/constants.js';
@@ -76,6 +77,8 @@ function echo6(addr: string, count: number, intervalMs: number, timeoutMs: numbe
       }
     };
     const sender = setInterval(send, intervalMs);
+    // Stopped early (a load that ends when its work does): report what was seen.
+    process.once('SIGTERM', finish);
     send();
     // The last request gets timeoutMs to be answered.
     const deadline = setTimeout(finish, (count - 1) * intervalMs + timeoutMs);

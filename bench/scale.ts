@@ -1,0 +1,207 @@
+// The control plane at a broker's number of tunnels: for N tunnels (one /127
+// and one routed /64 each) in namespaces, how long sixtun takes to start (and
+// the same kernel work done by `ip -batch`, the floor), its memory, a tunnel
+// add and remove while traffic crosses another tunnel (and how much that
+// traffic is delayed), a reload with one change, status, metrics and stop.
+// Client endpoints beyond the first are in 198.18.0.0/15 (RFC 2544, for
+// benchmarks); nothing leaves the namespaces made here.
+//   node dist/bench/scale.js [--tunnels 1000,10000] [--changes 20] [--write-docs]
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Lab, waitFor } from '../src/lab/netns.js';
+import { buildTopology, HOST_V6, SERVER_V4, type Topology } from '../src/lab/topology.js';
+import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
+import { controlRequest } from '../src/control/control-server.js';
+import { loadConfig } from '../src/config/config.js';
+
+export interface ScaleResult {
+  tunnels: number;
+  parseMs: number;
+  startMs: number;
+  floorMs: number;
+  rssMb: number;
+  addMs: { p50: number; p99: number };
+  removeMs: { p50: number; p99: number };
+  echoBeforeMs: number;
+  echoDuringMaxMs: number;
+  echoLost: number;
+  reloadMs: number;
+  statusAllMs: number;
+  statusAllBytes: number;
+  statusOneMs: number;
+  stopMs: number;
+}
+
+const hex = (n: number): string => n.toString(16);
+
+/** Tunnel i (i >= 1; tunnel 0 is the topology's real client 1). */
+function syntheticTunnel(i: number): string {
+  const v4 = `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
+  return `  - name: s${i}
+    client_ipv4: ${v4}
+    server_ipv6: 2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127
+    client_ipv6: 2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::1
+    routed_prefixes: [2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64]
+`;
+}
+
+function configText(t: Topology, n: number, socket: string, extraTunnels = 0): string {
+  const c = t.clients[0];
+  const parts = [`mode: server
+interface: sixtun0
+local_ipv4: ${SERVER_V4}
+external_interface: ext0
+control_socket: ${socket}
+metrics: {listen: "[::1]:9641", per_tunnel: false}
+tunnels:
+  - name: ${c.name}
+    client_ipv4: ${c.v4}
+    server_ipv6: ${c.serverV6}/127
+    client_ipv6: ${c.clientV6}
+    routed_prefixes: [${c.routed}]
+`];
+  for (let i = 1; i < n + extraTunnels; i++) parts.push(syntheticTunnel(i));
+  return parts.join('');
+}
+
+/** The same kernel objects (addresses and routes on a TUN) by `ip -batch`: the floor. */
+function kernelFloor(lab: Lab, n: number): number {
+  const ns = lab.ns(`floor${n}`);
+  lab.ip(ns, ['tuntap', 'add', 'dev', 'floor0', 'mode', 'tun']);
+  lab.ip(ns, ['link', 'set', 'floor0', 'up']);
+  const lines: string[] = [];
+  for (let i = 1; i <= n; i++) lines.push(`addr add 2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127 dev floor0 nodad`);
+  for (let i = 1; i <= n; i++) lines.push(`route add 2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64 dev floor0 proto 246`);
+  const t0 = performance.now();
+  execFileSync('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n', maxBuffer: 64 << 20 });
+  const ms = performance.now() - t0;
+  lab.ip(ns, ['link', 'del', 'floor0']);
+  return ms;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const r = await f();
+  return [performance.now() - t0, r];
+}
+
+export async function scaleOne(n: number, changes: number, log: (s: string) => void): Promise<ScaleResult> {
+  const lab = new Lab('scale');
+  const dir = runDir('scale');
+  try {
+    const t = buildTopology(lab, { clients: 1 });
+    const socket = join(dir, 'server.sock');
+    const file = join(dir, 'server.yaml');
+    writeFileSync(file, configText(t, n, socket));
+    const [parseMs] = await timed(async () => loadConfig(file));
+    log(`${n} tunnels: parse and validate ${parseMs.toFixed(0)} ms`);
+    const floorMs = kernelFloor(lab, n);
+    log(`${n} tunnels: ip -batch floor ${floorMs.toFixed(0)} ms`);
+    const t0 = performance.now();
+    const server = await startDaemon(lab, t.server, 'server', file, socket, {}, [], Math.max(60_000, n * 20));
+    const startMs = performance.now() - t0;
+    log(`${n} tunnels: started in ${startMs.toFixed(0)} ms`);
+    await startClient(t, t.clients[0], dir);
+    const status = async (req: Record<string, unknown> = {}): Promise<Record<string, unknown>> => (await controlRequest(socket, { cmd: 'status', ...req }, 120_000)) as Record<string, unknown>;
+    const rssMb = ((await status({ limit: 0 })).memory as { rss: number }).rss / 1e6;
+
+    // Echoes through tunnel 0 every 20 ms while tunnels are added and removed.
+    const c = t.clients[0];
+    const before = JSON.parse(await lab.run(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '20', '20'])) as { rttMs: number[] };
+    // Until stopped (SIGTERM makes echo6 print what it has): as long as the changes take.
+    const echoes = lab.spawn(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '1000000', '20', '5000']);
+    const adds: number[] = [];
+    const removes: number[] = [];
+    for (let k = 0; k < changes; k++) {
+      const i = n + 1 + k;
+      const fields = {
+        client_ipv4: `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`,
+        server_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127`,
+        client_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::1`,
+        routed_prefixes: [`2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64`],
+      };
+      adds.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'add', name: `x${k}`, fields }, 600_000)))[0]);
+      removes.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'remove', name: `x${k}` }, 600_000)))[0]);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    await lab.stop(echoes);
+    const during = JSON.parse(echoes.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
+    log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms, echo max ${Math.max(...during.rttMs).toFixed(1)} ms`);
+
+    // Reload with one tunnel more in the file.
+    writeFileSync(file, configText(t, n, socket, 1));
+    const reloadStart = performance.now();
+    const seen = server.proc.output().split('msg="reloaded"').length;
+    process.kill(server.proc.pid, 'SIGHUP');
+    await waitFor(() => server.proc.output().split('msg="reloaded"').length > seen, 600_000, 5, 'reload');
+    const reloadMs = performance.now() - reloadStart;
+
+    const [statusAllMs, all] = await timed(() => status());
+    const [statusOneMs] = await timed(() => status({ tunnel: `s${n - 1}` }));
+    const stopStart = performance.now();
+    process.kill(server.proc.pid, 'SIGTERM');
+    await server.proc.exited;
+    const stopMs = performance.now() - stopStart;
+    log(`${n} tunnels: reload ${reloadMs.toFixed(0)} ms, status ${statusAllMs.toFixed(0)} ms, stop ${stopMs.toFixed(0)} ms`);
+    return {
+      tunnels: n, parseMs, startMs, floorMs, rssMb,
+      addMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
+      removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
+      echoBeforeMs: percentile(before.rttMs, 50), echoDuringMaxMs: Math.max(...during.rttMs), echoLost: during.sent - during.received,
+      reloadMs, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
+    };
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function scaleMarkdown(results: ScaleResult[], command: string): string {
+  const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  const rows = results.map((r) => `| ${r.tunnels} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.stopMs)} |`);
+  return [
+    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms.`,
+    '',
+    '| tunnels | parse + validate | start (spawn → answering) | kernel floor (`ip -batch`, same addresses and routes) | RSS MB | `tunnel add` p50 / p99 | `tunnel remove` p50 / p99 | echo through another tunnel: p50 before → max during changes | SIGHUP, one tunnel more | `status` all | `status NAME` | SIGTERM → exit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+const START = '<!-- bench:scale:start -->';
+const END = '<!-- bench:scale:end -->';
+
+function writeDocs(results: ScaleResult[], command: string): void {
+  const doc = join(PACKAGE_ROOT, 'docs', 'benchmarks.md');
+  const text = existsSync(doc) ? readFileSync(doc, 'utf8') : '# Benchmarks\n';
+  const section = `${START}\n${scaleMarkdown(results, command)}\n${END}`;
+  writeFileSync(doc, text.includes(START) ? text.replace(new RegExp(`${START}[\\s\\S]*${END}`), section) : `${text}\n${section}\n`);
+}
+
+if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
+  const arg = (name: string, def: string): string => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : def;
+  };
+  const sizes = arg('--tunnels', '1000,10000').split(',').map(Number);
+  const changes = Number(arg('--changes', '20'));
+  const command = `npm run bench:scale -- --tunnels ${sizes.join(',')} --changes ${changes}`;
+  const t0 = Date.now();
+  (async () => {
+    const results: ScaleResult[] = [];
+    for (const n of sizes) results.push(await scaleOne(n, changes, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`)));
+    process.stdout.write(scaleMarkdown(results, command) + '\n');
+    if (process.argv.includes('--write-docs')) writeDocs(results, command);
+  })().catch((e: Error) => {
+    process.stderr.write(`bench:scale: ${e.stack ?? e.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
