@@ -2,8 +2,10 @@
 // line, the field and what was expected.
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type Document } from 'yaml';
-import { formatIp, formatPrefix, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
+import { formatIp, formatPrefix, hex128, lastAddress, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 import type { PerTunnelMetrics } from '../control/metrics.js';
+import { isAbsolute } from 'node:path';
+import { JournalError, readJournal, type TunnelRecord } from '../store/journal.js';
 
 export const MTU_MIN = 1280;
 export const MTU_MAX = 1480;
@@ -24,6 +26,26 @@ export interface TunnelConfig {
   user: string;
   /** scrypt hash of the update key, if one was made. */
   updateKeyHash: string | null;
+}
+
+/** A tunnel as the file and the journal write it (the YAML field names). */
+export function tunnelRecord(t: TunnelConfig): TunnelRecord {
+  const r: TunnelRecord = { name: t.name, client_ipv4: t.clientIpv4, server_ipv6: `${formatIp(t.serverIpv6.bytes)}/${t.serverIpv6.length}`, client_ipv6: t.clientIpv6 };
+  if (t.routedPrefixes.length > 0) r.routed_prefixes = t.routedPrefixes.map(formatPrefix);
+  if (t.user !== t.name) r.user = t.user;
+  if (t.updateKeyHash !== null) r.update_key_hash = t.updateKeyHash;
+  return r;
+}
+
+/** One tunnel from a record (a journal line, or fields given to `sixtun tunnel`),
+ * checked like a tunnel of the file; errors name file and line. */
+export function tunnelFromRecord(raw: unknown, file: string, line: number | null): TunnelConfig {
+  const ctx: ParseContext = { file, lines: new LineCounter(), errors: [], suggested: new Set() };
+  const name = raw !== null && typeof raw === 'object' && typeof (raw as { name?: unknown }).name === 'string' ? (raw as { name: string }).name : '?';
+  const root = new Fields(ctx, null, '', { tunnel: raw }, line);
+  const t = root.collect(() => tunnelConfig(root.child(`tunnels.${name}`, raw, null, line)), null);
+  if (ctx.errors.length > 0 || t === null) throw new ConfigErrors(ctx.errors);
+  return t;
 }
 
 interface CommonConfig {
@@ -59,6 +81,8 @@ export interface ServerConfig extends CommonConfig {
   ndpServerAddresses: boolean;
   /** Userspace answers per second per solicitor. */
   ndpRate: number;
+  /** Tunnels changed at run time go to this journal (JSON lines) instead of the file. */
+  tunnelJournal: string | null;
   /** Seconds without a received packet after which NDP answers for a tunnel stop (0: never). */
   idleTimeout: number;
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
@@ -145,9 +169,12 @@ class Fields {
     private readonly node: YamlNode | null,
     private readonly path: string,
     private readonly raw: Record<string, unknown>,
+    /** The line of a record that has no YAML node (a journal line). */
+    private readonly line: number | null = null,
   ) {}
 
   private lineOf(key?: string): number | null {
+    if (this.node === null && this.line !== null) return this.line;
     let n: YamlNode | null | undefined = this.node;
     if (key !== undefined && isMap(this.node)) {
       // "field[3]" points at the fourth item of the list in field.
@@ -163,6 +190,11 @@ class Fields {
 
   name(key: string): string {
     return this.path ? `${this.path}.${key}` : key;
+  }
+
+  /** For mappings read from elsewhere (journal records) into the same error list. */
+  get context(): ParseContext {
+    return this.ctx;
   }
 
   get errorCount(): number {
@@ -274,9 +306,10 @@ class Fields {
     });
   }
 
-  child(key: string, value: unknown, node: YamlNode | null): Fields {
+  child(key: string, value: unknown, node: YamlNode | null, line: number | null = this.line): Fields {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(key, 'expected a mapping of fields');
-    return new Fields(this.ctx, node, this.name(key), value as Record<string, unknown>);
+    // A child named like "tunnels.NAME" is a path of its own (journal records), not a field of this mapping.
+    return new Fields(this.ctx, node, key.includes('.') ? key : this.name(key), value as Record<string, unknown>, line);
   }
 
   /** Runs one field's read; a failure is recorded and fallback used, so that
@@ -395,11 +428,6 @@ function tunnelConfig(f: Fields): TunnelConfig | null {
   return f.errorCount === before && serverIpv6 !== null ? { ...t, serverIpv6 } : null;
 }
 
-export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
-  const out = bytes.slice();
-  for (let bit = length; bit < out.length * 8; bit++) out[bit >> 3] &= ~(0x80 >> (bit & 7));
-  return out;
-}
 
 function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
   const base = common(f, file, 'server');
@@ -416,52 +444,76 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
     ndpRate: f.collect(() => f.int('ndp_rate', 20, 1, 100_000), 20),
     idleTimeout: f.collect(() => f.int('idle_timeout', 0, 0, 10 * 365 * 86400), 0),
     updateApi: f.collect(() => updateApiConfig(f), null),
+    tunnelJournal: f.collect(() => {
+      if (!f.has('tunnel_journal')) return (f.get('tunnel_journal'), null);
+      const path = f.string('tunnel_journal');
+      if (!isAbsolute(path)) f.fail('tunnel_journal', `expected an absolute path such as /var/lib/sixtun/tunnels.jsonl, got ${JSON.stringify(path)}`);
+      return path;
+    }, null),
     tunnels: [],
   };
   if (ndp !== 'off' && cfg.externalInterface === null) {
     f.collect(() => f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`), undefined);
   }
-  const list = f.get('tunnels');
-  if (list === undefined || list === null) return cfg;
+  const raw = f.get('tunnels');
+  const list = raw === undefined || raw === null ? [] : raw;
   if (!Array.isArray(list)) return f.collect(() => f.fail('tunnels', 'expected a list of tunnels'), cfg);
   const seq = doc.get('tunnels', true);
   const entry = (i: number): Fields => f.child(`tunnels[${i}]`, list[i], isSeq(seq) ? (seq.items[i] as YamlNode) : null);
   const parsed = list.map((_, i) => f.collect(() => tunnelConfig(entry(i)), null));
+  // Where each tunnel came from, for errors of the rules across tunnels.
+  const fail: Array<(key: string, expected: string) => void> = list.map((_, i) => (key, expected) => f.collect(() => entry(i).fail(key, expected), undefined));
+  if (cfg.tunnelJournal !== null) {
+    // The journal's changes on top of the file's tunnels: a put adds or replaces, a del removes.
+    const journal = f.collect(() => {
+      try {
+        return readJournal(cfg.tunnelJournal!);
+      } catch (e) {
+        if (e instanceof JournalError) return f.fail('tunnel_journal', e.message);
+        return f.fail('tunnel_journal', `cannot read ${cfg.tunnelJournal}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }, null);
+    if (journal === null) return cfg;
+    for (let i = parsed.length - 1; i >= 0; i--) {
+      const name = parsed[i]?.name;
+      if (name !== undefined && (journal.records.has(name) || journal.deleted.has(name))) {
+        parsed.splice(i, 1);
+        fail.splice(i, 1);
+      }
+    }
+    const jctx = { ...f.context, file: cfg.tunnelJournal };
+    for (const { record, line } of journal.records.values()) {
+      const jf = new Fields(jctx, null, `tunnels.${record.name}`, record as unknown as Record<string, unknown>, line);
+      parsed.push(f.collect(() => tunnelConfig(jf), null));
+      fail.push((key, expected) => f.collect(() => jf.fail(key, expected), undefined));
+    }
+  }
   // Cross-tunnel rules need every tunnel whole; they are checked once the tunnels are.
   if (parsed.some((t) => t === null)) return cfg;
   cfg.tunnels = parsed as TunnelConfig[];
-  checkTunnelSet(cfg, (i, key, expected) => f.collect(() => entry(i).fail(key, expected), undefined));
+  // With a journal, list positions mean nothing to the reader: tunnels are named.
+  const refer = cfg.tunnelJournal === null ? undefined : (i: number): string => `tunnel ${cfg.tunnels[i].name}: `;
+  checkTunnelSet(cfg, (i, key, expected) => fail[i](key, expected), refer);
   return cfg;
-}
-
-/** Sortable text of a 128-bit address: 32 hex digits. */
-function hex128(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
-
-function lastAddress(p: IpPrefix): Uint8Array {
-  const out = maskBytes(p.bytes, p.length);
-  for (let bit = p.length; bit < out.length * 8; bit++) out[bit >> 3] |= 0x80 >> (bit & 7);
-  return out;
 }
 
 /** Cross-tunnel rules: unique names and remotes, no overlapping inner space.
  * Linear after one sort: prefixes are nested or disjoint, so walking them in
  * address order with a stack of the enclosing ones finds every overlap
  * (each prefix meets at most its innermost encloser), O(n log n) for n prefixes. */
-export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: string, expected: string) => void): void {
+export function checkTunnelSet(
+  cfg: ServerConfig, fail: (index: number, key: string, expected: string) => void, refer: (index: number) => string = (i) => `tunnels[${i}].`,
+): void {
   const names = new Map<string, number>();
   const remotes = new Map<string, number>();
   interface Space { start: string; end: string; length: number; prefix: IpPrefix; index: number; order: number; what: string }
   const spaces: Space[] = [];
   cfg.tunnels.forEach((t, i) => {
     const dupName = names.get(t.name);
-    if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also tunnels[${dupName}])`);
+    if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also ${refer(dupName).replace(/[.:] $/, '')})`);
     else names.set(t.name, i);
     const dupRemote = remotes.get(t.clientIpv4);
-    if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also tunnels[${dupRemote}].client_ipv4)`);
+    if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also ${refer(dupRemote)}client_ipv4)`);
     else remotes.set(t.clientIpv4, i);
     if (t.clientIpv4 === cfg.localIpv4) fail(i, 'client_ipv4', 'must not be the server’s own local_ipv4');
     const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
@@ -478,7 +530,7 @@ export function checkTunnelSet(cfg: ServerConfig, fail: (index: number, key: str
     if (outer !== undefined) {
       // Reported on the one that comes later in the file, naming the earlier.
       const [later, earlier] = outer.order > s.order ? [outer, s] : [s, outer];
-      fail(later.index, later.what, `${formatPrefix(later.prefix)} overlaps ${formatPrefix(earlier.prefix)} (${earlier.index === later.index ? '' : `tunnels[${earlier.index}].`}${earlier.what})`);
+      fail(later.index, later.what, `${formatPrefix(later.prefix)} overlaps ${formatPrefix(earlier.prefix)} (${earlier.index === later.index ? '' : refer(earlier.index)}${earlier.what})`);
     }
     open.push(s);
   }

@@ -36,6 +36,22 @@ export class EditError extends Error {
   }
 }
 
+/** A ConfigError about one tunnel given by flags (`tunnels.NAME.field`), in
+ * the words of the command line. */
+export function flagError(e: ConfigError, fields: Record<string, unknown>): EditError {
+  const m = /^tunnels\.[^.]+\.([a-z_0-9]+)(?:\[(\d+)\])?$/.exec(e.field);
+  const field = m?.[1] ?? 'name';
+  const given = fields[field];
+  const value = m?.[2] !== undefined && Array.isArray(given) ? ` ${String(given[Number(m[2])])}` : '';
+  const flag = FLAG_OF[field] ?? field;
+  return new EditError(e.expected.startsWith('is required') ? `${flag} ${e.expected}` : `${flag}${value}: ${e.expected}`);
+}
+
+/** The flag that sets a field (routed_prefixes[1] → --routed-prefix). */
+export function flagOf(field: string): string {
+  return FLAG_OF[field.replace(/\[\d+\]$/, '')] ?? field;
+}
+
 /** Says a ConfigError about the edited text in the words of the edit: flags
  * for the edited tunnel, names (not list indexes) for the others. */
 function explain(e: ConfigError, names: string[], edited: Set<number>, edits: TunnelEdit[]): EditError {

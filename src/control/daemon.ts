@@ -13,7 +13,9 @@ import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute, type OwnedRecord } from './reconcile.js';
-import { editTunnels, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { EditError, editTunnels, flagError, flagOf, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { TunnelIndex } from '../config/tunnel-index.js';
+import { TunnelJournal, readJournal, type TunnelRecord } from '../store/journal.js';
 import { UpdateApi, type UpdateBackend } from './update-api.js';
 import { makeUpdateKey } from './update-keys.js';
 import { exportedTunnel } from './export.js';
@@ -35,7 +37,7 @@ import { DatapathTables } from '../datapath/tables.js';
 import { Datapath } from '../datapath/loop.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { Tunnel, TunnelSpec } from '../route/tunnel.js';
-import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { ConfigError, tunnelFromRecord, tunnelRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
 import { formatIpv4Address, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
@@ -146,6 +148,11 @@ export class Daemon {
   /** ifindex of the TUN in use: a deletion of this index means ours is gone. */
   private tunIndex = -1;
   private metrics: HttpServer | null = null;
+  /** With `tunnel_journal`: where changes go, and the index they are checked against. */
+  private journal: TunnelJournal | null = null;
+  private tunnelIndex: TunnelIndex | null = null;
+  /** The crash record as last written. */
+  private persisted = '';
 
   private constructor(
     cfg: Config,
@@ -184,6 +191,11 @@ export class Daemon {
       const reconciler = new Reconciler(nl, log);
       undo.push(() => reconciler.teardown());
       const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
+      if (cfg.mode === 'server' && cfg.tunnelJournal !== null) {
+        d.journal = new TunnelJournal(cfg.tunnelJournal, readJournal(cfg.tunnelJournal));
+        undo.push(() => d.journal?.close());
+        d.tunnelIndex = new TunnelIndex(cfg.tunnels);
+      }
       for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
       undo.push(() => rmSync(stateFile(cfg), { force: true }));
       try {
@@ -264,6 +276,7 @@ export class Daemon {
     // on it, in one step: teardown then skips them (one by one, 10^4
     // addresses took the kernel minutes).
     native.close(this.tunFd);
+    this.journal?.close();
     try {
       await this.reconciler.teardown();
       rmSync(stateFile(this.cfg), { force: true });
@@ -288,16 +301,22 @@ export class Daemon {
     this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW' });
   }
 
-  /** Writes the reconciler's record atomically (write, fsync, rename). */
+  /** Writes the reconciler's record atomically (write, fsync, rename), when it
+   * changed. Addresses and routes on the TUN are left out: the TUN goes away
+   * with the process, and they with it (a record of 10^5 of them would be
+   * rewritten on every change). */
   persistOwned(): void {
     const path = stateFile(this.cfg);
     const tmp = `${path}.tmp`;
+    const text = JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) } satisfies StateRecord);
+    if (text === this.persisted) return;
     try {
       const fd = openSync(tmp, 'w', 0o600);
-      writeSync(fd, JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned() } satisfies StateRecord));
+      writeSync(fd, text);
       fsyncSync(fd);
       closeSync(fd);
       renameSync(tmp, path);
+      this.persisted = text;
     } catch (e) {
       this.log.warn('cannot record state for crash recovery', { file: path, error: (e as Error).message });
     }
@@ -335,6 +354,21 @@ export class Daemon {
       if (!tunnel || this.idle.has(t.name)) continue;
       for (const a of ndpTargets(this.cfg, t)) r.targets.set(wordsOf(parseIp(a).bytes), 128, tunnel.id);
       if (this.cfg.ndpRoutedPrefixes) for (const p of t.routedPrefixes) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
+    }
+  }
+
+  /** Adds or removes the NDP targets of these tunnels alone. */
+  private ndpTargetsOf(cfg: ServerConfig, list: TunnelConfig[], on: boolean): void {
+    const r = this.ndpResponder;
+    if (!r) return;
+    for (const t of list) {
+      const tunnel = this.tables.byName.get(t.name);
+      const answer = on && tunnel !== undefined && !this.idle.has(t.name);
+      const prefixes = [...ndpTargets(cfg, t).map((a) => ({ bytes: parseIp(a).bytes, length: 128 })), ...(cfg.ndpRoutedPrefixes ? t.routedPrefixes : [])];
+      for (const p of prefixes) {
+        if (answer) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
+        else r.targets.delete(wordsOf(p.bytes), p.length);
+      }
     }
   }
 
@@ -481,6 +515,7 @@ export class Daemon {
     }
     this.log.setLevel(next.logLevel);
     this.cfg = next;
+    if (this.tunnelIndex && next.mode === 'server') this.tunnelIndex = new TunnelIndex(next.tunnels);
     this.refreshNdpTargets();
     this.persistOwned();
     return result;
@@ -490,6 +525,7 @@ export class Daemon {
   private async addTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
     for (const t of list) this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
+    this.ndpTargetsOf(cfg, list, true);
     await this.reconciler.ensureAddresses(list.map((t) => tunnelAddress(cfg, t)));
     await this.reconciler.ensureRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
     await this.reconciler.ensureProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
@@ -499,8 +535,8 @@ export class Daemon {
 
   private async removeTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
+    this.ndpTargetsOf(cfg, list, false);
     for (const t of list) this.tables.remove(t.name);
-    this.refreshNdpTargets();
     await this.reconciler.removeProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
     await this.reconciler.removeRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
     await this.reconciler.removeAddresses(list.map((t) => tunnelAddress(cfg, t)));
@@ -548,10 +584,21 @@ export class Daemon {
     return undefined;
   }
 
-  /** Runs configuration edits one at a time: validate, apply, then write the file. */
+  /** Runs configuration edits one at a time: validate, apply, then write the
+   * file (or, with a tunnel journal, validate, append, apply). */
   private editConfig(edits: TunnelEdit[], fromFlags = false): Promise<Awaited<ReturnType<Daemon['reload']>>> {
     const run = async (): Promise<Awaited<ReturnType<Daemon['reload']>>> => {
       if (this.cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
+      if (this.journal) {
+        const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+        for (const e of edits) {
+          const r = await this.editJournal(this.cfg, this.journal, e);
+          result.added.push(...r.added);
+          result.removed.push(...r.removed);
+          result.changed.push(...r.changed);
+        }
+        return result;
+      }
       const { text, config } = editTunnels(readFileSync(this.cfg.file, 'utf8'), this.cfg.file, edits, fromFlags);
       const diff = await this.reload(config);
       writeAtomically(this.cfg.file, text);
@@ -561,6 +608,60 @@ export class Daemon {
     const next = this.edits.then(run, run);
     this.edits = next.catch(() => undefined);
     return next;
+  }
+
+  /** One change with a tunnel journal: checked against the index of the
+   * other tunnels (no pass over them), appended and synced, then applied to
+   * this tunnel alone. Costs the same with 10 or 10^5 tunnels. */
+  private async editJournal(cfg: ServerConfig, journal: TunnelJournal, e: TunnelEdit): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const index = this.tunnelIndex!;
+    const current = index.get(e.name);
+    if (e.op === 'add' && current) throw new EditError(`a tunnel named ${e.name} exists already (in ${journal.path})`, 'EEXIST');
+    if (e.op !== 'add' && !current) throw new EditError(`no tunnel named ${e.name}`, 'ENOENT');
+    if (e.op === 'remove') {
+      journal.remove(e.name);
+      index.remove(e.name);
+      cfg.tunnels.splice(cfg.tunnels.indexOf(current!), 1);
+      await this.removeTunnels(cfg, [current!]);
+      this.afterJournalChange(cfg, journal);
+      return { added: [], removed: [e.name], changed: [] };
+    }
+    const given = Object.fromEntries(Object.entries(e.fields).filter(([, v]) => v !== undefined)) as Record<string, unknown>;
+    const record = { ...(current ? tunnelRecord(current) : {}), ...given, name: e.name } as TunnelRecord;
+    let next: TunnelConfig;
+    try {
+      next = tunnelFromRecord(record, journal.path, null);
+    } catch (err) {
+      throw err instanceof ConfigError ? flagError(err, given) : err;
+    }
+    const conflict = index.conflict(next, this.localIpv4);
+    if (conflict) throw new EditError(`${flagOf(conflict.field)}: ${conflict.message}`);
+    journal.put(record, current === undefined);
+    index.put(next);
+    if (current) cfg.tunnels[cfg.tunnels.indexOf(current)] = next;
+    else cfg.tunnels.push(next);
+    if (!current) await this.addTunnels(cfg, [next]);
+    else if (sameExceptEndpoint(next, current)) {
+      // Only the endpoint or credentials changed: moved in place, traffic and counters untouched.
+      if (next.clientIpv4 !== current.clientIpv4) this.tables.setRemote(next.name, parseIpv4Address(next.clientIpv4));
+    } else {
+      await this.removeTunnels(cfg, [current]);
+      await this.addTunnels(cfg, [next]);
+    }
+    this.afterJournalChange(cfg, journal);
+    return current ? { added: [], removed: [], changed: [e.name] } : { added: [e.name], removed: [], changed: [] };
+  }
+
+  private afterJournalChange(cfg: ServerConfig, journal: TunnelJournal): void {
+    this.persistOwned();
+    if (journal.needsCompaction) {
+      // Queued behind this change like any other: no append runs meanwhile.
+      const compaction = journal.compact(cfg.tunnels.map(tunnelRecord)).then(
+        () => this.log.info('tunnel journal compacted', { file: journal.path, tunnels: cfg.tunnels.length }),
+        (err: Error) => this.log.error('tunnel journal compaction failed', { file: journal.path, error: err.message }),
+      );
+      this.edits = this.edits.then(() => compaction);
+    }
   }
 
   /** `sixtun tunnel add|remove|set|key NAME …` */
@@ -588,20 +689,20 @@ export class Daemon {
 
   /** The tunnel as the CLI reports a change: its endpoint, pair and routes. */
   private tunnelSummary(name: string): { name: string; client_ipv4: string; server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } | null {
-    const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined;
+    const t = this.tunnelIndex?.get(name) ?? (this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined);
     return t ? { name, client_ipv4: t.clientIpv4, server_ipv6: formatPrefix(t.serverIpv6), client_ipv6: t.clientIpv6, routed_prefixes: t.routedPrefixes.map(formatPrefix) } : null;
   }
 
   private updateBackend(): UpdateBackend {
     return {
       lookup: (name) => {
-        const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined;
+        const t = this.tunnelIndex?.get(name) ?? (this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined);
         return t ? { user: t.user, keyHash: t.updateKeyHash, currentIpv4: t.clientIpv4 } : null;
       },
       refuse: (ip, name) => {
         if (ip === this.localIpv4) return 'the server’s own address';
-        const other = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.clientIpv4 === ip && x.name !== name) : undefined;
-        return other ? `in use by tunnel ${other.name}` : null;
+        const other = this.tunnelIndex ? this.tunnelIndex.holderOf(ip) : this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.clientIpv4 === ip)?.name : undefined;
+        return other !== undefined && other !== name ? `in use by tunnel ${other}` : null;
       },
       apply: async (name, ip, from) => {
         await this.editConfig([{ op: 'set', name, fields: { client_ipv4: ip } }]);

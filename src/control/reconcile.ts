@@ -331,12 +331,14 @@ export class Reconciler {
   }
 
   /** What teardown would undo, as JSON: written to disk so that the next
-   * start can undo it after a SIGKILL. */
-  exportOwned(): OwnedRecord {
+   * start can undo it after a SIGKILL (without the objects on exceptOnLink,
+   * a link that goes away with the process). */
+  exportOwned(exceptOnLink?: string): OwnedRecord {
+    const keep = (x: { link?: string }): boolean => exceptOnLink === undefined || x.link !== exceptOnLink;
     return {
       links: [...this.owned.links.entries()],
-      addresses: [...this.owned.addresses.values()],
-      routes: [...this.owned.routes.values()],
+      addresses: [...this.owned.addresses.values()].filter(keep),
+      routes: [...this.owned.routes.values()].filter(keep),
       proxies: [...this.owned.proxies.values()],
       sysctls: [...this.owned.sysctls.entries()],
     };

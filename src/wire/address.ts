@@ -67,3 +67,24 @@ export function prefixContains(prefix: IpPrefix, addr: Uint8Array): boolean {
   const mask = (0xff << (8 - rest)) & 0xff;
   return (addr[full] & mask) === (prefix.bytes[full] & mask);
 }
+
+/** bytes with every bit from length on cleared: the prefix's first address. */
+export function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
+  const out = bytes.slice();
+  for (let bit = length; bit < out.length * 8; bit++) out[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return out;
+}
+
+/** The prefix's last address. */
+export function lastAddress(p: IpPrefix): Uint8Array {
+  const out = maskBytes(p.bytes, p.length);
+  for (let bit = p.length; bit < out.length * 8; bit++) out[bit >> 3] |= 0x80 >> (bit & 7);
+  return out;
+}
+
+/** Sortable text of an address: two hex digits per byte. */
+export function hex128(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}

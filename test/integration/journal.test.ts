@@ -1,0 +1,66 @@
+// A server whose run-time tunnel changes go to a journal: `sixtun tunnel`
+// appends one line (the configuration file is not rewritten), the change is
+// live at once, and a restart comes back with it.
+import { afterAll, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRoot, useLab } from '../support/root.js';
+import { buildTopology, HOST_V6 } from '../../src/lab/topology.js';
+import { SIXTUN_BIN, runDir, startClient, startServer, status } from '../../src/lab/daemons.js';
+import { ping } from '../helpers/programs.js';
+
+function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SIXTUN_BIN, ...args], { encoding: 'utf8', timeout: 60_000 }, (e, out, err) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, out, err });
+    });
+  });
+}
+
+describeRoot('tunnel journal', () => {
+  const lab = useLab('jrnl');
+  const dir = runDir('jrnl');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('changes are appended to the journal, live at once, and survive a restart; the file stays as written', async () => {
+    const t = buildTopology(lab, { clients: 2 });
+    const [a, b] = t.clients;
+    const journal = join(dir, 'tunnels.jsonl');
+    let server = await startServer(t, dir, { extra: `tunnel_journal: ${journal}\n` }, [a]);
+    const fileBefore = readFileSync(server.config, 'utf8');
+    await startClient(t, a, dir);
+    await startClient(t, b, dir);
+    const sock = ['--socket', server.socket];
+    const routes = (): string[] => lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((r) => r.dst).sort();
+
+    const add = await cli(['tunnel', 'add', b.name, '--client-ipv4', b.v4, '--server-ipv6', `${b.serverV6}/127`, '--client-ipv6', b.clientV6, '--routed-prefix', b.routed, ...sock]);
+    expect(add.code, add.err).toBe(0);
+    expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
+    const set = await cli(['tunnel', 'set', b.name, '--routed-prefix', '2001:db8:300::/64', ...sock]);
+    expect(set.code, set.err).toBe(0);
+    expect(routes()).toEqual([a.routed, '2001:db8:300::/64']);
+    // A tunnel of the file changed at run time: the journal's version wins from now on.
+    const key = await cli(['tunnel', 'key', a.name, ...sock]);
+    expect(key.code, key.err).toBe(0);
+    const refused = await cli(['tunnel', 'add', 'c', '--client-ipv4', '198.51.100.77', '--server-ipv6', '2001:db8:ff::40/127', '--client-ipv6', '2001:db8:ff::41', '--routed-prefix', '2001:db8:300::/56', ...sock]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toBe(`sixtun tunnel add: --routed-prefix: 2001:db8:300::/56 overlaps 2001:db8:300::/64 (routed_prefixes[0] of tunnel ${b.name})\n`);
+    const lines = readFileSync(journal, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; tunnel: { name: string; update_key_hash?: string } });
+    expect(lines.map((l) => [l.op, l.tunnel.name])).toEqual([['put', b.name], ['put', b.name], ['put', a.name]]);
+    expect(lines[2].tunnel.update_key_hash).toMatch(/^scrypt\$/);
+    expect(readFileSync(server.config, 'utf8')).toBe(fileBefore);
+
+    // Restart: the journal is read on top of the file.
+    process.kill(server.proc.pid, 'SIGTERM');
+    expect(await server.proc.exited).toBe(0);
+    server = await startServer(t, dir, { extra: `tunnel_journal: ${journal}\n` }, [a]);
+    expect((await status(server)).tunnels.map((x) => x.name).sort()).toEqual([a.name, b.name]);
+    expect(routes()).toEqual([a.routed, '2001:db8:300::/64']);
+    expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
+    const rm = await cli(['tunnel', 'remove', b.name, ...sock]);
+    expect(rm.code, rm.err).toBe(0);
+    expect(routes()).toEqual([a.routed]);
+    expect(readFileSync(journal, 'utf8').trim().split('\n').pop()).toBe(JSON.stringify({ op: 'del', name: b.name }));
+  });
+});
