@@ -5,7 +5,7 @@
 // traffic is delayed), a reload with one change, status, metrics and stop.
 // Client endpoints beyond the first are in 198.18.0.0/15 (RFC 2544, for
 // benchmarks); nothing leaves the namespaces made here.
-//   node dist/bench/scale.js [--tunnels 1000,10000] [--changes 20] [--write-docs]
+//   node dist/bench/scale.js [--tunnels 1000,10000] [--store file,journal] [--changes 20] [--write-docs]
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,8 +16,11 @@ import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../sr
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
 
+export type Store = 'file' | 'journal';
+
 export interface ScaleResult {
   tunnels: number;
+  store: Store;
   parseMs: number;
   startMs: number;
   floorMs: number;
@@ -36,18 +39,30 @@ export interface ScaleResult {
 
 const hex = (n: number): string => n.toString(16);
 
-/** Tunnel i (i >= 1; tunnel 0 is the topology's real client 1). */
-function syntheticTunnel(i: number): string {
-  const v4 = `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`;
-  return `  - name: s${i}
-    client_ipv4: ${v4}
-    server_ipv6: 2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127
-    client_ipv6: 2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::1
-    routed_prefixes: [2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64]
+/** Tunnel i (i >= 1; tunnel 0 is the topology's real client 1), as a record. */
+function synthetic(i: number): { name: string; client_ipv4: string; server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } {
+  return {
+    name: `s${i}`,
+    client_ipv4: `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`,
+    server_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127`,
+    client_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::1`,
+    routed_prefixes: [`2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64`],
+  };
+}
+
+function syntheticYaml(i: number): string {
+  const r = synthetic(i);
+  return `  - name: ${r.name}
+    client_ipv4: ${r.client_ipv4}
+    server_ipv6: ${r.server_ipv6}
+    client_ipv6: ${r.client_ipv6}
+    routed_prefixes: [${r.routed_prefixes.join(', ')}]
 `;
 }
 
-function configText(t: Topology, n: number, socket: string, extraTunnels = 0): string {
+/** The server's file (and journal): tunnels 1..n-1 (+ extra) in the file, or in the journal. */
+function writeRegistry(t: Topology, n: number, socket: string, file: string, store: Store, extraTunnels = 0): void {
+  const journal = `${file}.jsonl`;
   const c = t.clients[0];
   const parts = [`mode: server
 interface: sixtun0
@@ -55,15 +70,21 @@ local_ipv4: ${SERVER_V4}
 external_interface: ext0
 control_socket: ${socket}
 metrics: {listen: "[::1]:9641", per_tunnel: false}
-tunnels:
+${store === 'journal' ? `tunnel_journal: ${journal}\n` : ''}tunnels:
   - name: ${c.name}
     client_ipv4: ${c.v4}
     server_ipv6: ${c.serverV6}/127
     client_ipv6: ${c.clientV6}
     routed_prefixes: [${c.routed}]
 `];
-  for (let i = 1; i < n + extraTunnels; i++) parts.push(syntheticTunnel(i));
-  return parts.join('');
+  if (store === 'file') {
+    for (let i = 1; i < n + extraTunnels; i++) parts.push(syntheticYaml(i));
+  } else {
+    const lines: string[] = [];
+    for (let i = 1; i < n + extraTunnels; i++) lines.push(JSON.stringify({ op: 'put', tunnel: synthetic(i) }));
+    writeFileSync(journal, lines.join('\n') + '\n');
+  }
+  writeFileSync(file, parts.join(''));
 }
 
 /** The same kernel objects (addresses and routes on a TUN) by `ip -batch`: the floor. */
@@ -92,16 +113,16 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, r];
 }
 
-export async function scaleOne(n: number, changes: number, log: (s: string) => void): Promise<ScaleResult> {
+export async function scaleOne(n: number, store: Store, changes: number, log: (s: string) => void): Promise<ScaleResult> {
   const lab = new Lab('scale');
   const dir = runDir('scale');
   try {
     const t = buildTopology(lab, { clients: 1 });
     const socket = join(dir, 'server.sock');
     const file = join(dir, 'server.yaml');
-    writeFileSync(file, configText(t, n, socket));
+    writeRegistry(t, n, socket, file, store);
     const [parseMs] = await timed(async () => loadConfig(file));
-    log(`${n} tunnels: parse and validate ${parseMs.toFixed(0)} ms`);
+    log(`${n} tunnels (${store}): parse and validate ${parseMs.toFixed(0)} ms`);
     const floorMs = kernelFloor(lab, n);
     log(`${n} tunnels: ip -batch floor ${floorMs.toFixed(0)} ms`);
     const t0 = performance.now();
@@ -135,8 +156,8 @@ export async function scaleOne(n: number, changes: number, log: (s: string) => v
     const during = JSON.parse(echoes.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
     log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms, echo max ${Math.max(...during.rttMs).toFixed(1)} ms`);
 
-    // Reload with one tunnel more in the file.
-    writeFileSync(file, configText(t, n, socket, 1));
+    // Reload with one tunnel more in the file (or journal).
+    writeRegistry(t, n, socket, file, store, 1);
     const reloadStart = performance.now();
     const seen = server.proc.output().split('msg="reloaded"').length;
     process.kill(server.proc.pid, 'SIGHUP');
@@ -151,7 +172,7 @@ export async function scaleOne(n: number, changes: number, log: (s: string) => v
     const stopMs = performance.now() - stopStart;
     log(`${n} tunnels: reload ${reloadMs.toFixed(0)} ms, status ${statusAllMs.toFixed(0)} ms, stop ${stopMs.toFixed(0)} ms`);
     return {
-      tunnels: n, parseMs, startMs, floorMs, rssMb,
+      tunnels: n, store, parseMs, startMs, floorMs, rssMb,
       addMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
       removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
       echoBeforeMs: percentile(before.rttMs, 50), echoDuringMaxMs: Math.max(...during.rttMs), echoLost: during.sent - during.received,
@@ -165,12 +186,12 @@ export async function scaleOne(n: number, changes: number, log: (s: string) => v
 
 export function scaleMarkdown(results: ScaleResult[], command: string): string {
   const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-  const rows = results.map((r) => `| ${r.tunnels} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.stopMs)} |`);
+  const rows = results.map((r) => `| ${r.tunnels} | ${r.store} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.stopMs)} |`);
   return [
-    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms.`,
+    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, or in a tunnel journal.`,
     '',
-    '| tunnels | parse + validate | start (spawn → answering) | kernel floor (`ip -batch`, same addresses and routes) | RSS MB | `tunnel add` p50 / p99 | `tunnel remove` p50 / p99 | echo through another tunnel: p50 before → max during changes | SIGHUP, one tunnel more | `status` all | `status NAME` | SIGTERM → exit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (`ip -batch`, same addresses and routes) | RSS MB | `tunnel add` p50 / p99 | `tunnel remove` p50 / p99 | echo through another tunnel: p50 before → max during changes | SIGHUP, one tunnel more | `status` all | `status NAME` | SIGTERM → exit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -191,12 +212,13 @@ if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
     return i > 0 ? process.argv[i + 1] : def;
   };
   const sizes = arg('--tunnels', '1000,10000').split(',').map(Number);
+  const stores = arg('--store', 'file,journal').split(',') as Store[];
   const changes = Number(arg('--changes', '20'));
-  const command = `npm run bench:scale -- --tunnels ${sizes.join(',')} --changes ${changes}`;
+  const command = `npm run bench:scale -- --tunnels ${sizes.join(',')} --store ${stores.join(',')} --changes ${changes}`;
   const t0 = Date.now();
   (async () => {
     const results: ScaleResult[] = [];
-    for (const n of sizes) results.push(await scaleOne(n, changes, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`)));
+    for (const n of sizes) for (const store of stores) results.push(await scaleOne(n, store, changes, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`)));
     process.stdout.write(scaleMarkdown(results, command) + '\n');
     if (process.argv.includes('--write-docs')) writeDocs(results, command);
   })().catch((e: Error) => {
