@@ -1,6 +1,6 @@
 // rcvBatch on a batch of 64 1300-byte datagrams from two remotes.
 import { Slab } from '../../src/sys/slab.js';
-import { rcvBatch } from '../../src/datapath/rcv.js';
+import { createRcvScratch, rcvBatch } from '../../src/datapath/rcv.js';
 import { emitIpv4, newIpv4Header, parseIpv4Address } from '../../src/wire/ipv4.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { parseIp } from '../../src/wire/address.js';
@@ -10,7 +10,7 @@ import { measure, type MicroResult } from './harness.js';
 export async function benchRcv(): Promise<MicroResult> {
   const dp = benchTables();
   const slab = new Slab({ slots: 64, slotSize: 2048, headroom: 20 });
-  const sc = { slotTunnel: new Int32Array(64), verdict: new Int32Array(64) };
+  const sc = createRcvScratch(64);
   const templates = [0, 1].map((k) => {
     const b = new Uint8Array(60);
     const h = newIpv4Header();

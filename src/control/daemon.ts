@@ -19,7 +19,7 @@ import { TunnelJournal, readJournal, type TunnelRecord } from '../store/journal.
 import { UpdateApi, type UpdateBackend } from './update-api.js';
 import { makeUpdateKey } from './update-keys.js';
 import { exportedTunnel } from './export.js';
-import { desiredState, ndpTargets, tunnelAddress, tunnelProxies, tunnelRoutes } from './desired.js';
+import { desiredState, ndpTargets, tunnelProxies, tunnelRoutes } from './desired.js';
 import { NdpResponder } from '../ndp/responder.js';
 import { NdpProxy } from '../ndp/proxy.js';
 import { getLink } from '../netlink/link.js';
@@ -526,7 +526,6 @@ export class Daemon {
     if (list.length === 0) return;
     for (const t of list) this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
     this.ndpTargetsOf(cfg, list, true);
-    await this.reconciler.ensureAddresses(list.map((t) => tunnelAddress(cfg, t)));
     await this.reconciler.ensureRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
     await this.reconciler.ensureProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
     if (list.length === 1) this.log.info('tunnel added', { tunnel: list[0].name, remote: list[0].clientIpv4 });
@@ -539,7 +538,6 @@ export class Daemon {
     for (const t of list) this.tables.remove(t.name);
     await this.reconciler.removeProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
     await this.reconciler.removeRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
-    await this.reconciler.removeAddresses(list.map((t) => tunnelAddress(cfg, t)));
     if (list.length === 1) this.log.info('tunnel removed', { tunnel: list[0].name });
     else this.log.info('tunnels removed', { count: list.length });
   }
@@ -828,6 +826,7 @@ function tunnelStatus(t: Tunnel): Record<string, unknown> {
     tx: { packets: c.txPackets, bytes: c.txBytes, last: c.lastTx ? new Date(c.lastTx).toISOString() : null },
     rx: { packets: c.rxPackets, bytes: c.rxBytes, last: c.lastRx ? new Date(c.lastRx).toISOString() : null },
     icmp_sent: c.icmpSent,
+    echo_answered: c.echoAnswered,
     drops: c.dropsByName(),
   };
 }

@@ -1,7 +1,7 @@
 // The kernel state a sixtun node needs, derived from its configuration.
 import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
 import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
-import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
+import { formatIp, formatPrefix, maskBytes, parseIp } from '../wire/address.js';
 
 /** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
 export function linkLocalFor(localV4: string): string {
@@ -9,12 +9,13 @@ export function linkLocalFor(localV4: string): string {
   return `fe80::${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}/64`;
 }
 
-export function tunnelAddress(cfg: ServerConfig, t: TunnelConfig): DesiredAddress {
-  return { link: cfg.interface, cidr: `${formatIp(t.serverIpv6.bytes)}/${t.serverIpv6.length}`, nodad: true };
-}
-
+/** A tunnel's routes into the TUN: its pair and its routed prefixes. The
+ * server's end of the pair is not a kernel address (sixtun answers for it:
+ * echoes, and the source of its ICMPv6 errors), so the kernel holds no
+ * per-tunnel address, whose cost grows with the square of their number. */
 export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[] {
-  return t.routedPrefixes.map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
+  const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
+  return [{ dst: formatPrefix(pair), link: cfg.interface }, ...t.routedPrefixes.map((p) => ({ dst: formatPrefix(p), link: cfg.interface }))];
 }
 
 /** Addresses the upstream router must be able to resolve to the server: the
@@ -47,10 +48,7 @@ export function serverState(cfg: ServerConfig): DesiredState {
   return {
     sysctls,
     links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
-    addresses: [
-      { link: cfg.interface, cidr: linkLocalFor(cfg.localIpv4), nodad: true },
-      ...cfg.tunnels.map((t) => tunnelAddress(cfg, t)),
-    ],
+    addresses: [{ link: cfg.interface, cidr: linkLocalFor(cfg.localIpv4), nodad: true }],
     routes: cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t)),
     proxies: cfg.tunnels.flatMap((t) => tunnelProxies(cfg, t)),
   };

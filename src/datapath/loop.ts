@@ -14,7 +14,7 @@ import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
 import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { answerTooBig, createXmitScratch, xmitBatch, type XmitScratch } from './xmit.js';
-import { INNER_OFFSET, rcvBatch, type RcvScratch } from './rcv.js';
+import { INNER_OFFSET, createRcvScratch, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
 import type { Tracer } from '../trace/tracer.js';
 import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
@@ -108,7 +108,7 @@ export class Datapath {
     this.coalescer = new Coalescer(batch, RX_SLOT, INNER_OFFSET);
     this.pending = new PendingBytes(batch);
     this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
-    this.rs = { slotTunnel: new Int32Array(batch), verdict: new Int32Array(batch) };
+    this.rs = createRcvScratch(batch);
     this.rxInnerLen = new Int32Array(batch);
     this.rxOriginalLen = new Int32Array(batch);
   }
@@ -262,6 +262,7 @@ export class Datapath {
       const tracing = this.tracer !== null && this.tracer.active;
       if (tracing) for (let i = 0; i < n; i++) this.rxOriginalLen[i] = rx.lens[i];
       rcvBatch(this.tables, rx, n, this.rs);
+      if (this.rs.echoes.count > 0) this.sendEchoes();
       for (let i = 0; i < n; i++) this.rxInnerLen[i] = rx.lens[i];
       // Before the write: a virtio header goes over the outer IPv4 header.
       if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
@@ -351,6 +352,26 @@ export class Datapath {
       fr.lens[i] = 0;
     }
     fr.count = 0;
+  }
+
+  /** Echo replies from server addresses, straight back through their tunnels. */
+  private sendEchoes(): void {
+    const e = this.rs.echoes;
+    native.sendBatch(this.rawFd, e.bytes, e.slotSize, 0, e.lens, e.count, e.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
+    const now = Date.now();
+    for (let i = 0; i < e.count; i++) {
+      const c = this.tables.tunnels[this.rs.echoTunnel[i]]?.counters;
+      if (!c) continue;
+      // The request was received now (rcvBatch counted it): the tunnel is alive.
+      c.lastRx = now;
+      if (e.lens[i] !== 0) c.drops[Drop.TxError]++;
+      else {
+        c.txPackets++;
+        c.lastTx = now;
+      }
+      e.lens[i] = 0;
+    }
+    e.count = 0;
   }
 
   private writeReplies(): void {

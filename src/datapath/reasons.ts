@@ -23,6 +23,8 @@ export const enum Drop {
   SpoofedSource,
   EcnCeNotEct,
   TunWriteError,
+  /** Not an Echo Request, to a tunnel's server address (sixtun is that host: it only answers echoes). */
+  ToServerAddress,
   // ICMPv4 errors about our packets
   IcmpQuoteShort,
   IcmpNotOurs,
@@ -32,11 +34,14 @@ export const enum Drop {
 /** Per-slot verdicts besides the Drop reasons. */
 export const FORWARDED = -1;
 export const FRAGMENTED = -2;
+/** An Echo Request to a tunnel's server address, answered by sixtun. */
+export const ANSWERED = -3;
 
 /** A verdict as traces show it: "forwarded", or "dropped: <reason>". */
 export function verdictText(v: number): string {
   if (v === FORWARDED) return 'forwarded';
   if (v === FRAGMENTED) return 'forwarded (fragmented)';
+  if (v === ANSWERED) return 'answered (echo to the server address)';
   return `dropped: ${DROP_NAMES[v] ?? 'unknown'}`;
 }
 
@@ -60,6 +65,7 @@ export const DROP_NAMES: readonly string[] = [
   'spoofed-source',
   'ecn-ce-not-ect',
   'tun-write-error',
+  'to-server-address',
   'icmp-quote-short',
   'icmp-not-ours',
 ];
@@ -74,6 +80,8 @@ export class Counters {
   rxBytes = 0;
   /** ICMPv6 errors sixtun generated (PTB, relayed unreachables). */
   icmpSent = 0;
+  /** Echo Requests to the tunnel's server address that sixtun answered. */
+  echoAnswered = 0;
   /** Time (ms since epoch) of the last packet each way, 0 = never. */
   lastTx = 0;
   lastRx = 0;

@@ -60,12 +60,15 @@ export class DatapathTables {
 
   /** The inner prefixes a tunnel owns. A server routes to (and accepts from)
    * the client's address (the whole pair prefix when it is a /64, since a
-   * client may number more than one address in it) and its routed prefixes.
+   * client may number more than one address in it) and its routed prefixes;
+   * the server's own end of a /127 too, so that what arrives for it finds
+   * the tunnel whose address it is (sixtun answers it).
    * A client sends everything to its one tunnel and accepts any source. */
   private prefixesOf(t: Tunnel): Array<[Uint32Array, number]> {
     if (this.mode === 'client') return [[new Uint32Array(4), 0]];
     const out: Array<[Uint32Array, number]> = [];
-    out.push(t.spec.pairLength >= 127 ? [t.clientWords, 128] : [t.clientWords, t.spec.pairLength]);
+    if (t.spec.pairLength >= 127) out.push([t.clientWords, 128], [t.serverWords, 128]);
+    else out.push([t.clientWords, t.spec.pairLength]);
     for (const p of t.spec.routed) out.push([wordsOf(p.bytes), p.length]);
     return out;
   }

@@ -4,13 +4,15 @@
 // with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
 // allocates, throws or logs per packet.
 import { Slab } from '../sys/slab.js';
-import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
+import { ANSWERED, Drop, FORWARDED, FRAGMENTED } from './reasons.js';
+import { isServerAddress } from './rcv.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
-import { ICMPV6_PACKET_TOO_BIG, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
+import { ICMPV6_PACKET_TOO_BIG, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
 import { TokenBucket } from './token-bucket.js';
@@ -24,7 +26,7 @@ export interface XmitScratch {
   verdict: Int32Array;
   /** Inner length per slot, for counting after the send. */
   innerLen: Int32Array;
-  /** ICMPv6 errors to write back into the TUN. */
+  /** ICMPv6 errors, and echo replies from server addresses, to write back into the TUN. */
   replies: Slab;
   /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch). */
   fragments: Slab;
@@ -40,7 +42,8 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     verdict: new Int32Array(batch),
     innerLen: new Int32Array(batch),
     // Headroom for the TUN's virtio header when offloads are on (kept zero).
-    replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + IPV6_MIN_MTU, headroom: VNET_HDR_LEN }),
+    // An echo reply is as long as its request: up to the TUN's largest MTU.
+    replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + MTU_MAX, headroom: VNET_HDR_LEN }),
     fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
     fragmentTunnel: new Int32Array(64),
     icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
@@ -77,6 +80,12 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       continue;
     }
     const t = dp.tunnels[id]!;
+    if (dp.mode === 'server' && isServerAddress(b, d, t.serverWords)) {
+      // The tunnel's server address is sixtun's own, not the kernel's: answered here, into the TUN.
+      answerEcho(t, b, p, len, sc, i);
+      sc.slotTunnel[i] = id;
+      continue;
+    }
     const mtu = t.effectiveMtu(now);
     if (len > mtu) {
       answerTooBig(t, b, p, len, mtu, sc, now);
@@ -157,6 +166,21 @@ export function answerTooBig(t: Tunnel, b: Uint8Array, p: number, len: number, m
     sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
     t.counters.icmpSent++;
   }
+}
+
+/** Answers an Echo Request from the TUN to the tunnel's server address
+ * (written back into the TUN); anything else to that address is dropped. */
+function answerEcho(t: Tunnel, b: Uint8Array, p: number, len: number, sc: XmitScratch, slot: number): void {
+  const r = sc.replies;
+  const n = r.count < r.slots ? emitEchoReply(r.bytes, r.dataStart(r.count), r.dataCapacity, b, p, len) : 0;
+  if (n === 0) {
+    t.counters.drops[Drop.ToServerAddress]++;
+    sc.verdict[slot] = Drop.ToServerAddress;
+    return;
+  }
+  r.lens[r.count++] = n;
+  t.counters.echoAnswered++;
+  sc.verdict[slot] = ANSWERED;
 }
 
 const MORE_FRAGMENTS = 0x2000;

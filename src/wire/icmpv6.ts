@@ -2,7 +2,7 @@
 // (RFC 8200 §8.1).
 import { sumWords, fold } from './checksum.js';
 import { readU16, writeU16, writeU32 } from './ipv4.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_ICMPV6, emitIpv6 } from './ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_ICMPV6, emitIpv6 } from './ipv6.js';
 
 export const ICMPV6_TYPE = 0;
 export const ICMPV6_CODE = 1;
@@ -84,4 +84,27 @@ export function mayAnswerWithError(buf: Uint8Array, ipOff: number, len: number, 
   // Unspecified source: nowhere to send it.
   for (let i = 0; i < 16; i++) if (buf[ipOff + IPV6_SRC + i] !== 0) return true;
   return false;
+}
+
+/** RFC 4443 §4.2: the Echo Reply to the Echo Request at orig[origOff, +len),
+ * from the address it was sent to back to its source, written at out[outOff]
+ * (or in place when out is orig at the same offset). Returns the reply's length, or 0 when the packet is not
+ * an Echo Request with a valid checksum or does not fit in capacity. */
+export function emitEchoReply(out: Uint8Array, outOff: number, capacity: number, orig: Uint8Array, origOff: number, len: number): number {
+  if (len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN || len > capacity) return 0;
+  if (orig[origOff + IPV6_NEXT_HEADER] !== NEXT_HEADER_ICMPV6) return 0;
+  const icmp = origOff + IPV6_HEADER_LEN;
+  if (orig[icmp + ICMPV6_TYPE] !== ICMPV6_ECHO_REQUEST || orig[icmp + ICMPV6_CODE] !== 0) return 0;
+  if (!icmpv6ChecksumOk(orig, origOff, len - IPV6_HEADER_LEN)) return 0;
+  if (out !== orig) out.set(orig.subarray(origOff, origOff + len), outOff);
+  // Swap the addresses: the request's destination answers its source.
+  for (let i = 0; i < 16; i++) {
+    const a = orig[origOff + IPV6_SRC + i];
+    out[outOff + IPV6_SRC + i] = orig[origOff + IPV6_DST + i];
+    out[outOff + IPV6_DST + i] = a;
+  }
+  out[outOff + IPV6_HOP_LIMIT] = 64;
+  out[outOff + IPV6_HEADER_LEN + ICMPV6_TYPE] = ICMPV6_ECHO_REPLY;
+  finishIcmpv6(out, outOff);
+  return len;
 }

@@ -6,7 +6,7 @@ import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
 import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
-import { rcvBatch } from '../../src/datapath/rcv.js';
+import { createRcvScratch, rcvBatch } from '../../src/datapath/rcv.js';
 import { handleQueuedError } from '../../src/datapath/icmp-errors.js';
 import { TokenBucket } from '../../src/datapath/token-bucket.js';
 import { Drop, FORWARDED, FRAGMENTED } from '../../src/datapath/reasons.js';
@@ -86,7 +86,7 @@ describe('datapath fuzz (seeded)', () => {
     const rng = new Rng(0x5eed02);
     const dp = tables();
     const slab = new Slab({ slots: 64, slotSize: 4096, headroom: 20 });
-    const sc = { slotTunnel: new Int32Array(64), verdict: new Int32Array(64) };
+    const sc = createRcvScratch(64);
     const h = newIpv4Header();
     let forwarded = 0;
     let packets = 0;

@@ -53,7 +53,7 @@ describeRoot('live tunnel changes', () => {
     const set = await cli(['tunnel', 'set', b.name, '--routed-prefix', '2001:db8:300::/64', '--json', ...sock]);
     expect(set.code, set.err).toBe(0);
     expect(JSON.parse(set.out)).toMatchObject({ added: [], removed: [], changed: [b.name], tunnel: { name: b.name, routed_prefixes: ['2001:db8:300::/64'] } });
-    expect(lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((r) => r.dst).sort()).toEqual([a.routed, '2001:db8:300::/64']);
+    expect(lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((r) => r.dst).sort()).toEqual([a.routed, '2001:db8:300::/64', `${a.serverV6}/127`, `${b.serverV6}/127`]);
     const rm = await cli(['tunnel', 'remove', b.name, ...sock]);
     expect(rm.code, rm.err).toBe(0);
     expect(rm.out).toMatch(new RegExp(`^removed tunnel ${b.name}: ${b.v4} → `));
@@ -63,7 +63,7 @@ describeRoot('live tunnel changes', () => {
     const sa = tunnelOf(await status(server), a.name);
     expect(sa.drops).toEqual({});
     // B left nothing behind: no route, no address, no NDP answers; the file holds only A.
-    expect(lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((x) => x.dst)).toEqual([a.routed]);
+    expect(lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((x) => x.dst).sort()).toEqual([a.routed, `${a.serverV6}/127`]);
     const addrs = lab.ipJson<Array<{ addr_info: Array<{ local: string }> }>>(t.server, ['-6', 'addr', 'show', 'dev', 'sixtun0'])[0].addr_info.map((x) => x.local);
     expect(addrs).not.toContain(b.serverV6);
     expect(ndpAnswers(lab, t, b.clientV6)).toBe(0);

@@ -39,7 +39,7 @@ describeRoot('tunnel journal', () => {
     expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
     const set = await cli(['tunnel', 'set', b.name, '--routed-prefix', '2001:db8:300::/64', ...sock]);
     expect(set.code, set.err).toBe(0);
-    expect(routes()).toEqual([a.routed, '2001:db8:300::/64']);
+    expect(routes()).toEqual([a.routed, '2001:db8:300::/64', `${a.serverV6}/127`, `${b.serverV6}/127`]);
     // A tunnel of the file changed at run time: the journal's version wins from now on.
     const key = await cli(['tunnel', 'key', a.name, ...sock]);
     expect(key.code, key.err).toBe(0);
@@ -56,11 +56,11 @@ describeRoot('tunnel journal', () => {
     expect(await server.proc.exited).toBe(0);
     server = await startServer(t, dir, { extra: `tunnel_journal: ${journal}\n` }, [a]);
     expect((await status(server)).tunnels.map((x) => x.name).sort()).toEqual([a.name, b.name]);
-    expect(routes()).toEqual([a.routed, '2001:db8:300::/64']);
+    expect(routes()).toEqual([a.routed, '2001:db8:300::/64', `${a.serverV6}/127`, `${b.serverV6}/127`]);
     expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
     const rm = await cli(['tunnel', 'remove', b.name, ...sock]);
     expect(rm.code, rm.err).toBe(0);
-    expect(routes()).toEqual([a.routed]);
+    expect(routes()).toEqual([a.routed, `${a.serverV6}/127`]);
     expect(readFileSync(journal, 'utf8').trim().split('\n').pop()).toBe(JSON.stringify({ op: 'del', name: b.name }));
   });
 });

@@ -171,7 +171,7 @@ describeRoot('tracing, status and metrics', () => {
     expect(rows(page)).toEqual(['client2']);
     expect(page).toMatch(/\n1 of 2 matching tunnels shown \(2 in all\): --offset and --limit for more\n/);
     const json = JSON.parse(st(['client1', '--json'])) as { tunnels: Array<{ name: string }>; tunnel_count: number; owned: Record<string, number> };
-    expect([json.tunnels.map((x) => x.name), json.tunnel_count, json.owned.routes]).toEqual([['client1'], 2, 2]);
+    expect([json.tunnels.map((x) => x.name), json.tunnel_count, json.owned.routes]).toEqual([['client1'], 2, 4]);
     expect(() => st(['nosuch'])).toThrow(/no tunnel nosuch/);
     expect(() => st(['--limit', 'x'])).toThrow(/--limit expects a number/);
   });

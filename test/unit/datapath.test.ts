@@ -5,14 +5,14 @@ import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
 import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
-import { rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
+import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
 import { TokenBucket } from '../../src/datapath/token-bucket.js';
-import { DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
+import { ANSWERED, DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
 import type { TunnelSpec } from '../../src/route/tunnel.js';
 import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
 import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
-import { icmpv6ChecksumOk, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
+import { finishIcmpv6, icmpv6ChecksumOk, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
 import { formatIp, parseIp, parsePrefix } from '../../src/wire/address.js';
 
 const LOCAL = parseIpv4Address('203.0.113.1');
@@ -197,7 +197,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
     received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { pad: 6 });
     received(slab, 1, REMOTE, '2001:db8:100::7', HOST, { ihl: 6 });
     received(slab, 2, REMOTE, 'fe80::1', 'ff02::1');
-    const sc = { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) };
+    const sc = createRcvScratch(8);
     rcvBatch(dp, slab, 3, sc);
     expect(Array.from(slab.lens.subarray(0, 3))).toEqual([80, 80, 80]);
     // With IPv4 options the inner packet was moved to offset 20.
@@ -230,7 +230,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
       make();
       const counters = global ? dp.global : dp.byName.get('home')!.counters;
       const before = counters.drops[reason];
-      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
+      rcvBatch(dp, slab, 1, createRcvScratch(8));
       expect(slab.lens[0], DROP_NAMES[reason]).toBe(0);
       expect(counters.drops[reason] - before, DROP_NAMES[reason]).toBe(1);
     }
@@ -248,7 +248,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
       const dp = server();
       const slab = rxSlab();
       received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { ecnOuter: outer, tc: 0xb8 | inner });
-      rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
+      rcvBatch(dp, slab, 1, createRcvScratch(8));
       if (want === 'drop') {
         expect(slab.lens[0]).toBe(0);
       } else {
@@ -264,7 +264,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
     dp.add(spec({ localV4: REMOTE, remoteV4: LOCAL }));
     const slab = rxSlab();
     received(slab, 0, LOCAL, HOST, '2001:db8:ff::3', { dst: REMOTE });
-    rcvBatch(dp, slab, 1, { slotTunnel: new Int32Array(8), verdict: new Int32Array(8) });
+    rcvBatch(dp, slab, 1, createRcvScratch(8));
     expect(slab.lens[0]).toBe(80);
   });
 });
@@ -341,5 +341,62 @@ describe('ICMPv4 errors from the error queue', () => {
     expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 1, info: 0 }, buf, len, parseIpv4Address('192.0.2.77'), replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Ignored);
     expect(replies.count).toBe(0);
     expect(dp.global.drops[Drop.IcmpNotOurs]).toBe(1);
+  });
+});
+
+/** An ICMPv6 Echo Request of len bytes at buf[off] (checksum set). */
+function echoRequest(buf: Uint8Array, off: number, src: string, dst: string, len: number, type = 128): void {
+  emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: len - 40, nextHeader: NEXT_HEADER_ICMPV6, hopLimit: 60, src: parseIp(src).bytes, dst: parseIp(dst).bytes }, buf, off);
+  buf.fill(0, off + 40, off + 48);
+  buf[off + 40] = type;
+  buf[off + 44] = 0x12;
+  buf[off + 46] = 0x01;
+  for (let i = 48; i < len; i++) buf[off + i] = i & 0xff;
+  finishIcmpv6(buf, off);
+}
+
+describe('the server address is sixtun’s own (no kernel address per tunnel)', () => {
+  it('from the client: an Echo Request is answered straight back through the tunnel, encapsulated', () => {
+    const dp = server();
+    const slab = rxSlab();
+    const s = slab.slotStart(0);
+    const h = newIpv4Header();
+    Object.assign(h, { totalLength: 20 + 100, ttl: 64, protocol: 41, src: REMOTE, dst: LOCAL });
+    emitIpv4(h, slab.bytes, s);
+    echoRequest(slab.bytes, s + 20, '2001:db8:ff::3', '2001:db8:ff::2', 100);
+    slab.lens[0] = 120;
+    const sc = createRcvScratch(8);
+    rcvBatch(dp, slab, 1, sc);
+    expect([slab.lens[0], sc.verdict[0], sc.echoes.count]).toEqual([0, ANSWERED, 1]);
+    const e = sc.echoes;
+    expect(checkIpv4(e.bytes, 0, e.lens[0])).toBe(Ipv4Check.Ok);
+    const outer = newIpv4Header();
+    parseIpv4(e.bytes, 0, outer);
+    expect(outer).toMatchObject({ protocol: 41, src: LOCAL, dst: REMOTE, totalLength: 120, ttl: 255 });
+    const inner = parseIpv6(e.bytes, 20);
+    expect([formatIp(inner.src), formatIp(inner.dst), e.bytes[60], icmpv6ChecksumOk(e.bytes, 20, 60)]).toEqual(['2001:db8:ff::2', '2001:db8:ff::3', 129, true]);
+    // Identifier, sequence and data come back unchanged.
+    expect(Array.from(e.bytes.subarray(64, 120))).toEqual(Array.from(slab.bytes.subarray(s + 64, s + 120)));
+    expect(dp.byName.get('home')!.counters.echoAnswered).toBe(1);
+  });
+
+  it('from the TUN (the Internet): answered back into the TUN; anything but an echo is dropped and named', () => {
+    const dp = server();
+    const slab = txSlab();
+    echoRequest(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::2', 90);
+    slab.lens[0] = 90;
+    echoRequest(slab.bytes, slab.dataStart(1), HOST, '2001:db8:ff::2', 90, 129);
+    slab.lens[1] = 90;
+    ipv6Packet(slab.bytes, slab.dataStart(2), HOST, '2001:db8:ff::2', 90);
+    slab.lens[2] = 90;
+    const sc = scratch();
+    xmitBatch(dp, slab, 3, sc, 0);
+    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([0, 0, 0]);
+    expect(Array.from(sc.verdict.subarray(0, 3))).toEqual([ANSWERED, Drop.ToServerAddress, Drop.ToServerAddress]);
+    const r = sc.replies;
+    expect(r.count).toBe(1);
+    const reply = parseIpv6(r.bytes, r.dataStart(0));
+    expect([formatIp(reply.src), formatIp(reply.dst), reply.hopLimit, icmpv6ChecksumOk(r.bytes, r.dataStart(0), 50)]).toEqual(['2001:db8:ff::2', HOST, 64, true]);
+    expect(dp.byName.get('home')!.counters.drops[Drop.ToServerAddress]).toBe(2);
   });
 });
