@@ -12,7 +12,7 @@ With NAME, only that tunnel; on a server with many tunnels, --filter and
 
 Options:
   --filter TEXT   tunnels whose name, client IPv4 or client IPv6 contains TEXT
-  --limit N       at most N tunnels
+  --limit N       at most N tunnels (the table: 1000 unless given; --json: all)
   --offset N      skip the first N (with --limit: pages)
   --json          print the raw JSON
   --socket PATH   ${SOCKET_OPTION_HELP}
@@ -29,6 +29,8 @@ interface TunnelStatus {
   rx: { packets: number; bytes: number; last: string | null };
   drops: Record<string, number>;
 }
+
+const TABLE_LIMIT = 1000;
 
 /** "3 s ago", "12 min ago", "5 h ago", "2 d ago", or "never". */
 export function ago(iso: string | null, now: number): string {
@@ -67,7 +69,9 @@ export async function status(argv: string[]): Promise<number> {
   let result: Record<string, unknown>;
   try {
     if (positionals.length > 1) throw new UsageError(`one tunnel NAME at most, got ${positionals.join(' ')}`);
-    const req = { cmd: 'status', tunnel: positionals[0], filter: values.filter, limit: count(values.limit, '--limit'), offset: count(values.offset, '--offset') };
+    // A table of 10^5 rows helps nobody (and costs the daemon seconds): a page unless asked.
+    const limit = count(values.limit, '--limit') ?? (values.json ? undefined : TABLE_LIMIT);
+    const req = { cmd: 'status', tunnel: positionals[0], filter: values.filter, limit, offset: count(values.offset, '--offset') };
     result = (await controlRequest(await resolveSocket(values.socket), req)) as Record<string, unknown>;
   } catch (e) {
     process.stderr.write(`sixtun status: ${(e as Error).message}\n`);
