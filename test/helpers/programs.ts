@@ -1,8 +1,9 @@
 // Test-only programs (send-icmp4, udp-burst, udp6 …) run inside namespaces,
 // compiled to dist-test/ by `npm test`'s pretest (never into the shipped dist/),
 // and the kernel's own tools used as oracles (iputils ping).
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/lab/daemons.js';
+import { PACKAGE_ROOT, SIXTUN_BIN } from '../../src/lab/daemons.js';
 import { waitFor, type Lab } from '../../src/lab/netns.js';
 
 export function testScript(name: string): string {
@@ -41,4 +42,13 @@ export function ping(lab: Lab, ns: string, addr: string, opts: { count?: number;
   }
   const m = /(\d+) received/.exec(output);
   return { received: m ? Number(m[1]) : 0, output };
+}
+
+/** `sixtun ARGS…` from this process (the control socket is a path: no namespace needed). */
+export function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SIXTUN_BIN, ...args], { encoding: 'utf8', timeout: 60_000 }, (e, out, err) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, out, err });
+    });
+  });
 }

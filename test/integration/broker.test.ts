@@ -7,18 +7,11 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
-import { runDir, SIXTUN_BIN, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
-import { helperScript, ping } from '../helpers/programs.js';
+import { runDir, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
+import { cli, helperScript, ping } from '../helpers/programs.js';
 import { Lab, waitFor } from '../../src/lab/netns.js';
 import { loadConfig, type ServerConfig } from '../../src/config/config.js';
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SIXTUN_BIN, ...args], { encoding: 'utf8', timeout: 60_000 }, (e, out, err) => {
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, out, err });
-    });
-  });
-}
 
 function ndpAnswers(lab: Lab, t: Topology, target: string): number {
   const r = JSON.parse(lab.exec(t.router, [process.execPath, helperScript('send-ns'), JSON.stringify({ iface: 'to-srv', target, src: ROUTER_V6, listenMs: 300 })])) as { replies: unknown[] };

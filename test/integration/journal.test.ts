@@ -2,21 +2,13 @@
 // appends one line (the configuration file is not rewritten), the change is
 // live at once, and a restart comes back with it.
 import { afterAll, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6 } from '../../src/lab/topology.js';
-import { SIXTUN_BIN, runDir, startClient, startServer, status } from '../../src/lab/daemons.js';
-import { ping } from '../helpers/programs.js';
+import { runDir, startClient, startServer, status } from '../../src/lab/daemons.js';
+import { cli, ping } from '../helpers/programs.js';
 
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SIXTUN_BIN, ...args], { encoding: 'utf8', timeout: 60_000 }, (e, out, err) => {
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, out, err });
-    });
-  });
-}
 
 describeRoot('tunnel journal', () => {
   const lab = useLab('jrnl');
