@@ -80,3 +80,46 @@ describe('PrefixTable longest-prefix match', () => {
     }
   });
 });
+
+describe('PrefixTable changes in place', () => {
+  it('agrees with a naive list through interleaved adds, replacements, deletions and lookups (seeded)', () => {
+    const rng = new Rng(0x1ace);
+    const t = new PrefixTable();
+    const live = new Map<string, Naive>();
+    const parents = Array.from({ length: 8 }, () => [rng.u32(), rng.u32(), rng.u32(), rng.u32()]);
+    const randomPrefix = (): Naive => {
+      const length = rng.pick([48, 64, 64, 128, 128, 127, rng.int(129)]);
+      const base = rng.pick(parents).slice();
+      for (let b = Math.max(length - 12, 0); b < length; b++) if (rng.int(2)) base[b >> 5] ^= 1 << (31 - (b & 31));
+      const words = base.map((w, i) => {
+        const bits = length - 32 * i;
+        return bits >= 32 ? w >>> 0 : bits <= 0 ? 0 : (w & (0xffffffff << (32 - bits))) >>> 0;
+      });
+      return { words, length, value: rng.int(1000) };
+    };
+    const check = (): void => {
+      const sorted = [...live.values()].sort((a, b) => b.length - a.length);
+      for (let q = 0; q < 20; q++) {
+        const p = rng.int(3) === 0 || sorted.length === 0 ? randomPrefix() : rng.pick(sorted);
+        const a = p.words.map((w, i) => (i === 3 ? (w ^ rng.int(4)) >>> 0 : w));
+        expect(t.lookup(a[0], a[1], a[2], a[3]), `${a}`).toBe(naiveLookup(sorted, a));
+      }
+    };
+    for (let step = 0; step < 8000; step++) {
+      const r = rng.int(10);
+      if (r < 5) {
+        const p = randomPrefix();
+        t.set(p.words, p.length, p.value);
+        live.set(`${p.words.join(':')}/${p.length}`, p);
+      } else if (r < 8 && live.size > 0) {
+        const p = rng.pick([...live.values()]);
+        expect(t.delete(p.words, p.length)).toBe(true);
+        live.delete(`${p.words.join(':')}/${p.length}`);
+      } else {
+        check();
+      }
+      expect(t.size).toBe(live.size);
+    }
+    check();
+  });
+});
