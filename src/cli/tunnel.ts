@@ -5,14 +5,18 @@ import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
 import { loadConfig } from '../config/config.js';
 import { EXPORT_FORMATS, exportedTunnel, renderExport, type ExportFormat, type ExportedTunnel } from '../control/export.js';
 
-export const TUNNEL_HELP = `Usage: sixtun tunnel add NAME --client-ipv4 IPV4 --server-ipv6 ADDR/LEN --client-ipv6 ADDR
-                  [--routed-prefix PREFIX]… [--user USER] [--json] [--socket PATH]
+export const TUNNEL_HELP = `Usage: sixtun tunnel add NAME --client-ipv4 IPV4 [--server-ipv6 ADDR/LEN --client-ipv6 ADDR]
+                  [--routed-prefix PREFIX]… [--routed48] [--user USER] [--json] [--socket PATH]
        sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--json] [--socket PATH]
        sixtun tunnel remove NAME [--json] [--socket PATH]
        sixtun tunnel key NAME [--socket PATH]
 
 Changes a running server's tunnels without a restart and without touching
-the others; the change is written back to its configuration file atomically.
+the others; the change is written back to its configuration file atomically
+(or appended to its tunnel journal). Without --server-ipv6 and --client-ipv6,
+\`add\` takes the pair from the server's pools (and a /64 when no
+--routed-prefix is given), as Tunnel Broker does, and prints what it took;
+removing the tunnel gives them back.
 \`key\` makes a new update key for the tunnel's /nic/update URL, prints it once
 and keeps only its scrypt hash (when standard output is not a terminal, only
 the key is printed: KEY=$(sixtun tunnel key home)).
@@ -22,6 +26,7 @@ Options:
   --server-ipv6 ADDR/LEN   the server's end of the pair, e.g. 2001:db8:ff::4/127
   --client-ipv6 ADDR       the client's address in the pair
   --routed-prefix PREFIX   a prefix routed to the client (repeat for more; set replaces the list)
+  --routed48               add: also a /48 from the routed48 pool
   --user USER              user name for the update URL (default: the tunnel name)
   --json                   print the result as JSON (for scripts)
   --socket PATH            ${SOCKET_OPTION_HELP}
@@ -70,7 +75,7 @@ export async function tunnelCli(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true, strict: true,
       options: {
         'client-ipv4': { type: 'string' }, 'server-ipv6': { type: 'string' }, 'client-ipv6': { type: 'string' },
-        'routed-prefix': { type: 'string', multiple: true }, user: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' },
+        'routed-prefix': { type: 'string', multiple: true }, routed48: { type: 'boolean' }, user: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -95,7 +100,9 @@ export async function tunnelCli(argv: string[]): Promise<number> {
   if (values['routed-prefix']) fields.routed_prefixes = values['routed-prefix'];
   if (values.user) fields.user = values.user;
   try {
-    const result = await controlRequest(await resolveSocket(values.socket, 'server'), { cmd: 'tunnel', op, name, fields }, 30_000);
+    // An add without the pair's addresses takes them (and a /64) from the pools.
+    const allocate = op === 'add' && fields.server_ipv6 === undefined && fields.client_ipv6 === undefined;
+    const result = await controlRequest(await resolveSocket(values.socket, 'server'), { cmd: 'tunnel', op, name, fields, allocate, routed48: values.routed48 === true }, 30_000);
     if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
     else if (op === 'key') {
       const { key } = result as { key: string };

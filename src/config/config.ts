@@ -83,6 +83,8 @@ export interface ServerConfig extends CommonConfig {
   ndpRate: number;
   /** Tunnels changed at run time go to this journal (JSON lines) instead of the file. */
   tunnelJournal: string | null;
+  /** Where `sixtun tunnel add` takes a tunnel's addresses from when none are given. */
+  pools: { pairs: IpPrefix | null; pairLength: 64 | 127; routed64: IpPrefix | null; routed48: IpPrefix | null };
   /** Seconds without a received packet after which NDP answers for a tunnel stop (0: never). */
   idleTimeout: number;
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
@@ -444,6 +446,7 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
     ndpRate: f.collect(() => f.int('ndp_rate', 20, 1, 100_000), 20),
     idleTimeout: f.collect(() => f.int('idle_timeout', 0, 0, 10 * 365 * 86400), 0),
     updateApi: f.collect(() => updateApiConfig(f), null),
+    pools: f.collect(() => poolsConfig(f, doc.get('pools', true) as YamlNode | null), NO_POOLS),
     tunnelJournal: f.collect(() => {
       if (!f.has('tunnel_journal')) return (f.get('tunnel_journal'), null);
       const path = f.string('tunnel_journal');
@@ -534,6 +537,41 @@ export function checkTunnelSet(
     }
     open.push(s);
   }
+}
+
+const NO_POOLS: ServerConfig['pools'] = { pairs: null, pairLength: 127, routed64: null, routed48: null };
+
+/** `pools: {pairs: PREFIX, pair_length: 127|64, routed64: PREFIX, routed48: PREFIX}`: prefixes
+ * that tunnels are given addresses from, as Tunnel Broker does; none may overlap another. */
+function poolsConfig(f: Fields, node: YamlNode | null): ServerConfig['pools'] {
+  if (!f.has('pools')) return (f.get('pools'), NO_POOLS);
+  const sub = f.child('pools', f.get('pools'), node);
+  const one = (key: string, shorterThan: number): IpPrefix | null => sub.collect(() => {
+    if (!sub.has(key)) return (sub.get(key), null);
+    const text = sub.string(key);
+    let p: IpPrefix;
+    try {
+      p = parsePrefix(text, true);
+    } catch (e) {
+      return sub.fail(key, (e as Error).message);
+    }
+    if (p.family !== 6 || !text.includes('/')) sub.fail(key, `expected an IPv6 prefix such as 2001:db8:ff00::/40, got ${JSON.stringify(text)}`);
+    if (p.length >= shorterThan) sub.fail(key, `expected a prefix shorter than /${shorterThan}, got /${p.length}`);
+    return p;
+  }, null);
+  const pairLength = sub.collect(() => sub.int('pair_length', 127, 64, 127), 127);
+  if (pairLength !== 64 && pairLength !== 127) sub.collect(() => sub.fail('pair_length', `expected 127 or 64, got ${pairLength}`), undefined);
+  const pools = { pairs: one('pairs', pairLength), pairLength: pairLength === 64 ? 64 as const : 127 as const, routed64: one('routed64', 64), routed48: one('routed48', 48) };
+  const named = (['pairs', 'routed64', 'routed48'] as const).filter((k) => pools[k] !== null);
+  for (const [i, a] of named.entries()) {
+    for (const b of named.slice(i + 1)) {
+      const pa = pools[a]!;
+      const pb = pools[b]!;
+      if (pa.length <= pb.length ? prefixContains(pa, pb.bytes) : prefixContains(pb, pa.bytes)) sub.collect(() => sub.fail(b, `${formatPrefix(pb)} overlaps pools.${a} ${formatPrefix(pa)}`), undefined);
+    }
+  }
+  sub.done();
+  return pools;
 }
 
 /** `metrics: {listen: ADDR:PORT, per_tunnel: true|false, top: N}` */

@@ -17,7 +17,8 @@ export interface TunnelFields {
 }
 
 export type TunnelEdit =
-  | { op: 'add'; name: string; fields: TunnelFields }
+  /** allocate: take the pair (and a /64, and with routed48 a /48) from the pools when not given. */
+  | { op: 'add'; name: string; fields: TunnelFields; allocate?: { routed48: boolean } }
   | { op: 'remove'; name: string }
   | { op: 'set'; name: string; fields: TunnelFields };
 

@@ -27,6 +27,21 @@ function entryOf(prefix: IpPrefix, tunnel: string, what: string): Entry {
   return { start: hex128(maskBytes(prefix.bytes, prefix.length)), end: hex128(lastAddress(prefix)), length: prefix.length, prefix, tunnel, what };
 }
 
+function toBig(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+function fromBig(v: bigint): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 15; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
 const byStart = (a: Entry, b: Entry): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.length - b.length);
 
 /** A conflict of one tunnel with the others: its field and what is wrong. */
@@ -42,6 +57,8 @@ export class TunnelIndex {
   /** How many entries have each prefix length: the ancestor lookups to make. */
   private readonly lengths = new Map<number, number>();
   private sorted: Entry[] = [];
+  /** Where each pool's next allocation starts looking. */
+  private readonly cursors = new Map<string, bigint>();
 
   constructor(tunnels: TunnelConfig[] = []) {
     for (const t of tunnels) {
@@ -93,6 +110,33 @@ export class TunnelIndex {
     }
     for (let i = this.lowerBound(e); i < this.sorted.length && this.sorted[i].start <= e.end; i++) {
       if (this.sorted[i].tunnel !== except) return this.sorted[i];
+    }
+    return null;
+  }
+
+  /** The first free prefix of `length` inside pool at or after the pool's
+   * cursor (wrapping around once): free means no tunnel's prefix overlaps it.
+   * Each step jumps past the prefix in the way, so a pool filled in order
+   * costs one step; null when the pool is full. */
+  allocate(pool: IpPrefix, length: number): IpPrefix | null {
+    const size = 1n << BigInt(128 - length);
+    const first = toBig(maskBytes(pool.bytes, pool.length));
+    const end = first + (1n << BigInt(128 - pool.length));
+    const key = `${formatPrefix(pool)}/${length}`;
+    const start = this.cursors.get(key) ?? first;
+    for (const [from, to] of [[start, end], [first, start]] as const) {
+      let c = from;
+      while (c + size <= to) {
+        const candidate = { family: 6 as const, bytes: fromBig(c), length };
+        const other = this.overlapping(candidate, null);
+        if (other === null) {
+          this.cursors.set(key, c + size);
+          return candidate;
+        }
+        // Past the prefix in the way, aligned up to the size wanted.
+        const past = toBig(lastAddress(other.prefix)) + 1n;
+        c = ((past > c + size ? past : c + size) + size - 1n) / size * size;
+      }
     }
     return null;
   }

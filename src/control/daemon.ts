@@ -40,7 +40,7 @@ import type { Tunnel, TunnelSpec } from '../route/tunnel.js';
 import { ConfigError, tunnelFromRecord, tunnelRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
 import { formatIpv4Address, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
-import { formatIp, formatPrefix, parseIp } from '../wire/address.js';
+import { formatIp, formatPrefix, parseIp, type IpPrefix } from '../wire/address.js';
 
 const REAPPLY_DELAY_MS = 50;
 
@@ -587,6 +587,9 @@ export class Daemon {
   private editConfig(edits: TunnelEdit[], fromFlags = false): Promise<Awaited<ReturnType<Daemon['reload']>>> {
     const run = async (): Promise<Awaited<ReturnType<Daemon['reload']>>> => {
       if (this.cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
+      const cfg = this.cfg;
+      // Allocation inside the serialized edit: two adds cannot take the same prefix.
+      edits = edits.map((e) => (e.op === 'add' && e.allocate ? { ...e, fields: this.allocate(cfg, e.fields, e.allocate.routed48) } : e));
       if (this.journal) {
         const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
         for (const e of edits) {
@@ -606,6 +609,33 @@ export class Daemon {
     const next = this.edits.then(run, run);
     this.edits = next.catch(() => undefined);
     return next;
+  }
+
+  /** Fills what `tunnel add` left out from the pools (as Tunnel Broker gives a
+   * new tunnel its pair and a /64): the first free prefix of each pool. */
+  private allocate(cfg: ServerConfig, fields: TunnelFields, routed48: boolean): TunnelFields {
+    const pools = cfg.pools;
+    const index = this.tunnelIndex ?? new TunnelIndex(cfg.tunnels);
+    const out: TunnelFields = { ...fields };
+    const take = (pool: IpPrefix | null, length: number, name: string): IpPrefix => {
+      if (pool === null) throw new EditError(`no pools.${name} in ${cfg.file} to take a /${length} from: give it with its flag, or configure the pool`);
+      const p = index.allocate(pool, length);
+      if (p === null) throw new EditError(`pools.${name} ${formatPrefix(pool)} is full`, 'ENOSPC');
+      return p;
+    };
+    if (out.server_ipv6 === undefined && out.client_ipv6 === undefined) {
+      const pair = take(pools.pairs, pools.pairLength, 'pairs');
+      // A /127: the server the even address, the client the odd one; a /64: ::1 and ::2 (as Tunnel Broker).
+      const server = pair.bytes.slice();
+      const client = pair.bytes.slice();
+      if (pools.pairLength === 64) server[15] = 1;
+      client[15] = pools.pairLength === 64 ? 2 : client[15] | 1;
+      out.server_ipv6 = `${formatIp(server)}/${pools.pairLength}`;
+      out.client_ipv6 = formatIp(client);
+    }
+    if (out.routed_prefixes === undefined && pools.routed64 !== null) out.routed_prefixes = [formatPrefix(take(pools.routed64, 64, 'routed64'))];
+    if (routed48) out.routed_prefixes = [...(out.routed_prefixes ?? []), formatPrefix(take(pools.routed48, 48, 'routed48'))];
+    return out;
   }
 
   /** One change with a tunnel journal: checked against the index of the
@@ -667,8 +697,10 @@ export class Daemon {
     const name = String(req.name ?? '');
     const fields = (req.fields ?? {}) as TunnelFields;
     switch (req.op) {
-      case 'add':
-        return { ...(await this.editConfig([{ op: 'add', name, fields }], true)), tunnel: this.tunnelSummary(name) };
+      case 'add': {
+        const allocate = req.allocate === true || req.routed48 === true ? { routed48: req.routed48 === true } : undefined;
+        return { ...(await this.editConfig([{ op: 'add', name, fields, allocate }], true)), tunnel: this.tunnelSummary(name) };
+      }
       case 'remove': {
         const before = this.tunnelSummary(name);
         return { ...(await this.editConfig([{ op: 'remove', name }], true)), tunnel: before };

@@ -2,7 +2,7 @@
 // appends one line (the configuration file is not rewritten), the change is
 // live at once, and a restart comes back with it.
 import { afterAll, expect, it } from 'vitest';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6 } from '../../src/lab/topology.js';
@@ -12,6 +12,7 @@ import { cli, ping } from '../helpers/programs.js';
 
 describeRoot('tunnel journal', () => {
   const lab = useLab('jrnl');
+  const poolLab = useLab('jrnp');
   const dir = runDir('jrnl');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,5 +55,32 @@ describeRoot('tunnel journal', () => {
     expect(rm.code, rm.err).toBe(0);
     expect(routes()).toEqual([a.routed, `${a.serverV6}/127`]);
     expect(readFileSync(journal, 'utf8').trim().split('\n').pop()).toBe(JSON.stringify({ op: 'del', name: b.name }));
+  });
+
+  it('tunnel add without addresses takes the pair and a /64 from the pools, and removal gives them back', async () => {
+    const lab = poolLab;
+    const t = buildTopology(lab, { clients: 2 });
+    const [a, b] = t.clients;
+    const sub = join(dir, 'pools');
+    mkdirSync(sub);
+    // Pools around client 1's prefixes: the second free pair is the topology's client 2's.
+    const server = await startServer(t, sub, { extra: `tunnel_journal: ${join(sub, 'tunnels.jsonl')}\npools: {pairs: 2001:db8:ff::/125, routed64: 2001:db8:100::/56}\n` }, [a]);
+    const sock = ['--socket', server.socket];
+    // ::/127 is free too: taken first by a tunnel that is then removed (given back, reused after the others).
+    const first = await cli(['tunnel', 'add', 'first', '--client-ipv4', '198.51.100.90', ...sock]);
+    expect(first.out).toBe('added tunnel first: 198.51.100.90 → 2001:db8:ff::/127 (client 2001:db8:ff::1), routes 2001:db8:100:1::/64\n');
+    const add = await cli(['tunnel', 'add', b.name, '--client-ipv4', b.v4, '--json', ...sock]);
+    expect(add.code, add.err).toBe(0);
+    const got = (JSON.parse(add.out) as { tunnel: { server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } }).tunnel;
+    expect(got).toMatchObject({ server_ipv6: `${b.serverV6}/127`, client_ipv6: b.clientV6, routed_prefixes: ['2001:db8:100:2::/64'] });
+    await startClient(t, b, sub);
+    expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
+    expect((await cli(['tunnel', 'add', 'third', '--client-ipv4', '198.51.100.91', ...sock])).out).toMatch(/ → 2001:db8:ff::6\/127 /);
+    const full = await cli(['tunnel', 'add', 'fourth', '--client-ipv4', '198.51.100.92', ...sock]);
+    expect(full.code).toBe(1);
+    expect(full.err).toBe('sixtun tunnel add: pools.pairs 2001:db8:ff::/125 is full\n');
+    expect((await cli(['tunnel', 'remove', 'first', ...sock])).code).toBe(0);
+    // The pair pool was full: the returned pair is found again; the /64 pool goes on from where it was.
+    expect((await cli(['tunnel', 'add', 'fifth', '--client-ipv4', '198.51.100.93', ...sock])).out).toMatch(/ → 2001:db8:ff::\/127 \(client 2001:db8:ff::1\), routes 2001:db8:100:4::\/64/);
   });
 });

@@ -191,3 +191,18 @@ describe('client LAN options', () => {
     expect(error(CLIENT + 'lan_interface: eth1\nlan_address: 2001:db8:100::1/64\nforwarding: false\n').message).toBe('test.yaml:12: forwarding: must be true with lan_interface: the client forwards between the tunnel and the LAN');
   });
 });
+
+describe('pools', () => {
+  const base = 'mode: server\nlocal_ipv4: 203.0.113.1\nndp: off\n';
+  it('reads the pools and the pair length', () => {
+    const c = parseConfig(base + 'pools: {pairs: 2001:db8:ff00::/40, routed64: 2001:db8:1000::/36, routed48: 2001:db8:4000::/34}\n', 'p.yaml') as ServerConfig;
+    expect([c.pools.pairs?.length, c.pools.pairLength, c.pools.routed64?.length, c.pools.routed48?.length]).toEqual([40, 127, 36, 34]);
+    expect((parseConfig(base, 'p.yaml') as ServerConfig).pools).toEqual({ pairs: null, pairLength: 127, routed64: null, routed48: null });
+  });
+
+  it('refuses pools that overlap, that are too long for what they give, or are not prefixes', () => {
+    expect(error(base + 'pools:\n  pairs: 2001:db8:ff00::/40\n  routed64: 2001:db8:ff00::/44\n').message).toBe('test.yaml:6: pools.routed64: 2001:db8:ff00::/44 overlaps pools.pairs 2001:db8:ff00::/40');
+    expect(error(base + 'pools: {routed48: 2001:db8:8000::/48}\n').message).toMatch(/pools\.routed48: expected a prefix shorter than \/48, got \/48/);
+    expect(error(base + 'pools: {pairs: 2001:db8::1}\n').message).toMatch(/pools\.pairs: expected an IPv6 prefix such as 2001:db8:ff00::\/40/);
+  });
+});

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TunnelIndex } from '../../src/config/tunnel-index.js';
 import { checkTunnelSet, tunnelFromRecord, type ServerConfig, type TunnelConfig } from '../../src/config/config.js';
 import { Rng } from '../support/rng.js';
+import { formatIp, formatPrefix, parsePrefix, type IpPrefix } from '../../src/wire/address.js';
 
 function randomTunnel(rng: Rng, name: string): TunnelConfig {
   // A small space, so that conflicts are common.
@@ -70,5 +71,56 @@ describe('tunnel index', () => {
     // A new version of a is checked without the old one.
     const moved = tunnelFromRecord({ name: 'a', client_ipv4: '198.51.100.9', server_ipv6: '2001:db8:ff::2/127', client_ipv6: '2001:db8:ff::3', routed_prefixes: ['2001:db8:100::/48'] }, 'x', null);
     expect(index.conflict(moved, '203.0.113.1')).toBeNull();
+  });
+});
+
+describe('allocation from pools', () => {
+  const pool = (text: string): IpPrefix => parsePrefix(text, true);
+  const tunnel = (name: string, pair: string, routed: string[] = []): TunnelConfig => {
+    const p = parsePrefix(pair, false);
+    const client = p.bytes.slice();
+    client[15] |= 1;
+    const n = Number(name.replace(/\D/g, '') || 0);
+    return tunnelFromRecord({ name, client_ipv4: `198.18.${n >> 8}.${n & 0xff}`, server_ipv6: pair, client_ipv6: formatIp(client), routed_prefixes: routed }, 'x', null);
+  };
+
+  it('takes the first free prefix, skips what is taken, reuses what is given back, and says when the pool is full', () => {
+    const index = new TunnelIndex([tunnel('t1', '2001:db8:ff::2/127')]);
+    const pairs = pool('2001:db8:ff::/125');
+    const got: string[] = [];
+    for (let i = 2; i <= 4; i++) {
+      const p = index.allocate(pairs, 127)!;
+      got.push(formatPrefix(p));
+      index.put(tunnel(`t${i}`, formatPrefix(p)));
+    }
+    expect(got).toEqual(['2001:db8:ff::/127', '2001:db8:ff::4/127', '2001:db8:ff::6/127']);
+    expect(index.allocate(pairs, 127)).toBeNull();
+    index.remove('t3');
+    expect(formatPrefix(index.allocate(pairs, 127)!)).toBe('2001:db8:ff::4/127');
+    // A /64 pool past a /48 that covers part of it.
+    const routed = new TunnelIndex([tunnel('t9', '2001:db8:ff::2/127', ['2001:db8:100::/56'])]);
+    expect(formatPrefix(routed.allocate(pool('2001:db8:100::/48'), 64)!)).toBe('2001:db8:100:100::/64');
+  });
+
+  it('never hands out a prefix that overlaps one in use, through random takes and returns (seeded)', () => {
+    const rng = new Rng(0xa110c);
+    const index = new TunnelIndex();
+    const pairs = pool('2001:db8:ff::/122');
+    const live: string[] = [];
+    for (let step = 0; step < 2000; step++) {
+      if (live.length > 0 && rng.int(3) === 0) {
+        index.remove(live.splice(rng.int(live.length), 1)[0]);
+        continue;
+      }
+      const p = index.allocate(pairs, 127);
+      if (p === null) {
+        expect(live.length).toBe(32);
+        continue;
+      }
+      const t = tunnel(`t${step}`, formatPrefix(p));
+      expect(index.conflict(t, '203.0.113.1')).toBeNull();
+      index.put(t);
+      live.push(t.name);
+    }
   });
 });
