@@ -1,7 +1,7 @@
 // A running sixtun node: opens the TUN and the raw socket, reconciles kernel
 // state, runs the datapath, watches netlink to keep its state true, serves
 // the control socket, and undoes everything on stop.
-import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
@@ -12,7 +12,10 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
-import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute, type OwnedRecord } from './reconcile.js';
+import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
+import { recoverLeftovers, stateFile, writeCrashRecord, type StateRecord } from './crash-record.js';
+import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
+import { sameExceptEndpoint, sameTunnel } from './tunnel-diff.js';
 import { EditError, editTunnels, flagError, flagOf, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
 import { TunnelIndex } from '../config/tunnel-index.js';
 import { TunnelJournal, readJournal, type TunnelRecord } from '../store/journal.js';
@@ -36,10 +39,10 @@ import type { Logger } from './log.js';
 import { DatapathTables } from '../datapath/tables.js';
 import { Datapath } from '../datapath/loop.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
-import type { Tunnel, TunnelSpec } from '../route/tunnel.js';
+import type { TunnelSpec } from '../route/tunnel.js';
 import { ConfigError, tunnelFromRecord, tunnelRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
-import { formatIpv4Address, parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
+import { parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { formatIp, formatPrefix, parseIp, type IpPrefix } from '../wire/address.js';
 
 const REAPPLY_DELAY_MS = 50;
@@ -62,53 +65,6 @@ function serverTunnelSpec(cfg: ServerConfig, t: TunnelConfig, localV4: number): 
     clientV6: parseIp(t.clientIpv6).bytes, pairLength: t.serverIpv6.length, routed: t.routedPrefixes,
     mtu: cfg.mtu, ttl: cfg.ttl, tosInherit: cfg.tosInherit, pmtuDiscovery: cfg.pmtuDiscovery,
   };
-}
-
-/** Where a daemon records what it changed, so a later start can undo it after a SIGKILL. */
-export function stateFile(cfg: Config): string {
-  return `${cfg.controlSocket}.state.json`;
-}
-
-interface StateRecord {
-  pid: number;
-  interface: string;
-  owned: OwnedRecord;
-}
-
-/** Undoes what a previous run left behind when it was killed (its record
- * names a PID that is gone). Refuses to start next to a live one. */
-async function recoverLeftovers(cfg: Config, nl: NetlinkClient, log: Logger): Promise<void> {
-  const path = stateFile(cfg);
-  if (!existsSync(path)) return;
-  let rec: StateRecord;
-  try {
-    rec = JSON.parse(readFileSync(path, 'utf8')) as StateRecord;
-  } catch (e) {
-    log.warn('ignoring an unreadable state file', { file: path, error: (e as Error).message });
-    rmSync(path, { force: true });
-    return;
-  }
-  if (rec.pid !== process.pid && processAlive(rec.pid)) {
-    throw Object.assign(new Error(`another sixtun (pid ${rec.pid}) is running with ${path}`), { code: 'EBUSY' });
-  }
-  const r = new Reconciler(nl, log);
-  r.importOwned(rec.owned);
-  await r.teardown();
-  rmSync(path, { force: true });
-  log.warn('undid what a previous run left behind', { pid: rec.pid, ...summarize(rec.owned) });
-}
-
-function summarize(o: OwnedRecord): Record<string, number> {
-  return { links: o.links.length, addresses: o.addresses.length, routes: o.routes.length, proxies: o.proxies.length, sysctls: o.sysctls.length };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Signs that the kernel handles protocol 41 itself (sit/tunnel4 loaded):
@@ -301,24 +257,18 @@ export class Daemon {
     this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW' });
   }
 
-  /** Writes the reconciler's record atomically (write, fsync, rename), when it
-   * changed. Addresses and routes on the TUN are left out: the TUN goes away
-   * with the process, and they with it (a record of 10^5 of them would be
-   * rewritten on every change). */
+  /** The crash record (what to undo after a SIGKILL), written when it changed.
+   * Addresses and routes on the TUN are left out: the TUN goes away with the
+   * process, and they with it (a record of 10^5 of them would be rewritten on
+   * every change). */
   persistOwned(): void {
-    const path = stateFile(this.cfg);
-    const tmp = `${path}.tmp`;
     const text = JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) } satisfies StateRecord);
     if (text === this.persisted) return;
     try {
-      const fd = openSync(tmp, 'w', 0o600);
-      writeSync(fd, text);
-      fsyncSync(fd);
-      closeSync(fd);
-      renameSync(tmp, path);
+      writeCrashRecord(stateFile(this.cfg), text);
       this.persisted = text;
     } catch (e) {
-      this.log.warn('cannot record state for crash recovery', { file: path, error: (e as Error).message });
+      this.log.warn('cannot record state for crash recovery', { file: stateFile(this.cfg), error: (e as Error).message });
     }
   }
 
@@ -795,24 +745,10 @@ export class Daemon {
     return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost, this.datapath?.offloadStats ?? null, this.cfg.metrics?.perTunnel);
   }
 
-  /** The daemon's state and its tunnels: one (`tunnel`), those whose name,
-   * remote or addresses contain `filter`, a page of them (`offset`, `limit`),
-   * or all. Costs what it returns, plus a pass over names for a filter. */
+  /** The daemon's state and the tunnels the request asks for (selectTunnels). */
   status(req: Record<string, unknown> = {}): Record<string, unknown> {
-    let matched: Tunnel[];
-    if (typeof req.tunnel === 'string') {
-      const t = this.tables.byName.get(req.tunnel);
-      if (!t) throw Object.assign(new Error(`no tunnel ${req.tunnel}`), { code: 'ENOENT' });
-      matched = [t];
-    } else if (typeof req.filter === 'string' && req.filter !== '') {
-      const f = req.filter;
-      matched = [...this.tables.byName.values()].filter((t) => t.spec.name.includes(f) || formatIpv4Address(t.spec.remoteV4).includes(f) || formatIp(t.spec.clientV6).includes(f));
-    } else {
-      matched = [...this.tables.byName.values()];
-    }
-    const offset = typeof req.offset === 'number' && req.offset > 0 ? Math.floor(req.offset) : 0;
-    const limit = typeof req.limit === 'number' && req.limit >= 0 ? Math.floor(req.limit) : matched.length;
-    const tunnels = matched.slice(offset, offset + limit).map((t) => ({
+    const { page, matched } = selectTunnels(this.tables, req);
+    const tunnels = page.map((t) => ({
       ...tunnelStatus(t),
       endpoint_changes: this.endpointChanges.get(t.spec.name)?.count ?? 0,
       last_endpoint_change: this.endpointChanges.has(t.spec.name) ? new Date(this.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
@@ -820,7 +756,7 @@ export class Daemon {
     }));
     return {
       tunnel_count: this.tables.byName.size,
-      matched: matched.length,
+      matched,
       mode: this.cfg.mode,
       interface: this.cfg.interface,
       local_ipv4: this.localIpv4,
@@ -840,42 +776,6 @@ export class Daemon {
   }
 }
 
-function offloadStatus(dp: Datapath | null): Record<string, number> {
-  const s = dp?.offloadStats ?? { superPackets: 0, segments: 0, coalescedPackets: 0, coalescedSegments: 0 };
-  return { super_packets: s.superPackets, segments: s.segments, coalesced_packets: s.coalescedPackets, coalesced_segments: s.coalescedSegments };
-}
-
-function tunnelStatus(t: Tunnel): Record<string, unknown> {
-  const c = t.counters;
-  return {
-    name: t.spec.name,
-    remote_ipv4: formatIpv4Address(t.spec.remoteV4),
-    server_ipv6: formatIp(t.spec.serverV6),
-    client_ipv6: formatIp(t.spec.clientV6),
-    routed_prefixes: t.spec.routed.map(formatPrefix),
-    mtu: t.effectiveMtu(Date.now()),
-    path_mtu: t.pathMtu || null,
-    tx: { packets: c.txPackets, bytes: c.txBytes, last: c.lastTx ? new Date(c.lastTx).toISOString() : null },
-    rx: { packets: c.rxPackets, bytes: c.rxBytes, last: c.lastRx ? new Date(c.lastRx).toISOString() : null },
-    icmp_sent: c.icmpSent,
-    echo_answered: c.echoAnswered,
-    drops: c.dropsByName(),
-  };
-}
-
-/** What decides the kernel state and datapath of a tunnel, besides its endpoint. */
-function addressing(t: TunnelConfig): string {
-  return `${formatIp(t.serverIpv6.bytes)}/${t.serverIpv6.length} ${t.clientIpv6} ${t.routedPrefixes.map(formatPrefix).join(',')}`;
-}
-
-function sameExceptEndpoint(a: TunnelConfig, b: TunnelConfig): boolean {
-  return addressing(a) === addressing(b);
-}
-
-function sameTunnel(a: TunnelConfig, b: TunnelConfig): boolean {
-  return a.clientIpv4 === b.clientIpv4 && a.user === b.user && a.updateKeyHash === b.updateKeyHash && sameExceptEndpoint(a, b);
-}
-
 /** GET the server's update URL with our new address (Basic auth); returns its answer. */
 export async function sendEndpointUpdate(update: { url: string; user: string; key: string }, ipv4: string): Promise<string> {
   const url = new URL(update.url);
@@ -885,7 +785,7 @@ export async function sendEndpointUpdate(update: { url: string; user: string; ke
   return (await res.text()).trim();
 }
 
-/** The client's local IPv4: configured, or the source the kernel would use towards the server. */
+/** The TUN, or what to fix when its name is taken by a program that holds it open. */
 function openTunOrExplain(cfg: Config): ReturnType<typeof openOffloadedTun> {
   try {
     return openOffloadedTun(cfg.interface, cfg.offload);
@@ -895,6 +795,7 @@ function openTunOrExplain(cfg: Config): ReturnType<typeof openOffloadedTun> {
   }
 }
 
+/** The client's local IPv4: configured, or the source the kernel would use towards the server. */
 async function clientLocalAddress(cfg: ClientConfig, nl: NetlinkClient): Promise<string> {
   if (cfg.localIpv4 !== null) return cfg.localIpv4;
   const r = await getRoute(nl, cfg.serverIpv4);
