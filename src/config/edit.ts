@@ -1,9 +1,7 @@
 // Changes to a server's configuration file made at run time (tunnel add,
 // remove, set, endpoint updates, update keys): edited as a YAML document so
 // comments and layout survive, validated like any configuration, and written
-// atomically (write, fsync, rename) so a crash leaves the old or the new file.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+// by the daemon with writeAtomically (src/sys/durable.ts), so a crash leaves the old or the new file.
 import { isMap, isSeq, parseDocument, YAMLMap, YAMLSeq } from 'yaml';
 import { parseConfig, ConfigError, type ServerConfig } from './config.js';
 
@@ -117,28 +115,4 @@ export function editTunnels(text: string, file: string, edits: TunnelEdit[], fro
   }
   if (config.mode !== 'server') throw new ConfigError(file, null, 'mode', 'tunnels can only be changed on a server');
   return { text: out, config };
-}
-
-/** Writes text to file so that any crash leaves either the old or the new file. */
-export function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  // The rename itself is durable once the directory is synced.
-  const dfd = openSync(dirname(file), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
-export function readText(file: string): string {
-  return readFileSync(file, 'utf8');
 }

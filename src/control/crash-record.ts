@@ -2,7 +2,7 @@
 // next start finds it, so that a start after a SIGKILL undoes what the killed
 // run left behind (sysctls, proxy entries; the TUN and what is on it go with
 // the process).
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import type { NetlinkClient } from '../netlink/client.js';
 import { Reconciler, type OwnedRecord } from './reconcile.js';
@@ -53,17 +53,4 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Writes text to path atomically (write, fsync, rename). */
-export function writeCrashRecord(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

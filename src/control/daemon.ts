@@ -13,10 +13,11 @@ import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
-import { recoverLeftovers, stateFile, writeCrashRecord, type StateRecord } from './crash-record.js';
+import { recoverLeftovers, stateFile, type StateRecord } from './crash-record.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { sameExceptEndpoint, sameTunnel } from './tunnel-diff.js';
-import { EditError, editTunnels, flagError, flagOf, writeAtomically, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { EditError, editTunnels, flagError, flagOf, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { writeAtomically } from '../sys/durable.js';
 import { TunnelIndex } from '../config/tunnel-index.js';
 import { TunnelJournal, readJournal, type TunnelRecord } from '../store/journal.js';
 import { UpdateApi, type UpdateBackend } from './update-api.js';
@@ -265,7 +266,7 @@ export class Daemon {
     const text = JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) } satisfies StateRecord);
     if (text === this.persisted) return;
     try {
-      writeCrashRecord(stateFile(this.cfg), text);
+      writeAtomically(stateFile(this.cfg), text);
       this.persisted = text;
     } catch (e) {
       this.log.warn('cannot record state for crash recovery', { file: stateFile(this.cfg), error: (e as Error).message });

@@ -12,7 +12,7 @@
 // are validated by the same code, and errors name the journal's file and line.
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { syncDirectoryOf } from '../sys/durable.js';
 
 export interface TunnelRecord {
   name: string;
@@ -46,15 +46,6 @@ export interface JournalContents {
 
 const COMPACT_MIN_LINES = 1000;
 const COMPACT_CHUNK = 5000;
-
-function fsyncDir(path: string): void {
-  const fd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Reads a journal; a missing file is an empty one. A last line cut short by
  * a crash during its append is dropped (it was never acknowledged). */
@@ -147,7 +138,7 @@ export class TunnelJournal {
       await out.close();
     }
     renameSync(tmp, this.path);
-    fsyncDir(this.path);
+    syncDirectoryOf(this.path);
     closeSync(this.fd);
     this.fd = openSync(this.path, 'a', 0o600);
     this.lines = n;

@@ -3,7 +3,7 @@
 // and the kernel's own tools used as oracles (iputils ping).
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { PACKAGE_ROOT, SIXTUN_BIN } from '../../src/lab/daemons.js';
+import { PACKAGE_ROOT, SIXTUN_BIN, labScript } from '../../src/lab/daemons.js';
 import { waitFor, type Lab } from '../../src/lab/netns.js';
 
 export function testScript(name: string): string {
@@ -12,9 +12,7 @@ export function testScript(name: string): string {
 
 /** A lab program (send41, send-ns) or a test-only one, by name. */
 export function helperScript(name: string): string {
-  return ['send41', 'send-ns', 'tcp-transfer', 'echo6'].includes(name)
-    ? join(PACKAGE_ROOT, 'dist', 'src', 'lab', `${name}.js`)
-    : testScript(name);
+  return ['send41', 'send-ns', 'tcp-transfer', 'echo6'].includes(name) ? labScript(name) : testScript(name);
 }
 
 /** count datagrams of size bytes from ns `from` to toAddr in `to`, burst at a
