@@ -66,14 +66,19 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let exitCode = 0;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info('stopping', { signal });
-      daemon.stop().then(() => resolve(0), (e: Error) => {
+      daemon.stop().then(() => resolve(exitCode), (e: Error) => {
         log.error('stop left state behind', { error: e.message });
         resolve(1);
       });
+    };
+    daemon.onFatal = () => {
+      stop('datapath thread failure');
+      exitCode = 1;
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));

@@ -24,21 +24,18 @@ import { UpdateApi, type UpdateBackend } from './update-api.js';
 import { makeUpdateKey } from './update-keys.js';
 import { exportedTunnel } from './export.js';
 import { desiredState, ndpTargets, tunnelProxies, tunnelRoutes } from './desired.js';
-import { NdpResponder } from '../ndp/responder.js';
-import { NdpProxy } from '../ndp/proxy.js';
+import { ndpCountersJson } from '../ndp/responder.js';
+import { openNdpSocket } from '../ndp/proxy.js';
 import { getLink } from '../netlink/link.js';
 import { dumpAddresses } from '../netlink/addr.js';
 import { RT_SCOPE_LINK } from '../netlink/constants.js';
-import { wordsOf } from '../route/prefix-table.js';
 import { ControlServer, type ControlRequest } from './control-server.js';
 import type { Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { renderMetrics, serveMetrics } from './metrics.js';
-import { Tracer, TraceSession } from '../trace/tracer.js';
 import { TraceFilter, type TraceFilterSpec } from '../trace/filter.js';
+import { DatapathThread, type NdpTarget } from '../datapath/thread.js';
 import type { Logger } from './log.js';
-import { DatapathTables } from '../datapath/tables.js';
-import { Datapath } from '../datapath/loop.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { TunnelSpec } from '../route/tunnel.js';
 import { ConfigError, tunnelFromRecord, tunnelRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
@@ -80,12 +77,12 @@ export function kernelInterference(sysRoot = '/sys'): string[] {
 export class Daemon {
   cfg: Config;
   localIpv4: string;
-  readonly tables: DatapathTables;
   private readonly started = Date.now();
-  private datapath: Datapath | null = null;
-  private ndp: NdpProxy | null = null;
-  private ndpResponder: NdpResponder | null = null;
-  readonly tracer: Tracer;
+  /** The datapath thread and the control thread's mirror of its tunnels. */
+  private dp: DatapathThread | null = null;
+  /** The NDP proxy's socket and interface (the proxy runs in the datapath thread). */
+  private ndpFd = -1;
+  private ndpIfindex = -1;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
@@ -93,7 +90,6 @@ export class Daemon {
   private repairs: { routes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], addresses: [], proxies: [] };
   private stopping = false;
   private readonly interference: string[];
-  private readonly traceSessions = new Set<TraceSession>();
   private traceLostEnded = 0;
   private updateApi: UpdateApi | null = null;
   /** Configuration edits run one at a time. */
@@ -108,6 +104,8 @@ export class Daemon {
   /** With `tunnel_journal`: where changes go, and the index they are checked against. */
   private journal: TunnelJournal | null = null;
   private tunnelIndex: TunnelIndex | null = null;
+  /** Called when the daemon cannot go on (the datapath thread died): the caller stops it. */
+  onFatal: ((error: Error) => void) | null = null;
   /** The crash record as last written. */
   private persisted = '';
 
@@ -122,8 +120,6 @@ export class Daemon {
   ) {
     this.cfg = cfg;
     this.localIpv4 = localIpv4;
-    this.tables = new DatapathTables(cfg.mode, parseIpv4Address(localIpv4));
-    this.tracer = new Tracer(this.tables);
     this.interference = kernelInterference();
   }
 
@@ -160,7 +156,6 @@ export class Daemon {
       } finally {
         d.persistOwned();
       }
-      for (const spec of tunnelSpecs(cfg, localIpv4)) d.tables.add(spec);
       d.tunIndex = native.ifNameToIndex(tun.name);
       // The link is up now: the only state in which the TUN accepts writes.
       let offload = tun.offload;
@@ -171,16 +166,20 @@ export class Daemon {
       const udpGro = offload === 'tso+gro' && probeCoalescedWrite(tun.fd, NEXT_HEADER_UDP);
       if (offload === 'tso+gro' && !udpGro) log.warn('the kernel refuses coalesced UDP TUN writes (EINVAL, Linux before 6.2): UDP GRO off');
       log.info('TUN offloads', { offload, udpGro });
-      d.datapath = new Datapath(d.tables, tun.fd, rawFd, { offload });
-      d.datapath.udpGro = udpGro;
-      d.datapath.onGroRefused = () => log.warn('the kernel refused a coalesced TUN write (EINVAL): GRO off from now on');
-      d.datapath.tracer = d.tracer;
-      d.datapath.onTunError = () => d.reopenTun();
-      d.datapath.start();
-      undo.push(() => d.datapath?.stop());
+      const dp = await DatapathThread.start({ tunFd: tun.fd, rawFd, mode: cfg.mode, localV4: parseIpv4Address(localIpv4), offload, udpGro });
+      d.dp = dp;
+      undo.push(() => dp.stop());
+      dp.onGroRefused = () => log.warn('the kernel refused a coalesced TUN write (EINVAL): GRO off from now on');
+      // The netlink event may have reported it first: then that fd is replaced already.
+      dp.onTunError = (fd) => { if (fd === d.tunFd) d.reopenTun(); };
+      dp.onFatal = (e) => {
+        log.error('the datapath thread failed: stopping', { error: e.message });
+        d.onFatal?.(e);
+      };
+      dp.add(tunnelSpecs(cfg, localIpv4));
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
+        undo.push(() => { if (d.ndpFd >= 0) native.close(d.ndpFd); });
         await d.startNdp(cfg);
-        undo.push(() => d.ndp?.close());
       }
       d.monitor = new NetlinkMonitor();
       d.monitor.on('event', (e) => d.onNetlinkEvent(e));
@@ -206,7 +205,7 @@ export class Daemon {
       }
       if (cfg.user !== null) d.dropPrivileges(cfg);
       log.info('sixtun started', {
-        mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: d.tables.byName.size, control_socket: cfg.controlSocket,
+        mode: cfg.mode, interface: cfg.interface, local_ipv4: localIpv4, tunnels: dp.byName.size, control_socket: cfg.controlSocket,
       });
       return d;
     } catch (e) {
@@ -224,8 +223,8 @@ export class Daemon {
     if (this.idleTimer) clearInterval(this.idleTimer);
     if (this.localCheckTimer) clearTimeout(this.localCheckTimer);
     await this.updateApi?.close();
-    this.datapath?.stop();
-    this.ndp?.close();
+    await this.dp?.stop();
+    if (this.ndpFd >= 0) native.close(this.ndpFd);
     this.monitor?.close();
     await this.control?.close();
     if (this.metrics) await new Promise<void>((r) => this.metrics!.close(() => r()));
@@ -273,54 +272,63 @@ export class Daemon {
     }
   }
 
-  /** Userspace NDP proxy on the external interface, answering from its link-local address. */
+  /** Userspace NDP proxy on the external interface, answering from its
+   * link-local address; its socket is opened here, the proxy runs in the
+   * datapath thread. */
   private async startNdp(cfg: ServerConfig): Promise<void> {
-    const responder = new NdpResponder({ routerFlag: cfg.ndpRouterFlag, ratePerSolicitor: cfg.ndpRate });
-    this.ndpResponder = responder;
-    const index = await this.refreshNdpInterface(cfg);
-    this.refreshNdpTargets();
-    this.ndp = new NdpProxy(index, responder);
-    this.ndp.tracer = this.tracer;
-    this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets: responder.targets.size });
+    const link = await getLink(this.nl, cfg.externalInterface!);
+    this.ndpFd = openNdpSocket(link.index);
+    this.ndpIfindex = link.index;
+    this.dp!.startNdp(this.ndpFd, link.index, { routerFlag: cfg.ndpRouterFlag, ratePerSolicitor: cfg.ndpRate });
+    await this.refreshNdpInterface(cfg);
+    const targets = this.refreshNdpTargets();
+    this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets });
   }
 
-  /** Reads the external interface's MAC and link-local address; returns its index. */
-  private async refreshNdpInterface(cfg: ServerConfig): Promise<number> {
+  /** Tells the proxy the external interface's MAC and link-local address. */
+  private async refreshNdpInterface(cfg: ServerConfig): Promise<void> {
     const ext = cfg.externalInterface!;
     const link = await getLink(this.nl, ext);
     const ll = (await dumpAddresses(this.nl, 6, link.index)).find((a) => a.scope === RT_SCOPE_LINK);
     if (!link.mac || link.mac.length !== 6) throw new Error(`external interface ${ext} has no Ethernet address: the userspace NDP proxy needs one (use ndp: kernel or off)`);
     if (!ll) throw new Error(`external interface ${ext} has no IPv6 link-local address: the NDP proxy answers from it`);
-    this.ndpResponder!.setInterface(link.mac, parseIp(ll.address).bytes);
-    return link.index;
+    this.dp!.ndpInterface(link.mac, parseIp(ll.address).bytes);
   }
 
-  /** Which targets the NDP proxy answers for: live tunnels only. */
-  private refreshNdpTargets(): void {
-    const r = this.ndpResponder;
-    if (!r || this.cfg.mode !== 'server') return;
-    r.targets.clear();
+  /** The prefixes the NDP proxy answers for on behalf of one tunnel. */
+  private ndpPrefixes(cfg: ServerConfig, t: TunnelConfig): IpPrefix[] {
+    const own = ndpTargets(cfg, t).map((a) => ({ family: 6 as const, bytes: parseIp(a).bytes, length: 128 }));
+    return cfg.ndpRoutedPrefixes ? [...own, ...t.routedPrefixes] : own;
+  }
+
+  /** Which targets the NDP proxy answers for, all anew: live tunnels only.
+   * Returns how many. */
+  private refreshNdpTargets(): number {
+    if (this.ndpFd < 0 || this.cfg.mode !== 'server') return 0;
+    const set: NdpTarget[] = [];
     for (const t of this.cfg.tunnels) {
-      const tunnel = this.tables.byName.get(t.name);
+      const tunnel = this.dp!.byName.get(t.name);
       if (!tunnel || this.idle.has(t.name)) continue;
-      for (const a of ndpTargets(this.cfg, t)) r.targets.set(wordsOf(parseIp(a).bytes), 128, tunnel.id);
-      if (this.cfg.ndpRoutedPrefixes) for (const p of t.routedPrefixes) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
+      for (const prefix of this.ndpPrefixes(this.cfg, t)) set.push({ prefix, tunnelId: tunnel.id });
     }
+    this.dp!.ndpTargets(true, set, []);
+    return set.length;
   }
 
   /** Adds or removes the NDP targets of these tunnels alone. */
   private ndpTargetsOf(cfg: ServerConfig, list: TunnelConfig[], on: boolean): void {
-    const r = this.ndpResponder;
-    if (!r) return;
+    if (this.ndpFd < 0) return;
+    const set: NdpTarget[] = [];
+    const del: IpPrefix[] = [];
     for (const t of list) {
-      const tunnel = this.tables.byName.get(t.name);
+      const tunnel = this.dp!.byName.get(t.name);
       const answer = on && tunnel !== undefined && !this.idle.has(t.name);
-      const prefixes = [...ndpTargets(cfg, t).map((a) => ({ bytes: parseIp(a).bytes, length: 128 })), ...(cfg.ndpRoutedPrefixes ? t.routedPrefixes : [])];
-      for (const p of prefixes) {
-        if (answer) r.targets.set(wordsOf(p.bytes), p.length, tunnel.id);
-        else r.targets.delete(wordsOf(p.bytes), p.length);
+      for (const prefix of this.ndpPrefixes(cfg, t)) {
+        if (answer) set.push({ prefix, tunnelId: tunnel.id });
+        else del.push(prefix);
       }
     }
+    this.dp!.ndpTargets(false, set, del);
   }
 
   private onNetlinkEvent(e: MonitorEvent): void {
@@ -332,7 +340,7 @@ export class Daemon {
       this.reopenTun();
       return;
     }
-    if (this.ndp && ((e.kind === 'addr' && e.address.index === this.ndp.ifindex) || (e.kind === 'link' && e.link.index === this.ndp.ifindex))) {
+    if (this.ndpFd >= 0 && ((e.kind === 'addr' && e.address.index === this.ndpIfindex) || (e.kind === 'link' && e.link.index === this.ndpIfindex))) {
       this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
     }
     const iface = this.cfg.interface;
@@ -397,15 +405,15 @@ export class Daemon {
     // the device already replaced (another index) and is ignored.
     this.tunIndex = -1;
     try {
-      const was = this.datapath?.offload ?? 'off';
+      const was = this.dp?.offload ?? 'off';
       const tun = openOffloadedTun(this.cfg.interface, was !== 'off');
       const old = this.tunFd;
       this.tunFd = tun.fd;
       this.tunIndex = native.ifNameToIndex(tun.name);
       this.reconciler.forgetIndexes();
       // GRO stays as the last probe or refusal left it.
-      this.datapath?.replaceTun(tun.fd, tun.offload === 'off' ? 'off' : was);
-      native.close(old);
+      const moved = this.dp?.replaceTun(tun.fd, tun.offload === 'off' ? 'off' : was) ?? Promise.resolve();
+      void moved.then(() => native.close(old));
       this.log.warn('TUN device was deleted: created it again', { interface: this.cfg.interface });
     } catch (e) {
       this.log.error('cannot re-create the TUN device', { interface: this.cfg.interface, error: (e as Error).message });
@@ -448,7 +456,7 @@ export class Daemon {
           result.changed.push(name);
           if (sameExceptEndpoint(n, t)) {
             // Only the endpoint or credentials changed: move it in place, traffic and counters untouched.
-            if (n.clientIpv4 !== t.clientIpv4) this.tables.setRemote(name, parseIpv4Address(n.clientIpv4));
+            if (n.clientIpv4 !== t.clientIpv4) this.dp!.setRemote(name, parseIpv4Address(n.clientIpv4));
           } else {
             remove.push(t);
             add.push(n);
@@ -475,7 +483,7 @@ export class Daemon {
   /** Datapath tables first, then the kernel, in batches. */
   private async addTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
-    for (const t of list) this.tables.add(serverTunnelSpec(cfg, t, this.tables.localV4));
+    this.dp!.add(list.map((t) => serverTunnelSpec(cfg, t, this.dp!.localV4)));
     this.ndpTargetsOf(cfg, list, true);
     await this.reconciler.ensureRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
     await this.reconciler.ensureProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
@@ -486,7 +494,7 @@ export class Daemon {
   private async removeTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
     this.ndpTargetsOf(cfg, list, false);
-    for (const t of list) this.tables.remove(t.name);
+    this.dp!.remove(list.map((t) => t.name));
     await this.reconciler.removeProxies(list.flatMap((t) => tunnelProxies(cfg, t)));
     await this.reconciler.removeRoutes(list.flatMap((t) => tunnelRoutes(cfg, t)));
     if (list.length === 1) this.log.info('tunnel removed', { tunnel: list[0].name });
@@ -513,22 +521,17 @@ export class Daemon {
 
   /** `sixtun trace`: one JSON line, then a pcapng stream until the client closes. */
   private startTrace(req: ControlRequest, conn: Socket): undefined {
-    const filter = new TraceFilter((req.filter ?? {}) as TraceFilterSpec);
+    const spec = (req.filter ?? {}) as TraceFilterSpec;
+    // Refused here, before the stream starts, when the filter does not parse.
+    new TraceFilter(spec);
     const snapLen = typeof req.snaplen === 'number' && req.snaplen > 0 ? Math.min(req.snaplen, 65535) : 65535;
     conn.write(JSON.stringify({ ok: true, result: { stream: 'pcapng', snaplen: snapLen } }) + '\n');
     const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface ?? 'ext' : 'ext';
-    const session = new TraceSession(filter, snapLen, conn, {
-      inner: `${this.cfg.interface} (inner IPv6)`, outer: 'wire (outer IPv4, protocol 41)', ndp: `${ext} (NDP)`,
+    const names = { inner: `${this.cfg.interface} (inner IPv6)`, outer: 'wire (outer IPv4, protocol 41)', ndp: `${ext} (NDP)` };
+    this.dp!.trace(spec, snapLen, names, conn, (captured, lost) => {
+      this.traceLostEnded += lost;
+      this.log.info('trace ended', { captured, lost });
     });
-    this.tracer.attach(session);
-    this.traceSessions.add(session);
-    const done = (): void => {
-      this.tracer.detach(session);
-      this.traceSessions.delete(session);
-      this.traceLostEnded += session.lost;
-      this.log.info('trace ended', { captured: session.captured, lost: session.lost });
-    };
-    conn.once('close', done);
     this.log.info('trace started', { filter: req.filter ?? {} });
     return undefined;
   }
@@ -622,7 +625,7 @@ export class Daemon {
     if (!current) await this.addTunnels(cfg, [next]);
     else if (sameExceptEndpoint(next, current)) {
       // Only the endpoint or credentials changed: moved in place, traffic and counters untouched.
-      if (next.clientIpv4 !== current.clientIpv4) this.tables.setRemote(next.name, parseIpv4Address(next.clientIpv4));
+      if (next.clientIpv4 !== current.clientIpv4) this.dp!.setRemote(next.name, parseIpv4Address(next.clientIpv4));
     } else {
       await this.removeTunnels(cfg, [current]);
       await this.addTunnels(cfg, [next]);
@@ -699,18 +702,19 @@ export class Daemon {
   private checkIdle(): void {
     if (this.cfg.mode !== 'server' || this.cfg.idleTimeout <= 0) return;
     const limit = Date.now() - this.cfg.idleTimeout * 1000;
-    let changed = false;
-    for (const t of this.tables.byName.values()) {
+    const changed = new Set<string>();
+    for (const t of this.dp!.byName.values()) {
       const last = Math.max(t.counters.lastRx, this.started);
       const idle = last < limit;
       if (idle !== this.idle.has(t.spec.name)) {
-        changed = true;
+        changed.add(t.spec.name);
         if (idle) this.idle.add(t.spec.name);
         else this.idle.delete(t.spec.name);
         this.log.info(idle ? 'tunnel idle: NDP answers stop' : 'tunnel active again', { tunnel: t.spec.name });
       }
     }
-    if (changed) this.refreshNdpTargets();
+    // Only the tunnels that changed: their targets set or deleted as they now are.
+    if (changed.size > 0) this.ndpTargetsOf(this.cfg, this.cfg.tunnels.filter((t) => changed.has(t.name)), true);
   }
 
   /** A client whose local IPv4 comes from the route to the server: notice a
@@ -734,29 +738,30 @@ export class Daemon {
     if (!now || now === this.localIpv4) return;
     const before = this.localIpv4;
     this.localIpv4 = now;
-    this.tables.localV4 = parseIpv4Address(now);
-    for (const t of this.tables.byName.values()) t.setLocal(this.tables.localV4);
+    this.dp!.setLocal(parseIpv4Address(now));
     this.log.info('local IPv4 changed', { from: before, to: now });
     if (this.cfg.update) this.log.info('endpoint update sent', { answer: await sendEndpointUpdate(this.cfg.update, now) });
   }
 
-  renderMetrics(): string {
-    let lost = this.traceLostEnded;
-    for (const t of this.traceSessions) lost += t.lost;
-    return renderMetrics(this.tables, this.ndpResponder?.counters ?? null, lost, this.datapath?.offloadStats ?? null, this.cfg.metrics?.perTunnel);
+  async renderMetrics(): Promise<string> {
+    const stats = await this.dp!.stats();
+    const lost = stats.traces.reduce((sum, t) => sum + t.lost, this.traceLostEnded);
+    return renderMetrics(this.dp!, stats.ndp, lost, stats.offloadStats, this.cfg.metrics?.perTunnel);
   }
 
   /** The daemon's state and the tunnels the request asks for (selectTunnels). */
-  status(req: Record<string, unknown> = {}): Record<string, unknown> {
-    const { page, matched } = selectTunnels(this.tables, req);
+  async status(req: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const dp = this.dp!;
+    const { page, matched } = selectTunnels(dp, req);
     const tunnels = page.map((t) => ({
       ...tunnelStatus(t),
       endpoint_changes: this.endpointChanges.get(t.spec.name)?.count ?? 0,
       last_endpoint_change: this.endpointChanges.has(t.spec.name) ? new Date(this.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
       idle: this.idle.has(t.spec.name),
     }));
+    const stats = await dp.stats();
     return {
-      tunnel_count: this.tables.byName.size,
+      tunnel_count: dp.byName.size,
       matched,
       mode: this.cfg.mode,
       interface: this.cfg.interface,
@@ -767,11 +772,11 @@ export class Daemon {
       kernel_interference: this.interference,
       // Counts: the objects themselves are in the crash record (<control_socket>.state.json).
       owned: this.reconciler.ownedCounts(),
-      drops_without_tunnel: this.tables.global.dropsByName(),
-      offload: { mode: this.datapath?.offload ?? 'off', udp_gro: this.datapath?.offload === 'tso+gro' && this.datapath.udpGro, ...offloadStatus(this.datapath) },
-      ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(this.ndpResponder?.counters.toJSON() ?? {}) } : null,
+      drops_without_tunnel: dp.global.dropsByName(),
+      offload: { mode: stats.offload, udp_gro: stats.offload === 'tso+gro' && stats.udpGro, ...offloadStatus(stats.offloadStats) },
+      ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(stats.ndp ? ndpCountersJson(stats.ndp) : {}) } : null,
       drop_reasons: DROP_NAMES,
-      traces: [...this.traceSessions].map((t) => ({ captured: t.captured, lost: t.lost })),
+      traces: stats.traces.map((t) => ({ captured: t.captured, lost: t.lost })),
       tunnels,
     };
   }

@@ -2,7 +2,7 @@
 // over HTTP at /metrics when `metrics: {listen: ADDR:PORT}` is configured.
 import { createServer, type Server } from 'node:http';
 import { DROP_NAMES } from '../datapath/reasons.js';
-import type { DatapathTables } from '../datapath/tables.js';
+import type { TunnelView } from '../datapath/tables.js';
 import type { OffloadStats } from '../datapath/loop.js';
 import type { NdpCounters } from '../ndp/responder.js';
 import { NS_CHECK_NAMES } from '../wire/ndp.js';
@@ -34,7 +34,7 @@ class Exposition {
 export type PerTunnelMetrics = { mode: 'all' } | { mode: 'none' } | { mode: 'top'; count: number };
 
 export function renderMetrics(
-  tables: DatapathTables, ndp: NdpCounters | null, traceLost: number, offload: OffloadStats | null = null, perTunnelMode: PerTunnelMetrics = { mode: 'all' },
+  tables: TunnelView, ndp: Readonly<NdpCounters> | null, traceLost: number, offload: OffloadStats | null = null, perTunnelMode: PerTunnelMetrics = { mode: 'all' },
 ): string {
   const e = new Exposition();
   const all = [...tables.byName.values()];
@@ -104,13 +104,16 @@ export function renderMetrics(
   return e.text();
 }
 
-export async function serveMetrics(host: string, port: number, render: () => string): Promise<Server> {
+export async function serveMetrics(host: string, port: number, render: () => Promise<string>): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(render());
+    render().then(
+      (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+      (e: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -2,14 +2,14 @@
 // tunnels a status request asks for.
 import { formatIp, formatPrefix } from '../wire/address.js';
 import { formatIpv4Address } from '../wire/ipv4.js';
-import type { Datapath } from '../datapath/loop.js';
-import type { DatapathTables } from '../datapath/tables.js';
+import type { OffloadStats } from '../datapath/loop.js';
+import type { TunnelView } from '../datapath/tables.js';
 import type { Tunnel } from '../route/tunnel.js';
 
 /** One tunnel (`tunnel`), those whose name, remote or client address contain
  * `filter`, or all; the request's page of them, and how many matched. Costs
  * what it returns, plus a pass over the tunnels for a filter. */
-export function selectTunnels(tables: DatapathTables, req: Record<string, unknown>): { page: Tunnel[]; matched: number } {
+export function selectTunnels(tables: TunnelView, req: Record<string, unknown>): { page: Tunnel[]; matched: number } {
   let matched: Tunnel[];
   if (typeof req.tunnel === 'string') {
     const t = tables.byName.get(req.tunnel);
@@ -26,8 +26,7 @@ export function selectTunnels(tables: DatapathTables, req: Record<string, unknow
   return { page: matched.slice(offset, offset + limit), matched: matched.length };
 }
 
-export function offloadStatus(dp: Datapath | null): Record<string, number> {
-  const s = dp?.offloadStats ?? { superPackets: 0, segments: 0, coalescedPackets: 0, coalescedSegments: 0 };
+export function offloadStatus(s: OffloadStats): Record<string, number> {
   return { super_packets: s.superPackets, segments: s.segments, coalesced_packets: s.coalescedPackets, coalesced_segments: s.coalescedSegments };
 }
 

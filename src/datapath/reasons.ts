@@ -70,21 +70,51 @@ export const DROP_NAMES: readonly string[] = [
   'icmp-not-ours',
 ];
 
-/** Per-tunnel (or global) packet and drop counters. Plain numbers in typed
- * arrays: bumping one never allocates. */
+/** Where each number lives in a tunnel's row (a Float64Array): the drop
+ * counters by reason first, then these. The rows of a daemon's tunnels sit in
+ * memory shared between the datapath thread, which counts, and the control
+ * thread, which reads them for status, metrics and idle checks. */
+export const ROW_TX_PACKETS = Drop.Count;
+export const ROW_TX_BYTES = Drop.Count + 1;
+export const ROW_RX_PACKETS = Drop.Count + 2;
+export const ROW_RX_BYTES = Drop.Count + 3;
+export const ROW_ICMP_SENT = Drop.Count + 4;
+export const ROW_ECHO_ANSWERED = Drop.Count + 5;
+export const ROW_LAST_TX = Drop.Count + 6;
+export const ROW_LAST_RX = Drop.Count + 7;
+/** Tunnel state the control thread shows: the learned IPv4 path MTU and when it expires. */
+export const ROW_PATH_MTU = Drop.Count + 8;
+export const ROW_PATH_MTU_EXPIRES = Drop.Count + 9;
+export const ROW_LENGTH = Drop.Count + 10;
+
+/** Per-tunnel (or global) packet and drop counters over one row. Plain
+ * numbers in a typed array: bumping one never allocates. */
 export class Counters {
-  readonly drops = new Float64Array(Drop.Count);
-  txPackets = 0;
-  txBytes = 0;
-  rxPackets = 0;
-  rxBytes = 0;
+  readonly drops: Float64Array<ArrayBufferLike>;
+
+  constructor(readonly row: Float64Array<ArrayBufferLike> = new Float64Array(ROW_LENGTH)) {
+    this.drops = row.subarray(0, Drop.Count);
+  }
+
+  get txPackets(): number { return this.row[ROW_TX_PACKETS]; }
+  set txPackets(v: number) { this.row[ROW_TX_PACKETS] = v; }
+  get txBytes(): number { return this.row[ROW_TX_BYTES]; }
+  set txBytes(v: number) { this.row[ROW_TX_BYTES] = v; }
+  get rxPackets(): number { return this.row[ROW_RX_PACKETS]; }
+  set rxPackets(v: number) { this.row[ROW_RX_PACKETS] = v; }
+  get rxBytes(): number { return this.row[ROW_RX_BYTES]; }
+  set rxBytes(v: number) { this.row[ROW_RX_BYTES] = v; }
   /** ICMPv6 errors sixtun generated (PTB, relayed unreachables). */
-  icmpSent = 0;
+  get icmpSent(): number { return this.row[ROW_ICMP_SENT]; }
+  set icmpSent(v: number) { this.row[ROW_ICMP_SENT] = v; }
   /** Echo Requests to the tunnel's server address that sixtun answered. */
-  echoAnswered = 0;
+  get echoAnswered(): number { return this.row[ROW_ECHO_ANSWERED]; }
+  set echoAnswered(v: number) { this.row[ROW_ECHO_ANSWERED] = v; }
   /** Time (ms since epoch) of the last packet each way, 0 = never. */
-  lastTx = 0;
-  lastRx = 0;
+  get lastTx(): number { return this.row[ROW_LAST_TX]; }
+  set lastTx(v: number) { this.row[ROW_LAST_TX] = v; }
+  get lastRx(): number { return this.row[ROW_LAST_RX]; }
+  set lastRx(v: number) { this.row[ROW_LAST_RX] = v; }
 
   dropTotal(): number {
     let s = 0;

@@ -8,7 +8,14 @@ import { U32Map } from '../route/u32-map.js';
 
 export type Mode = 'server' | 'client';
 
-export class DatapathTables {
+/** What status and metrics read of a daemon's tunnels: the datapath
+ * thread's tables, or the control thread's mirror of them. */
+export interface TunnelView {
+  readonly byName: ReadonlyMap<string, Tunnel>;
+  readonly global: Counters;
+}
+
+export class DatapathTables implements TunnelView {
   readonly mode: Mode;
   localV4: number;
   readonly tunnels: Array<Tunnel | null> = [];
@@ -17,20 +24,24 @@ export class DatapathTables {
   readonly byName = new Map<string, Tunnel>();
   readonly prefixes = new PrefixTable();
   /** Drops that belong to no tunnel (unknown remote, no route, malformed). */
-  readonly global = new Counters();
+  readonly global: Counters;
   private readonly freeIds: number[] = [];
 
-  constructor(mode: Mode, localV4: number) {
+  constructor(mode: Mode, localV4: number, global = new Counters()) {
     this.mode = mode;
     this.localV4 = localV4 >>> 0;
+    this.global = global;
   }
 
-  add(spec: TunnelSpec): Tunnel {
+  /** Adds a tunnel under a free id, or under the id and counters row the
+   * control thread chose for it (the datapath thread's tables). */
+  add(spec: TunnelSpec, slot?: { id: number; counters: Counters }): Tunnel {
     if (this.byName.has(spec.name)) throw new Error(`tunnel ${spec.name} exists`);
     if (this.byRemote.has(spec.remoteV4)) throw new Error(`remote ${spec.remoteV4} already used by another tunnel`);
+    if (slot && this.tunnels[slot.id]) throw new Error(`tunnel id ${slot.id} is taken`);
     // A freed id first (kept on a stack: a search for a free slot made 10^5 adds quadratic).
-    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.tunnels.length;
-    const t = new Tunnel(id, spec);
+    const id = slot ? slot.id : this.freeIds.length > 0 ? this.freeIds.pop()! : this.tunnels.length;
+    const t = new Tunnel(id, spec, slot?.counters);
     this.tunnels[id] = t;
     this.byName.set(spec.name, t);
     this.byRemote.set(t.spec.remoteV4, id);

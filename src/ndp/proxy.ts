@@ -17,6 +17,11 @@ import type { Tracer } from '../trace/tracer.js';
 const SLL_PKTTYPE = 10;
 const PACKET_OUTGOING = 4;
 
+/** The proxy's socket on the external interface: NS frames only, all-multicast. */
+export function openNdpSocket(ifindex: number): number {
+  return openPacket({ ifindex, protocol: ETH_P_IPV6, allMulticast: true, filter: encodeBpf(NS_FILTER) });
+}
+
 export class NdpProxy {
   private readonly fd: number;
   private readonly watcher: Watcher;
@@ -25,8 +30,10 @@ export class NdpProxy {
   private readonly dest: Uint8Array;
   tracer: Tracer | null = null;
 
-  constructor(readonly ifindex: number, readonly responder: NdpResponder) {
-    this.fd = openPacket({ ifindex, protocol: ETH_P_IPV6, allMulticast: true, filter: encodeBpf(NS_FILTER) });
+  /** fd: from openNdpSocket, opened by the control thread (the datapath
+   * thread that runs this holds no capabilities). */
+  constructor(fd: number, readonly ifindex: number, readonly responder: NdpResponder) {
+    this.fd = fd;
     this.dest = sockaddrLl(ifindex, ETH_P_IPV6, new Uint8Array(6));
     this.watcher = new Watcher(this.fd, () => this.onReadable());
   }
@@ -54,8 +61,8 @@ export class NdpProxy {
     }
   }
 
-  close(): void {
+  /** Stops watching; the socket is the opener's to close. */
+  stop(): void {
     this.watcher.stop();
-    native.close(this.fd);
   }
 }

@@ -19,12 +19,13 @@ export class NdpCounters {
   notOurs = 0;
   rateLimited = 0;
   readonly invalid = new Float64Array(NS_CHECK_NAMES.length);
+}
 
-  toJSON(): Record<string, unknown> {
-    const invalid: Record<string, number> = {};
-    this.invalid.forEach((v, i) => { if (v > 0) invalid[NS_CHECK_NAMES[i]] = v; });
-    return { seen: this.seen, answered: this.answered, not_ours: this.notOurs, rate_limited: this.rateLimited, invalid };
-  }
+/** The counters as status shows them (also from a copy posted by the datapath thread). */
+export function ndpCountersJson(c: Readonly<NdpCounters>): Record<string, unknown> {
+  const invalid: Record<string, number> = {};
+  c.invalid.forEach((v, i) => { if (v > 0) invalid[NS_CHECK_NAMES[i]] = v; });
+  return { seen: c.seen, answered: c.answered, not_ours: c.notOurs, rate_limited: c.rateLimited, invalid };
 }
 
 interface Bucket {

@@ -2,7 +2,7 @@
 // words, MTU state, and a precomputed partial checksum of the outer header
 // (gVisor's EncodePartial idea: per packet only length, ID, TOS, TTL and
 // flags change).
-import { Counters } from '../datapath/reasons.js';
+import { Counters, ROW_PATH_MTU, ROW_PATH_MTU_EXPIRES } from '../datapath/reasons.js';
 import { IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { IPV6_MIN_MTU } from '../wire/ipv6.js';
 import { writeSockaddrIn, SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
@@ -33,7 +33,7 @@ export interface TunnelSpec {
 export class Tunnel {
   readonly id: number;
   readonly spec: TunnelSpec;
-  readonly counters = new Counters();
+  readonly counters: Counters;
   readonly serverWords: Uint32Array;
   readonly clientWords: Uint32Array;
   /** sockaddr_in of the remote endpoint, copied into each batch slot. */
@@ -41,18 +41,23 @@ export class Tunnel {
   /** Sum of the outer header words that do not change per packet
    * (version/IHL, protocol, addresses), unfolded; TTL added when fixed. */
   headerSum = 0;
-  /** Learned IPv4 path MTU to the remote (0: none learned). */
-  pathMtu = 0;
-  pathMtuExpires = 0;
   ipId = 0;
 
-  constructor(id: number, spec: TunnelSpec) {
+  constructor(id: number, spec: TunnelSpec, counters = new Counters()) {
     this.id = id;
     this.spec = spec;
+    this.counters = counters;
     this.serverWords = wordsOf(spec.serverV6);
     this.clientWords = wordsOf(spec.clientV6);
     this.setRemote(spec.remoteV4);
   }
+
+  /** Learned IPv4 path MTU to the remote (0: none learned); in the counters'
+   * row, so that the control thread can show it. */
+  get pathMtu(): number { return this.counters.row[ROW_PATH_MTU]; }
+  set pathMtu(v: number) { this.counters.row[ROW_PATH_MTU] = v; }
+  get pathMtuExpires(): number { return this.counters.row[ROW_PATH_MTU_EXPIRES]; }
+  set pathMtuExpires(v: number) { this.counters.row[ROW_PATH_MTU_EXPIRES] = v; }
 
   /** Our own IPv4 changed (a client with a dynamic address). */
   setLocal(localV4: number): void {

@@ -35,8 +35,11 @@ export function lookupGroup(name: string): number {
   }
 }
 
-/** Becomes account, keeping only CAP_NET_ADMIN and CAP_NET_RAW. Node's own
- * threads keep their credentials; every syscall sixtun makes is on this one. */
+/** Becomes account, keeping only CAP_NET_ADMIN and CAP_NET_RAW on this
+ * (the control) thread. The C library applies the user change to every
+ * thread; capabilities belong to each thread, and the others (the datapath
+ * thread, Node's own) lose them all with the change of user, since only this
+ * thread set PR_SET_KEEPCAPS. */
 export function dropPrivileges(account: Account): void {
   native.keepCapabilities(true);
   process.setgroups!([]);

@@ -1,15 +1,15 @@
 // `user:` in the config: after opening its devices and sockets sixtun runs as
 // that user with only CAP_NET_ADMIN and CAP_NET_RAW, and still does its job.
 import { afterAll, expect, it } from 'vitest';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer } from '../../src/lab/daemons.js';
 import { ping } from '../helpers/programs.js';
 import { waitFor } from '../../src/lab/netns.js';
 
-function procStatus(pid: number): Record<string, string> {
-  return Object.fromEntries(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => l.includes(':')).map((l) => {
+function procStatus(pid: number, task = pid): Record<string, string> {
+  return Object.fromEntries(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8').split('\n').filter((l) => l.includes(':')).map((l) => {
     const i = l.indexOf(':');
     return [l.slice(0, i), l.slice(i + 1).trim()];
   }));
@@ -30,6 +30,15 @@ describeRoot('least privilege', () => {
     expect(st.Uid.split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
     expect(st.CapEff).toBe('0000000000003000');
     expect(st.CapPrm).toBe('0000000000003000');
+    // Every thread, the datapath thread and Node's own included: that user, and
+    // no capability beyond those two (capabilities belong to each thread).
+    const threads = readdirSync(`/proc/${server.proc.pid}/task`).map((tid) => procStatus(server.proc.pid, Number(tid)));
+    expect(threads.length).toBeGreaterThan(2);
+    for (const th of threads) {
+      expect(th.Uid.split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
+      expect(BigInt(`0x${th.CapEff}`) & ~0x3000n).toBe(0n);
+      expect(BigInt(`0x${th.CapPrm}`) & ~0x3000n).toBe(0n);
+    }
     const sock = statSync(server.socket);
     expect(sock.mode & 0o777).toBe(0o600);
     expect(sock.uid).toBe(65534);
