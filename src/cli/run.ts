@@ -2,6 +2,7 @@
 // SIGINT/SIGTERM (clean stop) and re-read the config on SIGHUP.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { JournalError } from '../store/journal.js';
 import { Daemon } from '../control/daemon.js';
 import { Logger } from '../control/log.js';
 import { PreflightError } from '../control/preflight.js';
@@ -83,16 +84,12 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => {
-      let next: Config;
-      try {
-        next = loadConfig(file);
-      } catch (e) {
-        log.error('reload refused: configuration invalid, keeping the running one', { error: (e as Error).message });
-        return;
-      }
-      daemon.reload(next).then(
+      daemon.reloadFromDisk().then(
         (diff) => log.info('reloaded', diff),
-        (e: Error) => log.error('reload failed', { error: e.message }),
+        (e: Error) => {
+          if (e instanceof ConfigError || e instanceof JournalError) log.error('reload refused: configuration invalid, keeping the running one', { error: e.message });
+          else log.error('reload failed', { error: e.message });
+        },
       );
     });
   });

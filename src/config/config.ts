@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type D
 import { formatIp, formatPrefix, hex128, lastAddress, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 import type { PerTunnelMetrics } from '../control/metrics.js';
 import { isAbsolute } from 'node:path';
-import { JournalError, readJournal, type TunnelRecord } from '../store/journal.js';
+import { JournalError, positionOf, readJournal, type JournalPosition, type TunnelRecord } from '../store/journal.js';
 
 export const MTU_MIN = 1280;
 export const MTU_MAX = 1480;
@@ -83,6 +83,8 @@ export interface ServerConfig extends CommonConfig {
   ndpRate: number;
   /** Tunnels changed at run time go to this journal (JSON lines) instead of the file. */
   tunnelJournal: string | null;
+  /** Where reading the journal ended (null: not read). */
+  journalRead: JournalPosition | null;
   /** Where `sixtun tunnel add` takes a tunnel's addresses from when none are given. */
   pools: { pairs: IpPrefix | null; pairLength: 64 | 127; routed64: IpPrefix | null; routed48: IpPrefix | null };
   /** Seconds without a received packet after which NDP answers for a tunnel stop (0: never). */
@@ -431,7 +433,7 @@ function tunnelConfig(f: Fields): TunnelConfig | null {
 }
 
 
-function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
+function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: boolean): ServerConfig {
   const base = common(f, file, 'server');
   const ndp = f.collect(() => f.choice('ndp', ['userspace', 'kernel', 'off'] as const, 'userspace'), 'userspace');
   const cfg: ServerConfig = {
@@ -453,6 +455,7 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
       if (!isAbsolute(path)) f.fail('tunnel_journal', `expected an absolute path such as /var/lib/sixtun/tunnels.jsonl, got ${JSON.stringify(path)}`);
       return path;
     }, null),
+    journalRead: null,
     tunnels: [],
   };
   if (ndp !== 'off' && cfg.externalInterface === null) {
@@ -466,7 +469,7 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
   const parsed = list.map((_, i) => f.collect(() => tunnelConfig(entry(i)), null));
   // Where each tunnel came from, for errors of the rules across tunnels.
   const fail: Array<(key: string, expected: string) => void> = list.map((_, i) => (key, expected) => f.collect(() => entry(i).fail(key, expected), undefined));
-  if (cfg.tunnelJournal !== null) {
+  if (cfg.tunnelJournal !== null && readJournalToo) {
     // The journal's changes on top of the file's tunnels: a put adds or replaces, a del removes.
     const journal = f.collect(() => {
       try {
@@ -477,6 +480,7 @@ function serverConfig(f: Fields, doc: Document, file: string): ServerConfig {
       }
     }, null);
     if (journal === null) return cfg;
+    cfg.journalRead = positionOf(journal);
     for (let i = parsed.length - 1; i >= 0; i--) {
       const name = parsed[i]?.name;
       if (name !== undefined && (journal.records.has(name) || journal.deleted.has(name))) {
@@ -651,7 +655,12 @@ function lanConfig(f: Fields): Pick<ClientConfig, 'forwarding' | 'lan'> {
 
 /** Parses YAML text; file is only used in error messages. Every error of the
  * file is reported at once (ConfigErrors), ordered by line. */
-export function parseConfig(text: string, file: string): Config {
+export interface ParseOptions {
+  /** Read the tunnel journal too (default); false: the file's tunnels alone. */
+  journal?: boolean;
+}
+
+export function parseConfig(text: string, file: string, opts: ParseOptions = {}): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -663,7 +672,7 @@ export function parseConfig(text: string, file: string): Config {
   const f = new Fields(ctx, doc.contents as YamlNode, '', raw as Record<string, unknown>);
   const mode = f.choice('mode', ['server', 'client'] as const, undefined as unknown as 'server');
   if (mode === undefined) f.fail('mode', 'is required: server or client');
-  const cfg = mode === 'server' ? serverConfig(f, doc, file) : clientConfig(f, file);
+  const cfg = mode === 'server' ? serverConfig(f, doc, file, opts.journal ?? true) : clientConfig(f, file);
   f.done();
   // A missing field that an unknown key was meant to be is said once, by the unknown key.
   const errors = ctx.errors.filter((e) => !(ctx.suggested.has(e.field) && e.expected.startsWith('is required')));
@@ -671,12 +680,12 @@ export function parseConfig(text: string, file: string): Config {
   return cfg;
 }
 
-export function loadConfig(file: string): Config {
+export function loadConfig(file: string, opts: ParseOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(file, null, '(file)', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, opts);
 }

@@ -10,8 +10,9 @@
 //
 // The records have the fields of a tunnel in the configuration file, so they
 // are validated by the same code, and errors name the journal's file and line.
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
 import { syncDirectoryOf } from '../sys/durable.js';
 
 export interface TunnelRecord {
@@ -24,7 +25,7 @@ export interface TunnelRecord {
   update_key_hash?: string;
 }
 
-type Line = { op: 'put'; tunnel: TunnelRecord } | { op: 'del'; name: string };
+export type JournalLine = { op: 'put'; tunnel: TunnelRecord } | { op: 'del'; name: string };
 
 export class JournalError extends Error {
   readonly code = 'ECONFIG';
@@ -44,7 +45,36 @@ export interface JournalContents {
   validBytes: number;
 }
 
+/** Where reading a journal left off: what an open TunnelJournal continues from. */
+export interface JournalPosition {
+  lines: number;
+  live: number;
+  validBytes: number;
+}
+
+export function positionOf(c: JournalContents): JournalPosition {
+  return { lines: c.lines, live: c.records.size, validBytes: c.validBytes };
+}
+
+/** Lines another writer appended, with their line numbers. */
+export interface JournalTail {
+  lines: Array<{ line: JournalLine; number: number }>;
+  /** Offset after the last whole line read. */
+  end: number;
+}
+
 const COMPACT_MIN_LINES = 1000;
+
+function readAt(path: string, position: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, b, 0, length, position);
+  } finally {
+    closeSync(fd);
+  }
+  return b;
+}
 const COMPACT_CHUNK = 5000;
 
 /** Reads a journal; a missing file is an empty one. A last line cut short by
@@ -61,44 +91,108 @@ export function readJournal(path: string): JournalContents {
     const raw = lines[i];
     if (raw === '') continue;
     count++;
-    let line: Line;
-    try {
-      line = JSON.parse(raw) as Line;
-    } catch {
-      throw new JournalError(path, i + 1, 'not a JSON journal record');
-    }
-    if (line?.op === 'put' && line.tunnel !== null && typeof line.tunnel === 'object' && typeof line.tunnel.name === 'string') {
+    const line = parseLine(path, i + 1, raw);
+    if (line.op === 'put') {
       records.set(line.tunnel.name, { record: line.tunnel, line: i + 1 });
       deleted.delete(line.tunnel.name);
-    } else if (line?.op === 'del' && typeof line.name === 'string') {
+    } else {
       records.delete(line.name);
       deleted.add(line.name);
-    } else {
-      throw new JournalError(path, i + 1, 'expected {"op":"put","tunnel":{…}} or {"op":"del","name":…}');
     }
   }
   return { records, deleted, lines: count, validBytes };
+}
+
+function parseLine(path: string, number: number, raw: string): JournalLine {
+  let line: JournalLine;
+  try {
+    line = JSON.parse(raw) as JournalLine;
+  } catch {
+    throw new JournalError(path, number, 'not a JSON journal record');
+  }
+  const ok = (line?.op === 'put' && line.tunnel !== null && typeof line.tunnel === 'object' && typeof line.tunnel.name === 'string')
+    || (line?.op === 'del' && typeof line.name === 'string');
+  if (!ok) throw new JournalError(path, number, 'expected {"op":"put","tunnel":{…}} or {"op":"del","name":…}');
+  return line;
 }
 
 export class TunnelJournal {
   private fd: number;
   private lines: number;
   private live: number;
+  /** The file (inode) and how far into it this journal has read or written. */
+  private ino: number;
+  private offset = 0;
+  /** Hash of the bytes before offset: what a tail must follow. */
+  private prefix: Hash = createHash('sha256');
 
-  /** Opens path for appending (creating it, mode 0600) after readJournal. */
-  constructor(readonly path: string, contents: JournalContents) {
+  /** Opens path for appending (creating it, mode 0600) where readJournal left off. */
+  constructor(readonly path: string, at: JournalPosition) {
     this.fd = openSync(path, 'a', 0o600);
-    this.lines = contents.lines;
-    this.live = contents.records.size;
+    this.lines = at.lines;
+    this.live = at.live;
     // A torn last line is cut off, so that the next append starts a line.
-    if (fstatSync(this.fd).size > contents.validBytes) ftruncateSync(this.fd, contents.validBytes);
+    const st = fstatSync(this.fd);
+    if (st.size > at.validBytes) ftruncateSync(this.fd, at.validBytes);
+    this.ino = st.ino;
+    this.moveTo(at.validBytes);
+  }
+
+  /** Continues at offset (further on in the same file, or in a new one from 0). */
+  private moveTo(offset: number, newFile = false): void {
+    if (newFile) {
+      this.offset = 0;
+      this.prefix = createHash('sha256');
+    }
+    this.prefix.update(readAt(this.path, this.offset, offset - this.offset));
+    this.offset = offset;
   }
 
   /** Appends one line and makes it durable before returning. */
-  private append(line: Line): void {
-    writeSync(this.fd, JSON.stringify(line) + '\n');
+  private append(line: JournalLine): void {
+    const text = JSON.stringify(line) + '\n';
+    // Lines another writer appended and nobody has read yet stay unread (the
+    // next readAppended returns them, and this line again after them).
+    const unread = fstatSync(this.fd).size !== this.offset;
+    writeSync(this.fd, text);
     fsyncSync(this.fd);
+    if (unread) return;
     this.lines++;
+    this.moveTo(this.offset + Buffer.byteLength(text));
+  }
+
+  /** What another writer appended since this journal last read or wrote, or
+   * null when the file was replaced or cut short (only a whole read can tell
+   * what it holds then). Nothing is taken as read until `advance`. */
+  readAppended(): JournalTail | null {
+    let st;
+    try {
+      st = statSync(this.path);
+    } catch {
+      return null;
+    }
+    if (st.ino !== this.ino || st.size < this.offset) return null;
+    // The bytes before the tail as well: if they changed, the file was
+    // edited in place, not appended to (a read and a hash, no parsing).
+    const all = readAt(this.path, 0, st.size);
+    if (!createHash('sha256').update(all.subarray(0, this.offset)).digest().equals(this.prefix.copy().digest())) return null;
+    const bytes = all.subarray(this.offset);
+    const whole = bytes.lastIndexOf(0x0a) + 1;
+    const lines: JournalTail['lines'] = [];
+    let number = this.lines;
+    for (const raw of bytes.toString('utf8', 0, whole).split('\n')) {
+      if (raw === '') continue;
+      number++;
+      lines.push({ line: parseLine(this.path, number, raw), number });
+    }
+    return { lines, end: this.offset + whole };
+  }
+
+  /** The tail was applied: continue after it, with `liveChange` tunnels more (or fewer). */
+  advance(tail: JournalTail, liveChange: number): void {
+    this.moveTo(tail.end);
+    this.lines += tail.lines.length;
+    this.live += liveChange;
   }
 
   put(record: TunnelRecord, isNew: boolean): void {
@@ -117,8 +211,10 @@ export class TunnelJournal {
 
   /** Rewrites the journal as one put per live record: written to a new file a
    * chunk at a time (yielding between chunks), fsynced, renamed over the old
-   * one. Callers run no put/remove meanwhile (changes are serialized). */
-  async compact(records: Iterable<TunnelRecord>): Promise<void> {
+   * one. Callers run no put/remove meanwhile (changes are serialized).
+   * Returns false, leaving the journal as it was, when another writer's
+   * lines are waiting to be read. */
+  async compact(records: Iterable<TunnelRecord>): Promise<boolean> {
     const tmp = `${this.path}.compact-${process.pid}`;
     const out = await openAsync(tmp, 'w', 0o600);
     let n = 0;
@@ -137,12 +233,21 @@ export class TunnelJournal {
     } finally {
       await out.close();
     }
+    // Lines another writer appended meanwhile would be lost with the old file: not now.
+    if (statSync(this.path).size !== this.offset) {
+      rmSync(tmp, { force: true });
+      return false;
+    }
     renameSync(tmp, this.path);
     syncDirectoryOf(this.path);
     closeSync(this.fd);
     this.fd = openSync(this.path, 'a', 0o600);
+    const st = fstatSync(this.fd);
+    this.ino = st.ino;
+    this.moveTo(st.size, true);
     this.lines = n;
     this.live = n;
+    return true;
   }
 
   close(): void {

@@ -2,17 +2,19 @@
 // appends one line (the configuration file is not rewritten), the change is
 // live at once, and a restart comes back with it.
 import { afterAll, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6 } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer, status } from '../../src/lab/daemons.js';
 import { cli, ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 
 
 describeRoot('tunnel journal', () => {
   const lab = useLab('jrnl');
   const poolLab = useLab('jrnp');
+  const hupLab = useLab('jrnh');
   const dir = runDir('jrnl');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -82,5 +84,50 @@ describeRoot('tunnel journal', () => {
     expect((await cli(['tunnel', 'remove', 'first', ...sock])).code).toBe(0);
     // The pair pool was full: the returned pair is found again; the /64 pool goes on from where it was.
     expect((await cli(['tunnel', 'add', 'fifth', '--client-ipv4', '198.51.100.93', ...sock])).out).toMatch(/ → 2001:db8:ff::\/127 \(client 2001:db8:ff::1\), routes 2001:db8:100:4::\/64/);
+  });
+  it('SIGHUP reads only what another writer appended to the journal; a bad line refuses it all; a journal rewritten without it is applied', async () => {
+    const lab = hupLab;
+    const t = buildTopology(lab, { clients: 2 });
+    const [a, b] = t.clients;
+    const sub = join(dir, 'hup');
+    mkdirSync(sub);
+    const journal = join(sub, 'tunnels.jsonl');
+    const server = await startServer(t, sub, { extra: `tunnel_journal: ${journal}\n` }, [a]);
+    await startClient(t, b, sub);
+    const reloads = (): string[] => server.proc.output().split('\n').filter((l) => /msg="reload/.test(l));
+    const hup = async (): Promise<string> => {
+      const seen = reloads().length;
+      process.kill(server.proc.pid, 'SIGHUP');
+      await waitFor(() => reloads().length > seen, 10_000, 10, 'reload logged');
+      return reloads()[seen];
+    };
+    const names = async (): Promise<string[]> => (await status(server)).tunnels.map((x) => x.name).sort();
+    const put = (r: Record<string, unknown>): string => `${JSON.stringify({ op: 'put', tunnel: r })}\n`;
+    const bRecord = { name: b.name, client_ipv4: b.v4, server_ipv6: `${b.serverV6}/127`, client_ipv6: b.clientV6, routed_prefixes: [b.routed] };
+
+    appendFileSync(journal, put(bRecord));
+    expect(await hup()).toContain(`msg="reloaded" added=["${b.name}"] removed=[] changed=[]`);
+    expect(await names()).toEqual([a.name, b.name]);
+    expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
+
+    // Line 2 takes b's routed prefix, line 3 is fine: neither is applied.
+    appendFileSync(journal, put({ name: 'c', client_ipv4: '198.51.100.77', server_ipv6: '2001:db8:ff::40/127', client_ipv6: '2001:db8:ff::41', routed_prefixes: [b.routed] }));
+    appendFileSync(journal, `${JSON.stringify({ op: 'del', name: b.name })}\n`);
+    const refused = await hup();
+    expect(refused).toContain('reload refused: configuration invalid');
+    expect(refused).toContain(`${journal}:2`);
+    expect(refused).toContain('overlaps');
+    expect(await names()).toEqual([a.name, b.name]);
+    expect(ping(lab, b.ns, HOST_V6).received).toBe(3);
+
+    // The operator rewrites the journal without the bad line: a whole read, whose difference is applied.
+    writeFileSync(journal, put(bRecord) + put({ ...bRecord, routed_prefixes: ['2001:db8:300::/64'] }));
+    expect(await hup()).toContain(`msg="reloaded" added=[] removed=[] changed=["${b.name}"]`);
+    const routes = lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'proto', '246']).map((r) => r.dst).sort();
+    expect(routes).toEqual([a.routed, '2001:db8:300::/64', `${a.serverV6}/127`, `${b.serverV6}/127`]);
+    // And appends after the rewrite are tails again.
+    appendFileSync(journal, `${JSON.stringify({ op: 'del', name: b.name })}\n`);
+    expect(await hup()).toContain(`msg="reloaded" added=[] removed=["${b.name}"] changed=[]`);
+    expect(await names()).toEqual([a.name]);
   });
 });

@@ -1,10 +1,10 @@
 // The tunnel journal: appends, deletions, a torn last line, compaction, and a
 // configuration that takes its tunnels from the file and the journal.
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TunnelJournal, readJournal, type TunnelRecord } from '../../src/store/journal.js';
+import { TunnelJournal, positionOf, readJournal, type TunnelRecord } from '../../src/store/journal.js';
 import { ConfigError, loadConfig, type ServerConfig } from '../../src/config/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sixtun-journal-'));
@@ -15,7 +15,7 @@ const rec = (i: number): TunnelRecord => ({ name: `t${i}`, client_ipv4: `198.51.
 describe('tunnel journal', () => {
   it('puts, replaces and deletes, line by line; a torn last line is dropped and cut off', () => {
     const path = join(dir, 'a.jsonl');
-    const j = new TunnelJournal(path, readJournal(path));
+    const j = new TunnelJournal(path, positionOf(readJournal(path)));
     j.put(rec(1), true);
     j.put(rec(2), true);
     j.put({ ...rec(1), client_ipv4: '198.51.100.99' }, false);
@@ -27,7 +27,7 @@ describe('tunnel journal', () => {
     expect(c.records.get('t1')).toEqual({ record: { ...rec(1), client_ipv4: '198.51.100.99' }, line: 3 });
     expect([...c.deleted]).toEqual(['t2']);
     expect(c.lines).toBe(4);
-    const again = new TunnelJournal(path, c);
+    const again = new TunnelJournal(path, positionOf(c));
     again.put(rec(4), true);
     again.close();
     expect(readFileSync(path, 'utf8').split('\n').slice(-2)).toEqual([JSON.stringify({ op: 'put', tunnel: rec(4) }), '']);
@@ -41,7 +41,7 @@ describe('tunnel journal', () => {
 
   it('compacts to one put per live tunnel once most lines are dead', async () => {
     const path = join(dir, 'c.jsonl');
-    const j = new TunnelJournal(path, readJournal(path));
+    const j = new TunnelJournal(path, positionOf(readJournal(path)));
     for (let i = 0; i < 600; i++) {
       j.put(rec(i % 50), i < 50);
       if (i % 50 === 49 && i < 550) for (let k = 0; k < 50; k++) j.remove(`t${k}`), j.put(rec(k), true);
@@ -55,6 +55,53 @@ describe('tunnel journal', () => {
     const c = readJournal(path);
     expect(c.lines).toBe(51);
     expect([...c.records.values()].map((x) => x.record)).toEqual([...live, rec(99)]);
+  });
+
+  it('reads what another writer appended, and only that; an edit in place, a replacement or a cut is no tail', async () => {
+    const path = join(dir, 'tail.jsonl');
+    const put = (i: number): string => `${JSON.stringify({ op: 'put', tunnel: rec(i) })}\n`;
+    writeFileSync(path, put(1));
+    const j = new TunnelJournal(path, positionOf(readJournal(path)));
+    expect(j.readAppended()).toEqual({ lines: [], end: put(1).length });
+    j.put(rec(2), true);
+    appendFileSync(path, put(3) + JSON.stringify({ op: 'del', name: 't1' }) + '\n{"op":"put"');
+    const tail = j.readAppended()!;
+    // Numbered as lines of the file; the torn last line is not read yet.
+    expect(tail.lines).toEqual([{ line: { op: 'put', tunnel: rec(3) }, number: 3 }, { line: { op: 'del', name: 't1' }, number: 4 }]);
+    // Nothing is taken as read before advance.
+    expect(j.readAppended()).toEqual(tail);
+    j.advance(tail, 0);
+    expect(j.readAppended()!.lines).toEqual([]);
+    // Our own append after an unread foreign line: both come back, in order.
+    appendFileSync(path, ',"tunnel":' + JSON.stringify(rec(5)) + '}\n');
+    j.put(rec(6), true);
+    expect(j.readAppended()!.lines.map((l) => l.line.op === 'put' && l.line.tunnel.name)).toEqual(['t5', 't6']);
+    // Compaction would lose the unread lines: it waits.
+    expect(await j.compact([rec(2)])).toBe(false);
+    expect(readFileSync(path, 'utf8')).toContain('"t5"');
+    j.advance(j.readAppended()!, 2);
+    // An edit in place before the read position: no tail, a whole read is needed.
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(path, text.replace('"t2"', '"t9"') + put(7));
+    expect(j.readAppended()).toBeNull();
+    writeFileSync(path, text + put(7));
+    expect(j.readAppended()!.lines.map((l) => l.number)).toEqual([7]);
+    // Cut short, or replaced by another file: no tail either.
+    writeFileSync(path, put(1));
+    expect(j.readAppended()).toBeNull();
+    writeFileSync(`${path}.new`, text + put(7));
+    renameSync(`${path}.new`, path);
+    expect(j.readAppended()).toBeNull();
+    j.close();
+  });
+
+  it('a bad line in a tail is an error naming the file and its line', () => {
+    const path = join(dir, 'tail-bad.jsonl');
+    writeFileSync(path, `${JSON.stringify({ op: 'put', tunnel: rec(1) })}\n`);
+    const j = new TunnelJournal(path, positionOf(readJournal(path)));
+    appendFileSync(path, '{"op":"rename"}\n');
+    expect(() => j.readAppended()).toThrow(`${path}:2: expected {"op":"put","tunnel":{…}} or {"op":"del","name":…}`);
+    j.close();
   });
 
   it('the configuration takes the file’s tunnels, then the journal’s changes on top', () => {
