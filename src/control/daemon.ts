@@ -23,12 +23,12 @@ import { TunnelJournal, positionOf, readJournal, type JournalTail, type TunnelRe
 import { UpdateApi, type UpdateBackend } from './update-api.js';
 import { makeUpdateKey } from './update-keys.js';
 import { exportedTunnel } from './export.js';
-import { desiredState, ndpTargets, tunnelProxies, tunnelRoutes } from './desired.js';
+import { desiredState, ndpTargets, poolPrefixes, tunnelProxies, tunnelRoutes } from './desired.js';
 import { ndpCountersJson } from '../ndp/responder.js';
 import { openNdpSocket } from '../ndp/proxy.js';
 import { getLink } from '../netlink/link.js';
 import { dumpAddresses } from '../netlink/addr.js';
-import { RT_SCOPE_LINK } from '../netlink/constants.js';
+import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from '../netlink/constants.js';
 import { ControlServer, type ControlRequest } from './control-server.js';
 import type { Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
@@ -83,6 +83,8 @@ export class Daemon {
   /** The NDP proxy's socket and interface (the proxy runs in the datapath thread). */
   private ndpFd = -1;
   private ndpIfindex = -1;
+  /** The external interface, when its addresses matter (the pools' error source). */
+  private extIfindex = -1;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
@@ -178,6 +180,7 @@ export class Daemon {
         d.onFatal?.(e);
       };
       dp.add(tunnelSpecs(cfg, localIpv4));
+      await d.refreshUnassigned();
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
         undo.push(() => { if (d.ndpFd >= 0) native.close(d.ndpFd); });
         await d.startNdp(cfg);
@@ -286,6 +289,23 @@ export class Daemon {
     this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets });
   }
 
+  /** The pools, and the source of the Destination Unreachable errors for
+   * their unassigned addresses: the external interface's first global IPv6
+   * address (without one they are dropped and counted, unanswered). */
+  private async refreshUnassigned(): Promise<void> {
+    if (this.cfg.mode !== 'server') return;
+    const pools = poolPrefixes(this.cfg);
+    let source: Uint8Array | null = null;
+    if (pools.length > 0 && this.cfg.externalInterface !== null) {
+      const link = await getLink(this.nl, this.cfg.externalInterface);
+      this.extIfindex = link.index;
+      const global = (await dumpAddresses(this.nl, 6, link.index)).find((a) => a.scope === RT_SCOPE_UNIVERSE);
+      if (global) source = parseIp(global.address).bytes;
+    }
+    if (pools.length > 0 && source === null) this.log.warn('unassigned pool addresses are dropped without an ICMPv6 error: no global IPv6 address on external_interface');
+    this.dp!.unassigned(pools, source);
+  }
+
   /** Tells the proxy the external interface's MAC and link-local address. */
   private async refreshNdpInterface(cfg: ServerConfig): Promise<void> {
     const ext = cfg.externalInterface!;
@@ -343,6 +363,9 @@ export class Daemon {
     }
     if (this.ndpFd >= 0 && ((e.kind === 'addr' && e.address.index === this.ndpIfindex) || (e.kind === 'link' && e.link.index === this.ndpIfindex))) {
       this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
+    }
+    if (this.extIfindex >= 0 && e.kind === 'addr' && e.address.index === this.extIfindex && e.address.family === 6) {
+      this.refreshUnassigned().catch((err: Error) => this.log.warn('cannot read the external interface', { error: err.message }));
     }
     const iface = this.cfg.interface;
     const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface : null;
@@ -542,6 +565,11 @@ export class Daemon {
     if (next.mode !== this.cfg.mode) throw new Error('mode cannot change on reload: restart sixtun');
     for (const key of ['interface', 'mtu', 'ttl', 'tosInherit', 'pmtuDiscovery', 'txQueueLen', 'controlSocket'] as const) {
       if (next[key] !== this.cfg[key]) this.log.warn('field changed on reload but needs a restart', { field: key });
+    }
+    if (next.mode === 'server' && this.cfg.mode === 'server' && JSON.stringify(next.pools) !== JSON.stringify(this.cfg.pools)) {
+      // Pools carry routes and decide which tunnels need routes of their own: kept until a restart.
+      this.log.warn('field changed on reload but needs a restart', { field: 'pools' });
+      next.pools = this.cfg.pools;
     }
     this.log.setLevel(next.logLevel);
   }

@@ -1,7 +1,7 @@
 // The kernel state a sixtun node needs, derived from its configuration.
 import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
 import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
-import { formatIp, formatPrefix, maskBytes, parseIp } from '../wire/address.js';
+import { formatIp, formatPrefix, maskBytes, parseIp, prefixContains, type IpPrefix } from '../wire/address.js';
 
 /** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
 export function linkLocalFor(localV4: string): string {
@@ -9,13 +9,24 @@ export function linkLocalFor(localV4: string): string {
   return `fe80::${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}/64`;
 }
 
-/** A tunnel's routes into the TUN: its pair and its routed prefixes. The
- * server's end of the pair is not a kernel address (sixtun answers for it:
- * echoes, and the source of its ICMPv6 errors), so the kernel holds no
- * per-tunnel address, whose cost grows with the square of their number. */
+/** The configured pools: each is one route into the TUN. */
+export function poolPrefixes(cfg: ServerConfig): IpPrefix[] {
+  return [cfg.pools.pairs, cfg.pools.routed64, cfg.pools.routed48].filter((p): p is IpPrefix => p !== null);
+}
+
+function inPool(cfg: ServerConfig, p: IpPrefix): boolean {
+  return poolPrefixes(cfg).some((pool) => pool.length <= p.length && prefixContains(pool, p.bytes));
+}
+
+/** A tunnel's routes into the TUN: its pair and its routed prefixes, except
+ * those inside a pool (the pool's one route carries them, and sixtun's own
+ * table decides per packet). The server's end of the pair is not a kernel
+ * address (sixtun answers for it: echoes, and the source of its ICMPv6
+ * errors), so the kernel holds no per-tunnel address, whose cost grows with
+ * the square of their number. */
 export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[] {
   const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
-  return [{ dst: formatPrefix(pair), link: cfg.interface }, ...t.routedPrefixes.map((p) => ({ dst: formatPrefix(p), link: cfg.interface }))];
+  return [pair, ...t.routedPrefixes].filter((p) => !inPool(cfg, p)).map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
 }
 
 /** Addresses the upstream router must be able to resolve to the server: the
@@ -49,7 +60,7 @@ export function serverState(cfg: ServerConfig): DesiredState {
     sysctls,
     links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
     addresses: [{ link: cfg.interface, cidr: linkLocalFor(cfg.localIpv4), nodad: true }],
-    routes: cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t)),
+    routes: [...poolPrefixes(cfg).map((p) => ({ dst: formatPrefix(p), link: cfg.interface })), ...cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t))],
     proxies: cfg.tunnels.flatMap((t) => tunnelProxies(cfg, t)),
   };
 }

@@ -3,7 +3,7 @@
 // never moved, so a row handed out stays valid for the daemon's life.
 import { Counters, ROW_LENGTH } from './reasons.js';
 
-/** 4096 rows a page: 1 MiB with today's 32 numbers a row. */
+/** 4096 rows a page (a little over 1 MiB with today's 33 numbers a row). */
 export const ROWS_PER_PAGE = 4096;
 
 /** Tunnel id's counters over its row in pages. */

@@ -19,11 +19,11 @@ export interface DatapathInit {
   global: SharedArrayBuffer;
 }
 
-/** NDP targets as flat words: per entry four address words, the prefix
- * length and (for `set`) the tunnel id; one array per message rather than
- * an object per target (10^5 of them at start-up). */
+/** Prefixes as flat words: per entry four address words, the prefix length
+ * and (NDP targets set) the tunnel id; one array per message rather than an
+ * object per prefix (10^5 NDP targets at start-up). */
 export const NDP_SET_STRIDE = 6;
-export const NDP_DEL_STRIDE = 5;
+export const PREFIX_STRIDE = 5;
 
 export type ToDatapath =
   | { t: 'add'; tunnels: Array<{ id: number; spec: TunnelSpec }>; pages: SharedArrayBuffer[] }
@@ -37,6 +37,7 @@ export type ToDatapath =
   | { t: 'ndp-start'; fd: number; ifindex: number; routerFlag: boolean; ratePerSolicitor: number }
   | { t: 'ndp-interface'; mac: Uint8Array; linkLocal: Uint8Array }
   | { t: 'ndp-targets'; reset: boolean; set: Uint32Array; del: Uint32Array }
+  | { t: 'unassigned'; pools: Uint32Array; source: Uint8Array | null }
   | { t: 'stats'; req: number }
   | { t: 'stop' };
 

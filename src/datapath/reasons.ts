@@ -4,6 +4,8 @@ export const enum Drop {
   // transmit (TUN → wire)
   BadIpv6 = 0,
   NoRoute,
+  /** To an address of a configured pool that no tunnel holds (answered with Destination Unreachable). */
+  Unassigned,
   MulticastDestination,
   TooBig,
   FragmentationNeeded,
@@ -48,6 +50,7 @@ export function verdictText(v: number): string {
 export const DROP_NAMES: readonly string[] = [
   'bad-ipv6',
   'no-route',
+  'unassigned',
   'multicast-destination',
   'too-big',
   'fragmentation-needed',

@@ -26,6 +26,11 @@ export class DatapathTables implements TunnelView {
   /** Drops that belong to no tunnel (unknown remote, no route, malformed). */
   readonly global: Counters;
   private readonly freeIds: number[] = [];
+  /** A server's pools: a destination in one that no tunnel holds is
+   * answered with Destination Unreachable (the kernel routes a whole pool here). */
+  readonly pools = new PrefixTable();
+  /** Source of those errors: a global address of the server (null: counted, not answered). */
+  unreachableSource: Uint8Array | null = null;
 
   constructor(mode: Mode, localV4: number, global = new Counters()) {
     this.mode = mode;

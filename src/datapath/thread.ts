@@ -9,7 +9,7 @@ import { Counters, ROW_LENGTH } from './reasons.js';
 import { CounterRows } from './counter-rows.js';
 import type { OffloadMode } from './offload.js';
 import type { TraceFilterSpec } from '../trace/filter.js';
-import { NDP_DEL_STRIDE, NDP_SET_STRIDE, type DatapathInit, type DatapathStats, type FromDatapath, type ToDatapath } from './messages.js';
+import { PREFIX_STRIDE, NDP_SET_STRIDE, type DatapathInit, type DatapathStats, type FromDatapath, type ToDatapath } from './messages.js';
 import type { IpPrefix } from '../wire/address.js';
 import { wordsOf } from '../route/prefix-table.js';
 
@@ -19,6 +19,16 @@ const STOP_WAIT_MS = 2000;
 export interface NdpTarget {
   prefix: IpPrefix;
   tunnelId: number;
+}
+
+/** Prefixes as flat words: four address words and the length each. */
+function flatPrefixes(list: IpPrefix[]): Uint32Array {
+  const out = new Uint32Array(list.length * PREFIX_STRIDE);
+  list.forEach((p, i) => {
+    out.set(wordsOf(p.bytes), i * PREFIX_STRIDE);
+    out[i * PREFIX_STRIDE + 4] = p.length;
+  });
+  return out;
 }
 
 export class DatapathThread {
@@ -175,12 +185,13 @@ export class DatapathThread {
       s[i * NDP_SET_STRIDE + 4] = x.prefix.length;
       s[i * NDP_SET_STRIDE + 5] = x.tunnelId;
     });
-    const d = new Uint32Array(del.length * NDP_DEL_STRIDE);
-    del.forEach((p, i) => {
-      d.set(wordsOf(p.bytes), i * NDP_DEL_STRIDE);
-      d[i * NDP_DEL_STRIDE + 4] = p.length;
-    });
-    this.post({ t: 'ndp-targets', reset, set: s, del: d });
+    this.post({ t: 'ndp-targets', reset, set: s, del: flatPrefixes(del) });
+  }
+
+  /** The pools whose unassigned addresses are answered with Destination
+   * Unreachable, and the source address of those errors (null: none). */
+  unassigned(pools: IpPrefix[], source: Uint8Array | null): void {
+    this.post({ t: 'unassigned', pools: flatPrefixes(pools), source });
   }
 
   /** Streams a trace to conn until it closes; `ended` gets the session's totals. */

@@ -9,7 +9,7 @@ import { Datapath } from './loop.js';
 import { DatapathTables } from './tables.js';
 import { Counters, ROW_LENGTH } from './reasons.js';
 import { countersIn } from './counter-rows.js';
-import { NDP_DEL_STRIDE, NDP_SET_STRIDE, type DatapathInit, type FromDatapath, type ToDatapath } from './messages.js';
+import { PREFIX_STRIDE, NDP_SET_STRIDE, type DatapathInit, type FromDatapath, type ToDatapath } from './messages.js';
 import { Tracer, TraceSession, type TraceSink } from '../trace/tracer.js';
 import { TraceFilter } from '../trace/filter.js';
 import { NdpResponder } from '../ndp/responder.js';
@@ -70,7 +70,7 @@ function ndpTargets(m: Extract<ToDatapath, { t: 'ndp-targets' }>): void {
   const targets = ndp?.responder.targets;
   if (!targets) return;
   if (m.reset) targets.clear();
-  for (let i = 0; i < m.del.length; i += NDP_DEL_STRIDE) targets.delete(m.del.subarray(i, i + 4), m.del[i + 4]);
+  for (let i = 0; i < m.del.length; i += PREFIX_STRIDE) targets.delete(m.del.subarray(i, i + 4), m.del[i + 4]);
   for (let i = 0; i < m.set.length; i += NDP_SET_STRIDE) targets.set(m.set.slice(i, i + 4), m.set[i + 4], m.set[i + 5]);
 }
 
@@ -130,6 +130,11 @@ function handle(m: ToDatapath): void {
       break;
     case 'ndp-targets':
       ndpTargets(m);
+      break;
+    case 'unassigned':
+      tables.pools.clear();
+      for (let i = 0; i < m.pools.length; i += PREFIX_STRIDE) tables.pools.set(m.pools.slice(i, i + 4), m.pools[i + 4], 0);
+      tables.unreachableSource = m.source;
       break;
     case 'stats':
       post({

@@ -12,7 +12,7 @@ import { checksum } from '../wire/checksum.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
 import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
-import { ICMPV6_PACKET_TOO_BIG, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
+import { ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, UNREACH_NO_ROUTE, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
 import { TokenBucket } from './token-bucket.js';
@@ -74,9 +74,10 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     const d = p + IPV6_DST;
     const id = dp.prefixes.lookupAt(b, d);
     if (id < 0) {
-      const reason = b[d] === 0xff ? Drop.MulticastDestination : Drop.NoRoute;
+      const reason = b[d] === 0xff ? Drop.MulticastDestination : dp.pools.lookupAt(b, d) >= 0 ? Drop.Unassigned : Drop.NoRoute;
       dp.global.drops[reason]++;
       sc.verdict[i] = reason;
+      if (reason === Drop.Unassigned) answerUnassigned(dp, b, p, len, sc, now);
       continue;
     }
     const t = dp.tunnels[id]!;
@@ -166,6 +167,17 @@ export function answerTooBig(t: Tunnel, b: Uint8Array, p: number, len: number, m
     sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
     t.counters.icmpSent++;
   }
+}
+
+/** RFC 4443 §3.1: Destination Unreachable, code 0 (no route to destination,
+ * as Linux answers for an `unreachable` route), for an address of a pool
+ * that no tunnel holds; rate limited with the other errors. */
+function answerUnassigned(dp: DatapathTables, b: Uint8Array, p: number, len: number, sc: XmitScratch, now: number): void {
+  const src = dp.unreachableSource;
+  if (src === null || !mayAnswerWithError(b, p, len, false) || sc.replies.count >= sc.replies.slots || !sc.icmpLimit.take(now)) return;
+  const r = sc.replies.count++;
+  sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_DEST_UNREACHABLE, UNREACH_NO_ROUTE, 0, src, b, p, len);
+  dp.global.icmpSent++;
 }
 
 /** Answers an Echo Request from the TUN to the tunnel's server address

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
+import { wordsOf } from '../../src/route/prefix-table.js';
 import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
@@ -77,6 +78,42 @@ describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
     expect(slab.bytes[slab.slotStart(1) + 19]).toBe(9);
     expect(dp.global.drops[Drop.NoRoute]).toBe(1);
     expect(dp.global.drops[Drop.MulticastDestination]).toBe(1);
+  });
+
+  it('a destination in a pool that no tunnel holds: dropped as unassigned and answered with Destination Unreachable (no route), rate limited, never to an error', () => {
+    const dp = server();
+    dp.pools.set(wordsOf(parsePrefix('2001:db8:ff::/120').bytes), 120, 0);
+    const slab = txSlab();
+    const sc = scratch();
+    const send = (dst: string, withSource: boolean, icmpError = false): void => {
+      dp.unreachableSource = withSource ? parseIp('2001:db8:ff::1').bytes : null;
+      ipv6Packet(slab.bytes, slab.dataStart(0), HOST, dst, 80);
+      if (icmpError) {
+        slab.bytes[slab.dataStart(0) + 6] = NEXT_HEADER_ICMPV6;
+        slab.bytes[slab.dataStart(0) + 40] = ICMPV6_DEST_UNREACHABLE;
+      }
+      slab.lens[0] = 80;
+      xmitBatch(dp, slab, 1, sc, 0);
+    };
+    send('2001:db8:ff::9', true);
+    expect(sc.verdict[0]).toBe(Drop.Unassigned);
+    expect(dp.global.drops[Drop.Unassigned]).toBe(1);
+    expect(sc.replies.count).toBe(1);
+    const r = sc.replies.bytes;
+    const o = sc.replies.dataStart(0);
+    const h = parseIpv6(r, o);
+    expect([formatIp(h.src), formatIp(h.dst), r[o + 40], r[o + 41]]).toEqual(['2001:db8:ff::1', HOST, ICMPV6_DEST_UNREACHABLE, 0]);
+    expect(icmpv6ChecksumOk(r, o, sc.replies.lens[0] - 40)).toBe(true);
+    expect(dp.global.icmpSent).toBe(1);
+    // Held by a tunnel: forwarded. Outside every pool: no-route, unanswered.
+    send('2001:db8:ff::3', true);
+    expect(sc.verdict[0]).toBe(-1);
+    send('2001:db8:999::1', true);
+    expect([sc.verdict[0], sc.replies.count]).toEqual([Drop.NoRoute, 0]);
+    // No source address, or an ICMPv6 error to answer: counted, unanswered.
+    send('2001:db8:ff::9', false);
+    send('2001:db8:ff::9', true, true);
+    expect([dp.global.drops[Drop.Unassigned], sc.replies.count, dp.global.icmpSent]).toEqual([3, 0, 1]);
   });
 
   it('drops packets that are not IPv6 or whose length disagrees, as bad-ipv6', () => {
