@@ -2,21 +2,24 @@
 // and one routed /64 each) in namespaces, how long sixtun takes to start (and
 // the same kernel work done by `ip -batch`, the floor), its memory, a tunnel
 // add and remove while traffic crosses another tunnel (and how much that
-// traffic is delayed), a reload with one change, status, metrics and stop.
+// traffic is delayed), a reload with one change, status, metrics, the NDP
+// answer for the last tunnel, and stop. Stores: the tunnels in the YAML file,
+// in a tunnel journal, or in a journal with pools (one kernel route per pool
+// instead of one per tunnel prefix).
 // Client endpoints beyond the first are in 198.18.0.0/15 (RFC 2544, for
 // benchmarks); nothing leaves the namespaces made here.
-//   node dist/bench/scale.js [--tunnels 1000,10000] [--store file,journal] [--changes 20] [--file-up-to 10000] [--write-docs]
+//   node dist/bench/scale.js [--tunnels 1000,10000] [--store file,journal,pools] [--changes 20] [--file-up-to 10000] [--write-docs]
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab, waitFor } from '../src/lab/netns.js';
-import { buildTopology, HOST_V6, SERVER_V4, type Topology } from '../src/lab/topology.js';
+import { buildTopology, HOST_V6 } from '../src/lab/topology.js';
 import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
+import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
 
-export type Store = 'file' | 'journal';
 
 export interface ScaleResult {
   tunnels: number;
@@ -31,6 +34,10 @@ export interface ScaleResult {
   echoDuringMaxMs: number;
   echoLost: number;
   reloadMs: number;
+  kernelRoutes: number;
+  ndpAnswerMs: number | null;
+  metricsMs: number;
+  metricsBytes: number;
   statusAllMs: number;
   statusAllBytes: number;
   statusOneMs: number;
@@ -38,54 +45,6 @@ export interface ScaleResult {
 }
 
 const hex = (n: number): string => n.toString(16);
-
-/** Tunnel i (i >= 1; tunnel 0 is the topology's real client 1), as a record. */
-function synthetic(i: number): { name: string; client_ipv4: string; server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } {
-  return {
-    name: `s${i}`,
-    client_ipv4: `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`,
-    server_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::/127`,
-    client_ipv6: `2001:db8:f${hex(i >> 16)}:${hex(i & 0xffff)}::1`,
-    routed_prefixes: [`2001:db8:${hex(0x1000 + (i >> 16))}:${hex(i & 0xffff)}::/64`],
-  };
-}
-
-function syntheticYaml(i: number): string {
-  const r = synthetic(i);
-  return `  - name: ${r.name}
-    client_ipv4: ${r.client_ipv4}
-    server_ipv6: ${r.server_ipv6}
-    client_ipv6: ${r.client_ipv6}
-    routed_prefixes: [${r.routed_prefixes.join(', ')}]
-`;
-}
-
-/** The server's file (and journal): tunnels 1..n-1 (+ extra) in the file, or in the journal. */
-function writeRegistry(t: Topology, n: number, socket: string, file: string, store: Store, extraTunnels = 0): void {
-  const journal = `${file}.jsonl`;
-  const c = t.clients[0];
-  const parts = [`mode: server
-interface: sixtun0
-local_ipv4: ${SERVER_V4}
-external_interface: ext0
-control_socket: ${socket}
-metrics: {listen: "[::1]:9641", per_tunnel: false}
-${store === 'journal' ? `tunnel_journal: ${journal}\n` : ''}tunnels:
-  - name: ${c.name}
-    client_ipv4: ${c.v4}
-    server_ipv6: ${c.serverV6}/127
-    client_ipv6: ${c.clientV6}
-    routed_prefixes: [${c.routed}]
-`];
-  if (store === 'file') {
-    for (let i = 1; i < n + extraTunnels; i++) parts.push(syntheticYaml(i));
-  } else {
-    const lines: string[] = [];
-    for (let i = 1; i < n + extraTunnels; i++) lines.push(JSON.stringify({ op: 'put', tunnel: synthetic(i) }));
-    writeFileSync(journal, lines.join('\n') + '\n');
-  }
-  writeFileSync(file, parts.join(''));
-}
 
 /** The same kernel objects (a route per pair and per routed prefix on a TUN) by `ip -batch`: the floor. */
 function kernelFloor(lab: Lab, n: number, dir: string): number {
@@ -136,7 +95,11 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
     const status = async (req: Record<string, unknown> = {}): Promise<Record<string, unknown>> => (await controlRequest(socket, { cmd: 'status', ...req }, 120_000)) as Record<string, unknown>;
     const rssMb = ((await status({ limit: 0 })).memory as { rss: number }).rss / 1e6;
 
-    // Echoes through tunnel 0 every 20 ms while tunnels are added and removed.
+    const kernelRoutes = lab.ipJson<unknown[]>(t.server, ['-6', 'route', 'show', 'proto', '246']).length;
+    // The upstream router asks for the last tunnel's client address.
+    const last = synthetic(n - 1);
+    const ns = JSON.parse(await lab.run(t.router, [process.execPath, labScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: last.client_ipv6, src: 'fe80::99', listenMs: 1000 })])) as { firstReplyMs: number | null };
+    // Echoes through tunnel 0 every 20 ms while tunnels are added and removed, the configuration reloaded and the whole status read.
     const c = t.clients[0];
     const before = JSON.parse(await lab.run(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '20', '20'])) as { rttMs: number[] };
     // Until stopped (SIGTERM makes echo6 print what it has): as long as the changes take.
@@ -154,13 +117,11 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
       adds.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'add', name: `x${k}`, fields }, 600_000)))[0]);
       removes.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'remove', name: `x${k}` }, 600_000)))[0]);
     }
-    await new Promise((r) => setTimeout(r, 200));
-    await lab.stop(echoes);
-    const during = JSON.parse(echoes.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
-    log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms, echo max ${Math.max(...during.rttMs).toFixed(1)} ms`);
+    log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms`);
 
-    // Reload with one tunnel more in the file (or journal).
-    writeRegistry(t, n, socket, file, store, 1);
+    // Reload with one tunnel more: in the file, or appended to the journal (as another writer would).
+    if (store === 'file') writeRegistry(t, n, socket, file, store, 1);
+    else appendFileSync(`${file}.jsonl`, JSON.stringify({ op: 'put', tunnel: synthetic(n) }) + '\n');
     const reloadStart = performance.now();
     const seen = server.proc.output().split('msg="reloaded"').length;
     process.kill(server.proc.pid, 'SIGHUP');
@@ -169,6 +130,11 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
 
     const [statusAllMs, all] = await timed(() => status());
     const [statusOneMs] = await timed(() => status({ tunnel: `s${n - 1}` }));
+    const [metricsMs, metrics] = await timed(async () => lab.exec(t.server, ['curl', '-sf', 'http://[::1]:9641/metrics']));
+    await new Promise((r) => setTimeout(r, 200));
+    await lab.stop(echoes);
+    const during = JSON.parse(echoes.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
+    log(`${n} tunnels: echo max ${Math.max(...during.rttMs).toFixed(1)} ms, NDP answer ${ns.firstReplyMs?.toFixed(1)} ms`);
     const stopStart = performance.now();
     process.kill(server.proc.pid, 'SIGTERM');
     await server.proc.exited;
@@ -179,7 +145,7 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
       addMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
       removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
       echoBeforeMs: percentile(before.rttMs, 50), echoDuringMaxMs: Math.max(...during.rttMs), echoLost: during.sent - during.received,
-      reloadMs, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
+      reloadMs, kernelRoutes, ndpAnswerMs: ns.firstReplyMs, metricsMs, metricsBytes: metrics.length, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
     };
   } finally {
     await lab.cleanup();
@@ -189,12 +155,13 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
 
 export function scaleMarkdown(results: ScaleResult[], command: string): string {
   const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-  const rows = results.map((r) => `| ${r.tunnels} | ${r.store} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.stopMs)} |`);
+  const store = { file: 'file', journal: 'journal', pools: 'journal + pools' };
+  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
   return [
-    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, or in a tunnel journal.`,
+    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, in a tunnel journal, or in a journal with pools around the pairs and the /64s. The echoes run every 20 ms through another tunnel during the changes, the reload, the whole \`status\` and the metrics scrape.`,
     '',
-    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, the same routes) | RSS MB | `tunnel add` p50 / p99 | `tunnel remove` p50 / p99 | echo through another tunnel: p50 before → max during changes | SIGHUP, one tunnel more | `status` all | `status NAME` | SIGTERM → exit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -215,7 +182,7 @@ if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
     return i > 0 ? process.argv[i + 1] : def;
   };
   const sizes = arg('--tunnels', '1000,10000').split(',').map(Number);
-  const stores = arg('--store', 'file,journal').split(',') as Store[];
+  const stores = arg('--store', 'file,journal,pools').split(',') as Store[];
   const changes = Number(arg('--changes', '20'));
   // A YAML file of 10^5 tunnels takes ~20 s to parse, per change: not measured past this.
   const fileUpTo = Number(arg('--file-up-to', '10000'));

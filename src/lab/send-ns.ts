@@ -56,6 +56,9 @@ const length = frame.length - (spec.truncate ?? 0);
 const fd = openPacket({ ifindex, protocol: ETH_P_IPV6 });
 const to = sockaddrLl(ifindex, ETH_P_IPV6, frame.subarray(0, 6));
 const replies: Array<Record<string, unknown>> = [];
+let sentAt = 0;
+/** Milliseconds from the (last) solicitation sent to the first answer. */
+let firstReplyMs: number | null = null;
 const rx = new Uint8Array(2048);
 const info = new Int32Array(4);
 const name = new Uint8Array(20);
@@ -68,6 +71,7 @@ function drain(): void {
     // Only answers to our solicitations: to our source, or to all-nodes for DAD.
     const to = rx.subarray(38, 54);
     if (dad ? to[0] !== 0xff : !to.every((b, i) => b === src[i])) continue;
+    if (firstReplyMs === null) firstReplyMs = performance.now() - sentAt;
     const tllaAt = n >= 14 + 40 + 32 && rx[78] === ND_OPT_TARGET_LL ? 80 : -1;
     replies.push({
       ethDst: formatMac(rx, 0), ethSrc: formatMac(rx, 6), ipSrc: formatIp(rx.slice(22, 38)), ipDst: formatIp(rx.slice(38, 54)),
@@ -94,14 +98,16 @@ async function main(): Promise<void> {
     }
   } else {
     for (let i = 0; i < count; i++) sent += native.sendTo(fd, frame, 0, length, to) > 0 ? 1 : 0;
+    sentAt = performance.now();
   }
   const until = Date.now() + (spec.listenMs ?? 500);
   while (Date.now() < until) {
     drain();
-    await new Promise((r) => setTimeout(r, 10));
+    // Finely until the first answer, for its timing.
+    await new Promise((r) => setTimeout(r, replies.length === 0 ? 1 : 10));
   }
   native.close(fd);
-  process.stdout.write(JSON.stringify({ sent, replies: perSecond > 0 ? replies.length : replies }) + '\n');
+  process.stdout.write(JSON.stringify({ sent, replies: perSecond > 0 ? replies.length : replies, firstReplyMs }) + '\n');
 }
 
 void main();
