@@ -85,7 +85,7 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => {
       daemon.reloadFromDisk().then(
-        (diff) => log.info('reloaded', diff),
+        (diff) => log.info('reloaded', { ...diff }),
         (e: Error) => {
           if (e instanceof ConfigError || e instanceof JournalError) log.error('reload refused: configuration invalid, keeping the running one', { error: e.message });
           else log.error('reload failed', { error: e.message });

@@ -1,7 +1,8 @@
 // A running sixtun node: opens the TUN and the raw socket, reconciles kernel
-// state, runs the datapath, watches netlink to keep its state true, serves
-// the control socket, and undoes everything on stop.
-import { chmodSync, chownSync, existsSync, readFileSync, rmSync } from 'node:fs';
+// state, starts the datapath thread, watches netlink to keep its state true,
+// serves the control socket, and undoes everything on stop. Changes to the
+// tunnels are tunnel-changes.ts's; what status shows, status-view.ts's.
+import { chmodSync, chownSync, existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
@@ -15,13 +16,9 @@ import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
 import { recoverLeftovers, stateFile, type StateRecord } from './crash-record.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
-import { sameExceptEndpoint, sameTunnel } from './tunnel-diff.js';
-import { EditError, editTunnels, flagError, flagOf, type TunnelEdit, type TunnelFields } from '../config/edit.js';
+import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
+import { UpdateApi } from './update-api.js';
 import { writeAtomically } from '../sys/durable.js';
-import { TunnelIndex } from '../config/tunnel-index.js';
-import { TunnelJournal, positionOf, readJournal, type JournalTail, type TunnelRecord } from '../store/journal.js';
-import { UpdateApi, type UpdateBackend } from './update-api.js';
-import { makeUpdateKey } from './update-keys.js';
 import { exportedTunnel } from './export.js';
 import { desiredState, ndpTargets, poolPrefixes, tunnelProxies, tunnelRoutes } from './desired.js';
 import { ndpCountersJson } from '../ndp/responder.js';
@@ -38,10 +35,10 @@ import { DatapathThread, type NdpTarget } from '../datapath/thread.js';
 import type { Logger } from './log.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { TunnelSpec } from '../route/tunnel.js';
-import { ConfigError, loadConfig, tunnelFromRecord, tunnelRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
 import { parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
-import { formatIp, formatPrefix, parseIp, type IpPrefix } from '../wire/address.js';
+import { parseIp, type IpPrefix } from '../wire/address.js';
 
 const REAPPLY_DELAY_MS = 50;
 
@@ -74,7 +71,7 @@ export function kernelInterference(sysRoot = '/sys'): string[] {
   return found;
 }
 
-export class Daemon {
+export class Daemon implements TunnelHost {
   cfg: Config;
   localIpv4: string;
   private readonly started = Date.now();
@@ -94,29 +91,23 @@ export class Daemon {
   private readonly interference: string[];
   private traceLostEnded = 0;
   private updateApi: UpdateApi | null = null;
-  /** Configuration edits run one at a time. */
-  private edits: Promise<unknown> = Promise.resolve();
-  private readonly endpointChanges = new Map<string, { count: number; last: number; from: string }>();
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idle = new Set<string>();
   private localCheckTimer: NodeJS.Timeout | null = null;
   /** ifindex of the TUN in use: a deletion of this index means ours is gone. */
   private tunIndex = -1;
   private metrics: HttpServer | null = null;
-  /** With `tunnel_journal`: where changes go, and the index they are checked against. */
-  private journal: TunnelJournal | null = null;
-  private tunnelIndex: TunnelIndex | null = null;
+  /** Changes to the tunnels while running (reload, `sixtun tunnel`, update API). */
+  private readonly changes: TunnelChanges;
   /** Called when the daemon cannot go on (the datapath thread died): the caller stops it. */
   onFatal: ((error: Error) => void) | null = null;
-  /** The configuration file's own tunnels (not the journal's), as last read. */
-  private fileTunnels = '';
   /** The crash record as last written. */
   private persisted = '';
 
   private constructor(
     cfg: Config,
     localIpv4: string,
-    private readonly log: Logger,
+    readonly log: Logger,
     private readonly nl: NetlinkClient,
     private readonly reconciler: Reconciler,
     private tunFd: number,
@@ -125,6 +116,7 @@ export class Daemon {
     this.cfg = cfg;
     this.localIpv4 = localIpv4;
     this.interference = kernelInterference();
+    this.changes = new TunnelChanges(this);
   }
 
   /** Opens everything and applies state; on any failure undoes what it did. */
@@ -148,10 +140,7 @@ export class Daemon {
       const reconciler = new Reconciler(nl, log);
       undo.push(() => reconciler.teardown());
       const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
-      if (cfg.mode === 'server' && cfg.tunnelJournal !== null) {
-        d.openJournal(cfg, cfg.tunnelJournal);
-        undo.push(() => d.journal?.close());
-      }
+      undo.push(() => d.changes.close());
       for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
       undo.push(() => rmSync(stateFile(cfg), { force: true }));
       try {
@@ -181,6 +170,8 @@ export class Daemon {
       };
       dp.add(tunnelSpecs(cfg, localIpv4));
       await d.refreshUnassigned();
+      // Started means forwarding for every tunnel: the datapath thread has taken them all.
+      await dp.stats();
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
         undo.push(() => { if (d.ndpFd >= 0) native.close(d.ndpFd); });
         await d.startNdp(cfg);
@@ -199,7 +190,7 @@ export class Daemon {
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
       if (cfg.mode === 'server' && cfg.updateApi) {
-        d.updateApi = new UpdateApi(d.updateBackend(), cfg.updateApi.burst);
+        d.updateApi = new UpdateApi(d.changes.updateBackend(), cfg.updateApi.burst);
         await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
         undo.push(() => d.updateApi?.close());
         log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });
@@ -236,7 +227,7 @@ export class Daemon {
     // on it, in one step: teardown then skips them (one by one, 10^4
     // addresses took the kernel minutes).
     native.close(this.tunFd);
-    this.journal?.close();
+    this.changes.close();
     try {
       await this.reconciler.teardown();
       rmSync(stateFile(this.cfg), { force: true });
@@ -324,7 +315,7 @@ export class Daemon {
 
   /** Which targets the NDP proxy answers for, all anew: live tunnels only.
    * Returns how many. */
-  private refreshNdpTargets(): number {
+  refreshNdpTargets(): number {
     if (this.ndpFd < 0 || this.cfg.mode !== 'server') return 0;
     const set: NdpTarget[] = [];
     for (const t of this.cfg.tunnels) {
@@ -459,109 +450,8 @@ export class Daemon {
     }, REAPPLY_DELAY_MS);
   }
 
-  /** With a journal: opens it where the configuration's read of it ended,
-   * and indexes the tunnels; remembers the file's own tunnels (those a
-   * reload compares to know whether the journal's tail is all that changed). */
-  private openJournal(cfg: ServerConfig, path: string): void {
-    this.journal?.close();
-    this.journal = new TunnelJournal(path, cfg.journalRead ?? positionOf(readJournal(path)));
-    this.tunnelIndex = new TunnelIndex(cfg.tunnels);
-    this.fileTunnels = fileTunnelsKey(loadConfig(cfg.file, { journal: false }));
-  }
-
-  /** SIGHUP: re-reads the configuration and applies the difference. With a
-   * tunnel journal whose file tunnels did not change, only the journal's
-   * lines appended since (by another writer) are read and applied: the cost
-   * of the change, not of the 10^5 tunnels. */
-  reloadFromDisk(): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
-    const run = async (): Promise<{ added: string[]; removed: string[]; changed: string[] }> => {
-      const journal = this.journal;
-      if (journal === null || this.cfg.mode !== 'server') return this.reload(loadConfig(this.cfg.file));
-      const fileOnly = loadConfig(this.cfg.file, { journal: false });
-      const tail = fileOnly.mode === 'server' && fileOnly.tunnelJournal === journal.path && fileTunnelsKey(fileOnly) === this.fileTunnels ? journal.readAppended() : null;
-      if (tail === null) {
-        const next = loadConfig(this.cfg.file);
-        const diff = await this.reload(next);
-        if (next.mode === 'server' && next.tunnelJournal !== null) this.openJournal(next, next.tunnelJournal);
-        return diff;
-      }
-      this.reloadSettings(fileOnly);
-      this.cfg = { ...(fileOnly as ServerConfig), tunnels: this.cfg.tunnels };
-      return this.applyJournalTail(this.cfg, journal, tail);
-    };
-    const next = this.edits.then(run, run);
-    this.edits = next.catch(() => undefined);
-    return next;
-  }
-
-  /** Lines another writer appended to the journal, checked one by one
-   * against the index as the earlier ones leave it; all or nothing. A put
-   * makes the tunnel what the line says, a del removes it (so that reading a
-   * line twice changes nothing). */
-  private async applyJournalTail(cfg: ServerConfig, journal: TunnelJournal, tail: JournalTail): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
-    const index = this.tunnelIndex!;
-    const undo: Array<() => void> = [];
-    const final = new Map<string, { before: TunnelConfig | undefined; after: TunnelConfig | undefined }>();
-    try {
-      for (const { line, number } of tail.lines) {
-        const name = line.op === 'put' ? line.tunnel.name : line.name;
-        const current = index.get(name);
-        if (!final.has(name)) final.set(name, { before: current, after: current });
-        if (line.op === 'del') {
-          if (!current) continue;
-          index.remove(name);
-          undo.push(() => index.put(current));
-          final.get(name)!.after = undefined;
-          continue;
-        }
-        const next = tunnelFromRecord(line.tunnel, journal.path, number);
-        if (current && sameTunnel(next, current)) continue;
-        const conflict = index.conflict(next, this.localIpv4);
-        if (conflict) throw new ConfigError(journal.path, number, `tunnels.${name}.${conflict.field}`, conflict.message);
-        index.put(next);
-        undo.push(() => (current ? index.put(current) : index.remove(name)));
-        final.get(name)!.after = next;
-      }
-    } catch (e) {
-      for (const u of undo.reverse()) u();
-      throw e;
-    }
-    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
-    const remove: TunnelConfig[] = [];
-    const add: TunnelConfig[] = [];
-    let liveChange = 0;
-    for (const [name, { before, after }] of final) {
-      if (before === after) continue;
-      if (!after) {
-        remove.push(before!);
-        cfg.tunnels.splice(cfg.tunnels.indexOf(before!), 1);
-        result.removed.push(name);
-        liveChange--;
-      } else if (!before) {
-        add.push(after);
-        cfg.tunnels.push(after);
-        result.added.push(name);
-        liveChange++;
-      } else {
-        cfg.tunnels[cfg.tunnels.indexOf(before)] = after;
-        result.changed.push(name);
-        if (sameExceptEndpoint(after, before)) {
-          if (after.clientIpv4 !== before.clientIpv4) this.dp!.setRemote(name, parseIpv4Address(after.clientIpv4));
-        } else {
-          remove.push(before);
-          add.push(after);
-        }
-      }
-    }
-    journal.advance(tail, liveChange);
-    await this.removeTunnels(cfg, remove);
-    await this.addTunnels(cfg, add);
-    this.persistOwned();
-    return result;
-  }
-
   /** The fields other than tunnels: the log level now, the others at the next start. */
-  private reloadSettings(next: Config): void {
+  takeSettings(next: Config): void {
     if (next.mode !== this.cfg.mode) throw new Error('mode cannot change on reload: restart sixtun');
     for (const key of ['interface', 'mtu', 'ttl', 'tosInherit', 'pmtuDiscovery', 'txQueueLen', 'controlSocket'] as const) {
       if (next[key] !== this.cfg[key]) this.log.warn('field changed on reload but needs a restart', { field: key });
@@ -574,49 +464,17 @@ export class Daemon {
     this.log.setLevel(next.logLevel);
   }
 
-  /** Applies the difference in tunnels between the running configuration and next. */
-  async reload(next: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
-    this.reloadSettings(next);
-    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
-    if (next.mode === 'server' && this.cfg.mode === 'server') {
-      const before = new Map(this.cfg.tunnels.map((t) => [t.name, t]));
-      const after = new Map(next.tunnels.map((t) => [t.name, t]));
-      const remove: TunnelConfig[] = [];
-      const add: TunnelConfig[] = [];
-      for (const [name, t] of before) {
-        const n = after.get(name);
-        if (!n) {
-          remove.push(t);
-          result.removed.push(name);
-        } else if (!sameTunnel(n, t)) {
-          result.changed.push(name);
-          if (sameExceptEndpoint(n, t)) {
-            // Only the endpoint or credentials changed: move it in place, traffic and counters untouched.
-            if (n.clientIpv4 !== t.clientIpv4) this.dp!.setRemote(name, parseIpv4Address(n.clientIpv4));
-          } else {
-            remove.push(t);
-            add.push(n);
-          }
-        }
-      }
-      for (const [name, t] of after) {
-        if (!before.has(name)) {
-          add.push(t);
-          result.added.push(name);
-        }
-      }
-      await this.removeTunnels(this.cfg, remove);
-      await this.addTunnels(next, add);
-    }
-    this.cfg = next;
-    if (this.tunnelIndex && next.mode === 'server') this.tunnelIndex = new TunnelIndex(next.tunnels);
-    this.refreshNdpTargets();
-    this.persistOwned();
-    return result;
+  /** Datapath tables first, then the kernel, in batches. */
+  /** SIGHUP (see TunnelChanges.reloadFromDisk). */
+  reloadFromDisk(): Promise<ChangeResult> {
+    return this.changes.reloadFromDisk();
   }
 
-  /** Datapath tables first, then the kernel, in batches. */
-  private async addTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
+  moveTunnel(name: string, clientIpv4: string): void {
+    this.dp!.setRemote(name, parseIpv4Address(clientIpv4));
+  }
+
+  async addTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
     this.dp!.add(list.map((t) => serverTunnelSpec(cfg, t, this.dp!.localV4)));
     this.ndpTargetsOf(cfg, list, true);
@@ -626,7 +484,7 @@ export class Daemon {
     else this.log.info('tunnels added', { count: list.length });
   }
 
-  private async removeTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
+  async removeTunnels(cfg: ServerConfig, list: TunnelConfig[]): Promise<void> {
     if (list.length === 0) return;
     this.ndpTargetsOf(cfg, list, false);
     this.dp!.remove(list.map((t) => t.name));
@@ -643,7 +501,7 @@ export class Daemon {
       case 'trace':
         return this.startTrace(req, conn);
       case 'tunnel':
-        return this.tunnelCommand(req);
+        return this.changes.command(req);
       case 'export': {
         const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === req.name) : undefined;
         if (this.cfg.mode !== 'server' || !t) throw Object.assign(new Error(`no tunnel ${String(req.name)}`), { code: 'ENOENT' });
@@ -669,168 +527,6 @@ export class Daemon {
     });
     this.log.info('trace started', { filter: req.filter ?? {} });
     return undefined;
-  }
-
-  /** Runs configuration edits one at a time: validate, apply, then write the
-   * file (or, with a tunnel journal, validate, append, apply). */
-  private editConfig(edits: TunnelEdit[], fromFlags = false): Promise<Awaited<ReturnType<Daemon['reload']>>> {
-    const run = async (): Promise<Awaited<ReturnType<Daemon['reload']>>> => {
-      if (this.cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
-      const cfg = this.cfg;
-      // Allocation inside the serialized edit: two adds cannot take the same prefix.
-      edits = edits.map((e) => (e.op === 'add' && e.allocate ? { ...e, fields: this.allocate(cfg, e.fields, e.allocate.routed48) } : e));
-      if (this.journal) {
-        const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
-        for (const e of edits) {
-          const r = await this.editJournal(this.cfg, this.journal, e);
-          result.added.push(...r.added);
-          result.removed.push(...r.removed);
-          result.changed.push(...r.changed);
-        }
-        return result;
-      }
-      const { text, config } = editTunnels(readFileSync(this.cfg.file, 'utf8'), this.cfg.file, edits, fromFlags);
-      const diff = await this.reload(config);
-      writeAtomically(this.cfg.file, text);
-      this.log.info('configuration changed', { file: this.cfg.file, ...diff });
-      return diff;
-    };
-    const next = this.edits.then(run, run);
-    this.edits = next.catch(() => undefined);
-    return next;
-  }
-
-  /** Fills what `tunnel add` left out from the pools (as Tunnel Broker gives a
-   * new tunnel its pair and a /64): the first free prefix of each pool. */
-  private allocate(cfg: ServerConfig, fields: TunnelFields, routed48: boolean): TunnelFields {
-    const pools = cfg.pools;
-    const index = this.tunnelIndex ?? new TunnelIndex(cfg.tunnels);
-    const out: TunnelFields = { ...fields };
-    const take = (pool: IpPrefix | null, length: number, name: string): IpPrefix => {
-      if (pool === null) throw new EditError(`no pools.${name} in ${cfg.file} to take a /${length} from: give it with its flag, or configure the pool`);
-      const p = index.allocate(pool, length);
-      if (p === null) throw new EditError(`pools.${name} ${formatPrefix(pool)} is full`, 'ENOSPC');
-      return p;
-    };
-    if (out.server_ipv6 === undefined && out.client_ipv6 === undefined) {
-      const pair = take(pools.pairs, pools.pairLength, 'pairs');
-      // A /127: the server the even address, the client the odd one; a /64: ::1 and ::2 (as Tunnel Broker).
-      const server = pair.bytes.slice();
-      const client = pair.bytes.slice();
-      if (pools.pairLength === 64) server[15] = 1;
-      client[15] = pools.pairLength === 64 ? 2 : client[15] | 1;
-      out.server_ipv6 = `${formatIp(server)}/${pools.pairLength}`;
-      out.client_ipv6 = formatIp(client);
-    }
-    if (out.routed_prefixes === undefined && pools.routed64 !== null) out.routed_prefixes = [formatPrefix(take(pools.routed64, 64, 'routed64'))];
-    if (routed48) out.routed_prefixes = [...(out.routed_prefixes ?? []), formatPrefix(take(pools.routed48, 48, 'routed48'))];
-    return out;
-  }
-
-  /** One change with a tunnel journal: checked against the index of the
-   * other tunnels (no pass over them), appended and synced, then applied to
-   * this tunnel alone. Costs the same with 10 or 10^5 tunnels. */
-  private async editJournal(cfg: ServerConfig, journal: TunnelJournal, e: TunnelEdit): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
-    const index = this.tunnelIndex!;
-    const current = index.get(e.name);
-    if (e.op === 'add' && current) throw new EditError(`a tunnel named ${e.name} exists already (in ${journal.path})`, 'EEXIST');
-    if (e.op !== 'add' && !current) throw new EditError(`no tunnel named ${e.name}`, 'ENOENT');
-    if (e.op === 'remove') {
-      journal.remove(e.name);
-      index.remove(e.name);
-      cfg.tunnels.splice(cfg.tunnels.indexOf(current!), 1);
-      await this.removeTunnels(cfg, [current!]);
-      this.afterJournalChange(cfg, journal);
-      return { added: [], removed: [e.name], changed: [] };
-    }
-    const given = Object.fromEntries(Object.entries(e.fields).filter(([, v]) => v !== undefined)) as Record<string, unknown>;
-    const record = { ...(current ? tunnelRecord(current) : {}), ...given, name: e.name } as TunnelRecord;
-    let next: TunnelConfig;
-    try {
-      next = tunnelFromRecord(record, journal.path, null);
-    } catch (err) {
-      throw err instanceof ConfigError ? flagError(err, given) : err;
-    }
-    const conflict = index.conflict(next, this.localIpv4);
-    if (conflict) throw new EditError(`${flagOf(conflict.field)}: ${conflict.message}`);
-    journal.put(record, current === undefined);
-    index.put(next);
-    if (current) cfg.tunnels[cfg.tunnels.indexOf(current)] = next;
-    else cfg.tunnels.push(next);
-    if (!current) await this.addTunnels(cfg, [next]);
-    else if (sameExceptEndpoint(next, current)) {
-      // Only the endpoint or credentials changed: moved in place, traffic and counters untouched.
-      if (next.clientIpv4 !== current.clientIpv4) this.dp!.setRemote(next.name, parseIpv4Address(next.clientIpv4));
-    } else {
-      await this.removeTunnels(cfg, [current]);
-      await this.addTunnels(cfg, [next]);
-    }
-    this.afterJournalChange(cfg, journal);
-    return current ? { added: [], removed: [], changed: [e.name] } : { added: [e.name], removed: [], changed: [] };
-  }
-
-  private afterJournalChange(cfg: ServerConfig, journal: TunnelJournal): void {
-    this.persistOwned();
-    if (journal.needsCompaction) {
-      // Queued behind this change like any other: no append runs meanwhile.
-      const compaction = journal.compact(cfg.tunnels.map(tunnelRecord)).then(
-        () => this.log.info('tunnel journal compacted', { file: journal.path, tunnels: cfg.tunnels.length }),
-        (err: Error) => this.log.error('tunnel journal compaction failed', { file: journal.path, error: err.message }),
-      );
-      this.edits = this.edits.then(() => compaction);
-    }
-  }
-
-  /** `sixtun tunnel add|remove|set|key NAME …` */
-  private async tunnelCommand(req: ControlRequest): Promise<unknown> {
-    const name = String(req.name ?? '');
-    const fields = (req.fields ?? {}) as TunnelFields;
-    switch (req.op) {
-      case 'add': {
-        const allocate = req.allocate === true || req.routed48 === true ? { routed48: req.routed48 === true } : undefined;
-        return { ...(await this.editConfig([{ op: 'add', name, fields, allocate }], true)), tunnel: this.tunnelSummary(name) };
-      }
-      case 'remove': {
-        const before = this.tunnelSummary(name);
-        return { ...(await this.editConfig([{ op: 'remove', name }], true)), tunnel: before };
-      }
-      case 'set':
-        return { ...(await this.editConfig([{ op: 'set', name, fields }], true)), tunnel: this.tunnelSummary(name) };
-      case 'key': {
-        const { key, hash } = await makeUpdateKey();
-        await this.editConfig([{ op: 'set', name, fields: { update_key_hash: hash } }], true);
-        return { tunnel: name, key };
-      }
-      default:
-        throw Object.assign(new Error(`unknown tunnel operation ${JSON.stringify(req.op)}: add, remove, set or key`), { code: 'EINVAL' });
-    }
-  }
-
-  /** The tunnel as the CLI reports a change: its endpoint, pair and routes. */
-  private tunnelSummary(name: string): { name: string; client_ipv4: string; server_ipv6: string; client_ipv6: string; routed_prefixes: string[] } | null {
-    const t = this.tunnelIndex?.get(name) ?? (this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined);
-    return t ? { name, client_ipv4: t.clientIpv4, server_ipv6: formatPrefix(t.serverIpv6), client_ipv6: t.clientIpv6, routed_prefixes: t.routedPrefixes.map(formatPrefix) } : null;
-  }
-
-  private updateBackend(): UpdateBackend {
-    return {
-      lookup: (name) => {
-        const t = this.tunnelIndex?.get(name) ?? (this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === name) : undefined);
-        return t ? { user: t.user, keyHash: t.updateKeyHash, currentIpv4: t.clientIpv4 } : null;
-      },
-      refuse: (ip, name) => {
-        if (ip === this.localIpv4) return 'the server’s own address';
-        const other = this.tunnelIndex ? this.tunnelIndex.holderOf(ip) : this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.clientIpv4 === ip)?.name : undefined;
-        return other !== undefined && other !== name ? `in use by tunnel ${other}` : null;
-      },
-      apply: async (name, ip, from) => {
-        await this.editConfig([{ op: 'set', name, fields: { client_ipv4: ip } }]);
-        const c = this.endpointChanges.get(name) ?? { count: 0, last: 0, from: '' };
-        this.endpointChanges.set(name, { count: c.count + 1, last: Date.now(), from });
-        this.log.info('endpoint changed', { tunnel: name, ipv4: ip, from });
-      },
-      log: (msg, fields) => this.log.warn(msg, fields),
-    };
   }
 
   /** Tunnels without a received packet for idle_timeout lose their NDP answers until traffic returns. */
@@ -890,11 +586,12 @@ export class Daemon {
     const { page, matched } = selectTunnels(dp, req);
     const tunnels = page.map((t) => ({
       ...tunnelStatus(t),
-      endpoint_changes: this.endpointChanges.get(t.spec.name)?.count ?? 0,
-      last_endpoint_change: this.endpointChanges.has(t.spec.name) ? new Date(this.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
+      endpoint_changes: this.changes.endpointChanges.get(t.spec.name)?.count ?? 0,
+      last_endpoint_change: this.changes.endpointChanges.has(t.spec.name) ? new Date(this.changes.endpointChanges.get(t.spec.name)!.last).toISOString() : null,
       idle: this.idle.has(t.spec.name),
     }));
     const stats = await dp.stats();
+    const memory = process.memoryUsage();
     return {
       tunnel_count: dp.byName.size,
       matched,
@@ -902,7 +599,7 @@ export class Daemon {
       interface: this.cfg.interface,
       local_ipv4: this.localIpv4,
       pid: process.pid,
-      memory: { rss: process.memoryUsage.rss(), heap_used: process.memoryUsage().heapUsed },
+      memory: { rss: memory.rss, heap_used: memory.heapUsed, datapath_heap_used: stats.heapUsed },
       started: new Date(this.started).toISOString(),
       kernel_interference: this.interference,
       // Counts: the objects themselves are in the crash record (<control_socket>.state.json).
@@ -915,10 +612,6 @@ export class Daemon {
       tunnels,
     };
   }
-}
-
-function fileTunnelsKey(cfg: Config): string {
-  return cfg.mode === 'server' ? JSON.stringify(cfg.tunnels.map(tunnelRecord)) : '';
 }
 
 /** GET the server's update URL with our new address (Basic auth); returns its answer. */

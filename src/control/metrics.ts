@@ -1,7 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of the daemon's counters, served
 // over HTTP at /metrics when `metrics: {listen: ADDR:PORT}` is configured.
 import { createServer, type Server } from 'node:http';
-import { DROP_NAMES } from '../datapath/reasons.js';
+import { DROP_NAMES, Drop } from '../datapath/reasons.js';
 import type { TunnelView } from '../datapath/tables.js';
 import type { OffloadStats } from '../datapath/loop.js';
 import type { NdpCounters } from '../ndp/responder.js';
@@ -39,7 +39,7 @@ export function renderMetrics(
   const e = new Exposition();
   const all = [...tables.byName.values()];
   const totals = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0 };
-  const drops = tables.global.drops.slice();
+  const drops = tables.global.drops.slice(0, Drop.Count);
   for (const t of all) {
     const c = t.counters;
     totals.txPackets += c.txPackets;
@@ -47,7 +47,7 @@ export function renderMetrics(
     totals.rxPackets += c.rxPackets;
     totals.rxBytes += c.rxBytes;
     totals.icmpSent += c.icmpSent;
-    c.drops.forEach((v, i) => { drops[i] += v; });
+    for (let i = 0; i < Drop.Count; i++) drops[i] += c.drops[i];
   }
   e.family('sixtun_tunnels', 'gauge', 'Tunnels configured on this daemon.');
   e.sample('sixtun_tunnels', {}, all.length);
@@ -82,7 +82,7 @@ export function renderMetrics(
   for (const t of tunnels) e.sample('sixtun_tunnel_mtu_bytes', { tunnel: t.spec.name }, t.effectiveMtu(now));
   e.family('sixtun_drops_total', 'counter', 'Packets dropped, by tunnel ("" when none could be named) and reason.');
   for (const [name, counters] of [['', tables.global] as const, ...tunnels.map((t) => [t.spec.name, t.counters] as const)]) {
-    counters.drops.forEach((v, i) => { if (v > 0) e.sample('sixtun_drops_total', { tunnel: name, reason: DROP_NAMES[i] }, v); });
+    for (let i = 0; i < Drop.Count; i++) if (counters.drops[i] > 0) e.sample('sixtun_drops_total', { tunnel: name, reason: DROP_NAMES[i] }, counters.drops[i]);
   }
   if (ndp) {
     e.family('sixtun_ndp_solicitations_total', 'counter', 'Neighbor Solicitations seen by the NDP proxy, by result.');

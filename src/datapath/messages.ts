@@ -48,6 +48,8 @@ export interface DatapathStats {
   /** A copy of the NDP proxy's counters (null without one). */
   ndp: NdpCounters | null;
   traces: Array<{ id: number; captured: number; lost: number }>;
+  /** The datapath thread's JavaScript heap in use, bytes. */
+  heapUsed: number;
 }
 
 export type FromDatapath =

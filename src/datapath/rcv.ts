@@ -9,7 +9,7 @@ import { ANSWERED, Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, emitIpv4, newIpv4Header, readI32, type Ipv4Header } from '../wire/ipv4.js';
 import { emitEchoReply } from '../wire/icmpv6.js';
-import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
+import { SOCKADDR_IN_LEN, writeSockaddrIn } from '../sys/sockaddr.js';
 import { MTU_MAX } from '../config/config.js';
 import type { Tunnel } from '../route/tunnel.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
@@ -122,7 +122,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
     }
     // BCP 38: a tunnel may only source its own addresses (link-local aside).
     if (srcClass === SourceClass.Ok && (b[sa] !== 0xfe || (b[sa + 1] & 0xc0) !== 0x80)) {
-      if (dp.prefixes.lookupAt(b, sa) !== id || (dp.mode === 'server' && isServerAddress(b, sa, t.serverWords))) {
+      if (dp.prefixes.lookupAt(b, sa) !== id || (dp.mode === 'server' && isServerAddress(b, sa, t.words))) {
         c[Drop.SpoofedSource]++;
         sc.verdict[i] = Drop.SpoofedSource;
         continue;
@@ -142,7 +142,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
         b[p + 1] = (b[p + 1] & 0xcf) | (outerEcn << 4);
       }
     }
-    if (dp.mode === 'server' && isServerAddress(b, da, t.serverWords)) {
+    if (dp.mode === 'server' && isServerAddress(b, da, t.words)) {
       // The server address is sixtun's own, not the kernel's: an echo is answered straight back.
       sc.verdict[i] = answerEcho(t, id, b, p, innerLen, sc);
       continue;
@@ -171,7 +171,7 @@ function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number
   h.src = t.spec.localV4;
   h.dst = t.spec.remoteV4;
   emitIpv4(h, e.bytes, o);
-  e.names!.set(t.sockaddr, e.count * SOCKADDR_IN_LEN);
+  writeSockaddrIn(e.names!, e.count * SOCKADDR_IN_LEN, t.spec.remoteV4);
   e.lens[e.count] = h.totalLength;
   sc.echoTunnel[e.count++] = id;
   t.counters.rxPackets++;
@@ -181,6 +181,7 @@ function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number
 }
 
 /** Whether b[off, off+16) is the tunnel's own server address. */
-export function isServerAddress(b: Uint8Array, off: number, w: Uint32Array): boolean {
-  return readI32(b, off) === (w[0] | 0) && readI32(b, off + 4) === (w[1] | 0) && readI32(b, off + 8) === (w[2] | 0) && readI32(b, off + 12) === (w[3] | 0);
+/** Whether the address at b[off] is the tunnel's server address (t.words[0..3]). */
+export function isServerAddress(b: Uint8Array, off: number, w: Int32Array): boolean {
+  return readI32(b, off) === w[0] && readI32(b, off + 4) === w[1] && readI32(b, off + 8) === w[2] && readI32(b, off + 12) === w[3];
 }

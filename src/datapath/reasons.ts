@@ -93,10 +93,12 @@ export const ROW_LENGTH = Drop.Count + 10;
 /** Per-tunnel (or global) packet and drop counters over one row. Plain
  * numbers in a typed array: bumping one never allocates. */
 export class Counters {
+  /** The drop counters, by Drop reason: the row itself (they come first in
+   * it; one typed array a tunnel fewer than a view of them). */
   readonly drops: Float64Array<ArrayBufferLike>;
 
   constructor(readonly row: Float64Array<ArrayBufferLike> = new Float64Array(ROW_LENGTH)) {
-    this.drops = row.subarray(0, Drop.Count);
+    this.drops = row;
   }
 
   get txPackets(): number { return this.row[ROW_TX_PACKETS]; }
@@ -121,13 +123,13 @@ export class Counters {
 
   dropTotal(): number {
     let s = 0;
-    for (let i = 0; i < this.drops.length; i++) s += this.drops[i];
+    for (let i = 0; i < Drop.Count; i++) s += this.drops[i];
     return s;
   }
 
   dropsByName(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 0; i < this.drops.length; i++) if (this.drops[i] > 0) out[DROP_NAMES[i]] = this.drops[i];
+    for (let i = 0; i < Drop.Count; i++) if (this.drops[i] > 0) out[DROP_NAMES[i]] = this.drops[i];
     return out;
   }
 }

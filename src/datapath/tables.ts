@@ -82,11 +82,13 @@ export class DatapathTables implements TunnelView {
    * the server's own end of a /127 too, so that what arrives for it finds
    * the tunnel whose address it is (sixtun answers it).
    * A client sends everything to its one tunnel and accepts any source. */
-  private prefixesOf(t: Tunnel): Array<[Uint32Array, number]> {
+  private prefixesOf(t: Tunnel): Array<[ArrayLike<number>, number]> {
     if (this.mode === 'client') return [[new Uint32Array(4), 0]];
-    const out: Array<[Uint32Array, number]> = [];
-    if (t.spec.pairLength >= 127) out.push([t.clientWords, 128], [t.serverWords, 128]);
-    else out.push([t.clientWords, t.spec.pairLength]);
+    const out: Array<[ArrayLike<number>, number]> = [];
+    const server = t.words.subarray(0, 4);
+    const client = t.words.subarray(4);
+    if (t.spec.pairLength >= 127) out.push([client, 128], [server, 128]);
+    else out.push([client, t.spec.pairLength]);
     for (const p of t.spec.routed) out.push([wordsOf(p.bytes), p.length]);
     return out;
   }

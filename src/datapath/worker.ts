@@ -146,6 +146,7 @@ function handle(m: ToDatapath): void {
           offloadStats: datapath.offloadStats,
           ndp: ndp ? { ...ndp.responder.counters, invalid: ndp.responder.counters.invalid.slice() } : null,
           traces: [...traces].map(([id, { session }]) => ({ id, captured: session.captured, lost: session.lost })),
+          heapUsed: process.memoryUsage().heapUsed,
         },
       });
       break;

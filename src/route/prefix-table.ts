@@ -1,14 +1,14 @@
 // Longest-prefix match over IPv6 addresses held as four u32 words.
 //
-// One open-addressing hash table keyed by (masked address, length); a lookup
-// probes once per distinct prefix length present, longest first. Tunnel
-// servers hold few distinct lengths (/128, /64, /56, /48), so a lookup is a
-// handful of probes, independent of the number of prefixes, and allocates
-// nothing. A change goes into the built table in place (a deletion leaves a
-// tombstone that probes pass over): a broker with 10^5 tunnels adds or removes
-// one without rebuilding 3·10^5 slots on the thread that moves packets. The
-// table is rebuilt, on the next lookup, only when a prefix length appears or
-// disappears, or when it grows past half full or a quarter tombstones.
+// One open-addressing hash table keyed by (masked address, length), in typed
+// arrays and nothing else (24 bytes a slot, at most half full: a Map of
+// entries beside it cost ~580 bytes a prefix); a lookup probes once per
+// distinct prefix length present, longest first. Tunnel servers hold few
+// distinct lengths (/128, /64, /56, /48), so a lookup is a handful of probes,
+// independent of the number of prefixes, and allocates nothing. A change goes
+// into the table in place (a deletion leaves a tombstone that probes pass
+// over); the slots are made anew only when the table grows past half full or
+// a quarter of it is tombstones.
 //
 // The probe works on int32 words in typed arrays and its helpers return
 // int32: a number outside V8's small-integer range (a u32 above 2^31 always;
@@ -45,10 +45,6 @@ function hash(w: Int32Array, at: number, length: number): number {
   return h ^ (h >>> 15);
 }
 
-export function keyOf(words: ArrayLike<number>, length: number): string {
-  return `${words[0]}:${words[1]}:${words[2]}:${words[3]}/${length}`;
-}
-
 export function wordsOf(bytes: Uint8Array): Uint32Array {
   const w = new Uint32Array(4);
   for (let i = 0; i < 4; i++) w[i] = readU32(bytes, 4 * i);
@@ -56,70 +52,67 @@ export function wordsOf(bytes: Uint8Array): Uint32Array {
 }
 
 export class PrefixTable {
-  private readonly entries = new Map<string, PrefixEntry>();
   /** Entries per prefix length: a length whose count reaches 0 leaves the probe order. */
   private readonly lengthCount = new Map<number, number>();
-  private dirty = true;
+  private count = 0;
   private tombstones = 0;
   /** Distinct lengths present, longest first, and per length its four word masks. */
   private lengths = new Int32Array(0);
   private lengthMasks = new Int32Array(0);
-  private mask = 0;
-  /** Per slot: w0..w3 (int32 bits). */
-  private keys = new Int32Array(0);
+  private mask = 7;
+  /** Per slot: w0..w3 (int32 bits), the prefix length (or EMPTY, TOMBSTONE), the value. */
+  private keys = new Int32Array(32);
+  private slotLength = new Int32Array(8).fill(EMPTY);
+  private values = new Int32Array(8);
   /** The address being looked up, and it masked to the length being probed. */
   private readonly query = new Int32Array(4);
   private readonly masked = new Int32Array(4);
-  private slotLength = new Int32Array(0);
-  private values = new Int32Array(0);
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
+  }
+
+  /** words masked to length, into this.masked (int32 bits). */
+  private maskInto(words: ArrayLike<number>, length: number): Int32Array {
+    const m = this.masked;
+    for (let i = 0; i < 4; i++) m[i] = maskWord(words[i], i, length) | 0;
+    return m;
   }
 
   /** Adds or replaces; host bits beyond length are ignored (masked). */
   set(words: ArrayLike<number>, length: number, value: number): void {
     if (length < 0 || length > 128) throw new RangeError(`prefix length ${length}`);
-    const masked = new Uint32Array(4);
-    for (let i = 0; i < 4; i++) masked[i] = maskWord(words[i], i, length);
-    const key = keyOf(masked, length);
-    const existed = this.entries.has(key);
-    this.entries.set(key, { words: masked, length, value });
-    if (!existed) this.lengthCount.set(length, (this.lengthCount.get(length) ?? 0) + 1);
-    if (this.dirty) return;
-    const slot = existed ? this.slotOf(masked, length) : -1;
+    const slot = this.slotOf(this.maskInto(words, length), length);
     if (slot >= 0) {
       this.values[slot] = value;
-    } else if (!this.lengths.includes(length) || (this.entries.size + this.tombstones) * 2 > this.mask + 1) {
-      this.dirty = true;
-    } else {
-      this.place(masked, length, value);
+      return;
     }
+    if ((this.count + this.tombstones + 1) * 2 > this.mask + 1) this.resize(this.count + 1);
+    this.place(this.maskInto(words, length), length, value);
+    this.count++;
+    const n = this.lengthCount.get(length) ?? 0;
+    this.lengthCount.set(length, n + 1);
+    if (n === 0) this.orderLengths();
   }
 
   delete(words: ArrayLike<number>, length: number): boolean {
-    const masked = new Uint32Array(4);
-    for (let i = 0; i < 4; i++) masked[i] = maskWord(words[i], i, length);
-    if (!this.entries.delete(keyOf(masked, length))) return false;
+    const slot = this.slotOf(this.maskInto(words, length), length);
+    if (slot < 0) return false;
+    this.slotLength[slot] = TOMBSTONE;
+    this.count--;
+    this.tombstones++;
     const left = (this.lengthCount.get(length) ?? 1) - 1;
     if (left > 0) this.lengthCount.set(length, left);
     else {
       this.lengthCount.delete(length);
-      this.dirty = true;
+      this.orderLengths();
     }
-    if (this.dirty) return true;
-    const slot = this.slotOf(masked, length);
-    if (slot >= 0) {
-      this.slotLength[slot] = TOMBSTONE;
-      if (++this.tombstones * 4 > this.mask + 1) this.dirty = true;
-    }
+    if (this.tombstones * 4 > this.mask + 1) this.resize(this.count);
     return true;
   }
 
-  /** The slot holding (masked, length) in the built table, or -1. */
-  private slotOf(masked: Uint32Array, length: number): number {
-    const m = this.masked;
-    for (let i = 0; i < 4; i++) m[i] = masked[i] | 0;
+  /** The slot holding (m, length), or -1. */
+  private slotOf(m: Int32Array, length: number): number {
     let s = hash(m, 0, length) & this.mask;
     for (;;) {
       const sl = this.slotLength[s];
@@ -131,9 +124,7 @@ export class PrefixTable {
   }
 
   /** Puts a new entry into the first free (empty or tombstone) slot of its probe sequence. */
-  private place(masked: Uint32Array, length: number, value: number): void {
-    const m = this.masked;
-    for (let i = 0; i < 4; i++) m[i] = masked[i] | 0;
+  private place(m: Int32Array, length: number, value: number): void {
     let s = hash(m, 0, length) & this.mask;
     while (this.slotLength[s] >= 0) s = (s + 1) & this.mask;
     if (this.slotLength[s] === TOMBSTONE) this.tombstones--;
@@ -144,41 +135,53 @@ export class PrefixTable {
 
   /** Exact match of a prefix (control plane: overlap checks). */
   getExact(words: ArrayLike<number>, length: number): number | undefined {
-    const masked = new Uint32Array(4);
-    for (let i = 0; i < 4; i++) masked[i] = maskWord(words[i], i, length);
-    return this.entries.get(keyOf(masked, length))?.value;
+    const slot = this.slotOf(this.maskInto(words, length), length);
+    return slot >= 0 ? this.values[slot] : undefined;
   }
 
   clear(): void {
-    this.entries.clear();
     this.lengthCount.clear();
-    this.dirty = true;
+    this.count = 0;
+    this.tombstones = 0;
+    this.mask = 7;
+    this.keys = new Int32Array(32);
+    this.slotLength = new Int32Array(8).fill(EMPTY);
+    this.values = new Int32Array(8);
+    this.orderLengths();
   }
 
   list(): PrefixEntry[] {
-    return [...this.entries.values()];
+    const out: PrefixEntry[] = [];
+    for (let s = 0; s <= this.mask; s++) {
+      if (this.slotLength[s] < 0) continue;
+      out.push({ words: Uint32Array.from(this.keys.subarray(s * 4, s * 4 + 4)), length: this.slotLength[s], value: this.values[s] });
+    }
+    return out;
   }
 
-  private rebuild(): void {
+  /** Probe order: the lengths present, longest first, with their masks. */
+  private orderLengths(): void {
     this.lengths = Int32Array.from([...this.lengthCount.keys()].sort((a, b) => b - a));
     this.lengthMasks = new Int32Array(this.lengths.length * 4);
     this.lengths.forEach((len, li) => { for (let i = 0; i < 4; i++) this.lengthMasks[li * 4 + i] = maskWord(0xffffffff, i, len); });
+  }
+
+  /** New slots for at least `entries` entries at most half full, without tombstones. */
+  private resize(entries: number): void {
+    const { keys, slotLength, values } = this;
     let cap = 8;
-    while (cap < this.entries.size * 2) cap *= 2;
+    while (cap < entries * 2) cap *= 2;
     this.mask = cap - 1;
     this.keys = new Int32Array(cap * 4);
     this.slotLength = new Int32Array(cap).fill(EMPTY);
     this.values = new Int32Array(cap);
-    for (const e of this.entries.values()) {
-      this.masked.set(e.words);
-      let s = hash(this.masked, 0, e.length) & this.mask;
-      while (this.slotLength[s] !== EMPTY) s = (s + 1) & this.mask;
-      this.keys.set(e.words, s * 4);
-      this.slotLength[s] = e.length;
-      this.values[s] = e.value;
-    }
     this.tombstones = 0;
-    this.dirty = false;
+    const m = this.masked;
+    for (let s = 0; s < slotLength.length; s++) {
+      if (slotLength[s] < 0) continue;
+      for (let i = 0; i < 4; i++) m[i] = keys[s * 4 + i];
+      this.place(m, slotLength[s], values[s]);
+    }
   }
 
   /** Value of the longest prefix containing the address, or -1. Words may be
@@ -203,7 +206,6 @@ export class PrefixTable {
   }
 
   private probe(): number {
-    if (this.dirty) this.rebuild();
     const q = this.query;
     const m = this.masked;
     const lengths = this.lengths;

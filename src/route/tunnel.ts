@@ -3,10 +3,8 @@
 // (gVisor's EncodePartial idea: per packet only length, ID, TOS, TTL and
 // flags change).
 import { Counters, ROW_PATH_MTU, ROW_PATH_MTU_EXPIRES } from '../datapath/reasons.js';
-import { IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
+import { IPPROTO_IPV6_IN_IPV4, readI32 } from '../wire/ipv4.js';
 import { IPV6_MIN_MTU } from '../wire/ipv6.js';
-import { writeSockaddrIn, SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
-import { wordsOf } from './prefix-table.js';
 import type { IpPrefix } from '../wire/address.js';
 
 /** How long a learned path MTU holds before it is probed again (RFC 1191 §6.3: 10 min). */
@@ -34,10 +32,8 @@ export class Tunnel {
   readonly id: number;
   readonly spec: TunnelSpec;
   readonly counters: Counters;
-  readonly serverWords: Uint32Array;
-  readonly clientWords: Uint32Array;
-  /** sockaddr_in of the remote endpoint, copied into each batch slot. */
-  readonly sockaddr = new Uint8Array(SOCKADDR_IN_LEN);
+  /** The server's address (words 0..3) and the client's (4..7), as int32 words. */
+  readonly words = new Int32Array(8);
   /** Sum of the outer header words that do not change per packet
    * (version/IHL, protocol, addresses), unfolded; TTL added when fixed. */
   headerSum = 0;
@@ -47,8 +43,10 @@ export class Tunnel {
     this.id = id;
     this.spec = spec;
     this.counters = counters;
-    this.serverWords = wordsOf(spec.serverV6);
-    this.clientWords = wordsOf(spec.clientV6);
+    for (let i = 0; i < 4; i++) {
+      this.words[i] = readI32(spec.serverV6, 4 * i);
+      this.words[4 + i] = readI32(spec.clientV6, 4 * i);
+    }
     this.setRemote(spec.remoteV4);
   }
 
@@ -68,7 +66,6 @@ export class Tunnel {
   /** Endpoint change (dynamic client IPv4): recomputes what depends on it. */
   setRemote(remoteV4: number): void {
     this.spec.remoteV4 = remoteV4 >>> 0;
-    writeSockaddrIn(this.sockaddr, 0, this.spec.remoteV4);
     const l = this.spec.localV4;
     const r = this.spec.remoteV4;
     this.headerSum = 0x4500 + IPPROTO_IPV6_IN_IPV4 + (l >>> 16) + (l & 0xffff) + (r >>> 16) + (r & 0xffff);

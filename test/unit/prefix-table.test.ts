@@ -38,6 +38,17 @@ describe('PrefixTable longest-prefix match', () => {
     expect(t.lookup(0x20010db8, 0x01000000, 0, 5)).toBe(2);
   });
 
+  it('clear empties it: nothing found, size 0, and what is set again is found again', () => {
+    const t = new PrefixTable();
+    for (let i = 0; i < 40; i++) t.set([0x20010db8, i, 0, 0], 64, i);
+    t.clear();
+    expect(t.size).toBe(0);
+    expect(t.lookup(0x20010db8, 5, 0, 1)).toBe(-1);
+    expect(t.list()).toEqual([]);
+    t.set([0x20010db8, 5, 0, 0], 64, 7);
+    expect([t.size, t.lookup(0x20010db8, 5, 0, 1), t.lookup(0x20010db8, 6, 0, 1)]).toEqual([1, 7, -1]);
+  });
+
   it('agrees with a naive sorted list on 100 000 random prefixes (seeded)', () => {
     const rng = new Rng(20231);
     const t = new PrefixTable();
