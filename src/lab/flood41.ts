@@ -20,7 +20,7 @@ const spec = JSON.parse(process.argv[2]) as Spec;
 const len = spec.size;
 // One packet per tunnel, back to back (plus a batch's worth again at the end,
 // so that a batch starting near the end needs no wrap): sendBatch walks them
-// with slotSize = len from any starting tunnel.
+// with slotSize = len from the batch's first tunnel.
 const slots = spec.tunnels + BATCH;
 const buf = new Uint8Array(slots * len);
 const h = newIpv4Header();
@@ -50,7 +50,9 @@ const deadline = Date.now() + spec.seconds * 1000;
 let sent = 0;
 let next = 0;
 while (sent < spec.count && Date.now() < deadline) {
-  const n = native.sendBatch(fd, buf, len, next * len, lens, Math.min(BATCH, spec.count - sent));
+  // sendBatch zeroes the length of each slot it sent.
+  lens.fill(len);
+  const n = native.sendBatch(fd, buf.subarray(next * len), len, 0, lens, Math.min(BATCH, spec.count - sent));
   // A full socket buffer (0): try again; the bound is count and time.
   if (n > 0) {
     sent += n;
