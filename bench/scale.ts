@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Lab, waitFor } from '../src/lab/netns.js';
+import { Lab, waitFor, type Spawned } from '../src/lab/netns.js';
 import { buildTopology, HOST_V6, SERVER_V4 } from '../src/lab/topology.js';
 import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
 import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
@@ -31,7 +31,8 @@ export interface ScaleResult {
   addMs: { p50: number; p99: number };
   removeMs: { p50: number; p99: number };
   echoBeforeMs: number;
-  echoDuringMaxMs: number;
+  echoChangesMaxMs: number;
+  echoReadsMaxMs: number;
   echoLost: number;
   reloadMs: number;
   kernelRoutes: number;
@@ -102,8 +103,19 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
     // Echoes through tunnel 0 every 20 ms while tunnels are added and removed, the configuration reloaded and the whole status read.
     const c = t.clients[0];
     const before = JSON.parse(await lab.run(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '20', '20'])) as { rttMs: number[] };
-    // Until stopped (SIGTERM makes echo6 print what it has): as long as the changes take.
-    const echoes = lab.spawn(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '1000000', '20', '5000']);
+    // Until stopped (SIGTERM makes echo6 print what it has): as long as a phase takes.
+    // Started before the phase (node starts in ~0.2 s), stopped after the last answers are in.
+    const echoStream = async (): Promise<Spawned> => {
+      const p = lab.spawn(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '1000000', '20', '5000']);
+      await new Promise((r) => setTimeout(r, 600));
+      return p;
+    };
+    const echoResult = async (p: Spawned): Promise<{ sent: number; received: number; rttMs: number[] }> => {
+      await new Promise((r) => setTimeout(r, 1000));
+      await lab.stop(p);
+      return JSON.parse(p.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
+    };
+    let echoes = await echoStream();
     const adds: number[] = [];
     const removes: number[] = [];
     for (let k = 0; k < changes; k++) {
@@ -117,7 +129,9 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
       adds.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'add', name: `x${k}`, fields }, 600_000)))[0]);
       removes.push((await timed(() => controlRequest(socket, { cmd: 'tunnel', op: 'remove', name: `x${k}` }, 600_000)))[0]);
     }
-    log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms`);
+    const duringChanges = await echoResult(echoes);
+    log(`${n} tunnels: add p50 ${percentile(adds, 50).toFixed(1)} ms, remove p50 ${percentile(removes, 50).toFixed(1)} ms, echo max ${Math.max(...duringChanges.rttMs).toFixed(1)} ms`);
+    echoes = await echoStream();
 
     // Reload with one tunnel more: in the file, or appended to the journal (as another writer would).
     if (store === 'file') writeRegistry(t, n, socket, file, store, 1);
@@ -131,10 +145,8 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
     const [statusAllMs, all] = await timed(() => status());
     const [statusOneMs] = await timed(() => status({ tunnel: `s${n - 1}` }));
     const [metricsMs, metrics] = await timed(async () => lab.exec(t.server, ['curl', '-sf', 'http://[::1]:9641/metrics']));
-    await new Promise((r) => setTimeout(r, 200));
-    await lab.stop(echoes);
-    const during = JSON.parse(echoes.output().trim().split('\n').pop()!) as { sent: number; received: number; rttMs: number[] };
-    log(`${n} tunnels: echo max ${Math.max(...during.rttMs).toFixed(1)} ms, NDP answer ${ns.firstReplyMs?.toFixed(1)} ms`);
+    const duringReads = await echoResult(echoes);
+    log(`${n} tunnels: echo max ${Math.max(...duringReads.rttMs).toFixed(1)} ms during reload, status and metrics; NDP answer ${ns.firstReplyMs?.toFixed(1)} ms`);
     const stopStart = performance.now();
     process.kill(server.proc.pid, 'SIGTERM');
     await server.proc.exited;
@@ -144,7 +156,8 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
       tunnels: n, store, parseMs, startMs, floorMs, rssMb,
       addMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
       removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
-      echoBeforeMs: percentile(before.rttMs, 50), echoDuringMaxMs: Math.max(...during.rttMs), echoLost: during.sent - during.received,
+      echoBeforeMs: percentile(before.rttMs, 50), echoChangesMaxMs: Math.max(...duringChanges.rttMs), echoReadsMaxMs: Math.max(...duringReads.rttMs),
+      echoLost: duringChanges.sent - duringChanges.received + duringReads.sent - duringReads.received,
       reloadMs, kernelRoutes, ndpAnswerMs: ns.firstReplyMs, metricsMs, metricsBytes: metrics.length, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
     };
   } finally {
@@ -232,11 +245,11 @@ export function spreadMarkdown(runs: SpreadRun[], command: string): string {
 export function scaleMarkdown(results: ScaleResult[], command: string): string {
   const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const store = { file: 'file', journal: 'journal', pools: 'journal + pools' };
-  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoDuringMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
+  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoChangesMaxMs)} / ${f(r.echoReadsMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
   return [
-    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, in a tunnel journal, or in a journal with pools around the pairs and the /64s. The echoes run every 20 ms through another tunnel during the changes, the reload, the whole \`status\` and the metrics scrape.`,
+    `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, in a tunnel journal, or in a journal with pools around the pairs and the /64s. Echoes cross another tunnel every 20 ms: their p50 before, then their largest round trip during the changes, and during the reload, the whole \`status\` and the metrics scrape.`,
     '',
-    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
+    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during changes / during reload, status, metrics | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');

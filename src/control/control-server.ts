@@ -102,7 +102,9 @@ function isAlive(path: string): Promise<boolean> {
 export function controlRequest(path: string, req: ControlRequest, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = connect(path);
-    let buf = '';
+    // The answer so far, in chunks: searching a growing string for its newline
+    // on every chunk made a 38 MB status (10^5 tunnels) take seconds.
+    const parts: string[] = [];
     const timer = setTimeout(() => { c.destroy(); reject(new Error(`no answer from ${path} within ${timeoutMs} ms`)); }, timeoutMs);
     c.setEncoding('utf8');
     c.once('error', (e: NodeJS.ErrnoException) => {
@@ -111,12 +113,15 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 50
     });
     c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
     c.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) {
+        parts.push(chunk);
+        return;
+      }
+      parts.push(chunk.slice(0, nl));
       clearTimeout(timer);
       c.end();
-      const reply = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string; code?: string };
+      const reply = JSON.parse(parts.join('')) as { ok: boolean; result?: unknown; error?: string; code?: string };
       if (reply.ok) resolve(reply.result);
       else reject(Object.assign(new Error(reply.error ?? 'failed'), { code: reply.code }));
     });

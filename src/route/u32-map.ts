@@ -68,12 +68,28 @@ export class U32Map {
     }
   }
 
+  /** Removes key in place (backward-shift deletion: the entries after it in
+   * its probe run move up into the hole, so no tombstones are needed). A
+   * rebuild of the whole map per deletion held the datapath thread for
+   * ~20 ms at 10^5 tunnels. */
   delete(key: number): boolean {
-    if (!this.has(key)) return false;
-    // Rebuild without it: deletes are control-plane rare, and this keeps probing simple.
-    const entries = this.entries().filter(([k]) => k !== key >>> 0);
-    this.clearTo(this.values.length);
-    for (const [k, v] of entries) this.set(k, v);
+    const k = key | 0;
+    let hole = this.slot(k);
+    for (; ; hole = (hole + 1) & this.mask) {
+      if (this.values[hole] === EMPTY) return false;
+      if (this.keys[hole] === k) break;
+    }
+    for (let j = (hole + 1) & this.mask; this.values[j] !== EMPTY; j = (j + 1) & this.mask) {
+      const home = this.slot(this.keys[j]);
+      // The entry at j stays when its home slot lies cyclically in (hole, j]: moving it would hide it.
+      const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (stays) continue;
+      this.keys[hole] = this.keys[j];
+      this.values[hole] = this.values[j];
+      hole = j;
+    }
+    this.values[hole] = EMPTY;
+    this.count--;
     return true;
   }
 

@@ -29,4 +29,24 @@ describe('U32Map', () => {
     expect(new Map(m.entries())).toEqual(ref);
     expect(() => m.set(1, -1)).toThrow(RangeError);
   });
+
+  it('deletes in place through long probe runs: dense keys, a table kept near half full, wrap-around (seeded)', () => {
+    const rng = new Rng(0x0b5);
+    const m = new U32Map();
+    const ref = new Map<number, number>();
+    // Consecutive endpoints (as a broker's 198.18.0.0/15 clients) and keys at
+    // both ends of the u32 range, so that runs cross the table's end.
+    const keys = [...Array.from({ length: 40 }, (_, i) => (0xc6120000 + i) >>> 0), ...Array.from({ length: 24 }, (_, i) => (0xffffffff - i) >>> 0), ...Array.from({ length: 24 }, (_, i) => i)];
+    for (let n = 0; n < 50_000; n++) {
+      const k = rng.pick(keys);
+      if (rng.int(2) === 0) {
+        m.set(k, n & 0xffff);
+        ref.set(k, n & 0xffff);
+      } else expect(m.delete(k)).toBe(ref.delete(k));
+      if (n % 97 === 0) for (const key of keys) expect(m.get(key)).toBe(ref.get(key) ?? -1);
+    }
+    for (const k of keys) m.delete(k);
+    expect(m.size).toBe(0);
+    for (const k of keys) expect(m.get(k)).toBe(-1);
+  });
 });
