@@ -28,6 +28,7 @@ export interface ScaleResult {
   startMs: number;
   floorMs: number;
   rssMb: number;
+  settledRssMb: number;
   addMs: { p50: number; p99: number };
   removeMs: { p50: number; p99: number };
   echoBeforeMs: number;
@@ -76,7 +77,7 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, r];
 }
 
-export async function scaleOne(n: number, store: Store, changes: number, log: (s: string) => void): Promise<ScaleResult> {
+export async function scaleOne(n: number, store: Store, changes: number, settle: number, log: (s: string) => void): Promise<ScaleResult> {
   const lab = new Lab('scale');
   const dir = runDir('scale');
   try {
@@ -147,13 +148,17 @@ export async function scaleOne(n: number, store: Store, changes: number, log: (s
     const [metricsMs, metrics] = await timed(async () => lab.exec(t.server, ['curl', '-sf', 'http://[::1]:9641/metrics']));
     const duringReads = await echoResult(echoes);
     log(`${n} tunnels: echo max ${Math.max(...duringReads.rttMs).toFixed(1)} ms during reload, status and metrics; NDP answer ${ns.firstReplyMs?.toFixed(1)} ms`);
+    // V8 keeps the heap it grew to during start-up until it has been idle for a while (its memory
+    // reducer): RSS after `settle` idle seconds is what the daemon holds for long.
+    await new Promise((r) => setTimeout(r, settle * 1000));
+    const settledRssMb = ((await status({ limit: 0 })).memory as { rss: number }).rss / 1e6;
     const stopStart = performance.now();
     process.kill(server.proc.pid, 'SIGTERM');
     await server.proc.exited;
     const stopMs = performance.now() - stopStart;
     log(`${n} tunnels: reload ${reloadMs.toFixed(0)} ms, status ${statusAllMs.toFixed(0)} ms, stop ${stopMs.toFixed(0)} ms`);
     return {
-      tunnels: n, store, parseMs, startMs, floorMs, rssMb,
+      tunnels: n, store, parseMs, startMs, floorMs, rssMb, settledRssMb,
       addMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
       removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
       echoBeforeMs: percentile(before.rttMs, 50), echoChangesMaxMs: Math.max(...duringChanges.rttMs), echoReadsMaxMs: Math.max(...duringReads.rttMs),
@@ -245,11 +250,11 @@ export function spreadMarkdown(runs: SpreadRun[], command: string): string {
 export function scaleMarkdown(results: ScaleResult[], command: string): string {
   const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const store = { file: 'file', journal: 'journal', pools: 'journal + pools' };
-  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoChangesMaxMs)} / ${f(r.echoReadsMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
+  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} → ${f(r.settledRssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoChangesMaxMs)} / ${f(r.echoReadsMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
   return [
     `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, in a tunnel journal, or in a journal with pools around the pairs and the /64s. Echoes cross another tunnel every 20 ms: their p50 before, then their largest round trip during the changes, and during the reload, the whole \`status\` and the metrics scrape.`,
     '',
-    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during changes / during reload, status, metrics | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
+    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB after start → after the runs and `--settle` idle seconds | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during changes / during reload, status, metrics | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
@@ -274,14 +279,15 @@ if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
   // A YAML file of 10^5 tunnels takes ~20 s to parse, per change: not measured past this.
   const fileUpTo = Number(arg('--file-up-to', '10000'));
   const spread = Number(arg('--spread', '10000'));
+  const settle = Number(arg('--settle', '45'));
   const spreadReps = Number(arg('--spread-reps', '3'));
-  const command = `npm run bench:scale -- --tunnels ${sizes.join(',')} --store ${stores.join(',')} --changes ${changes} --file-up-to ${fileUpTo}`;
+  const command = `npm run bench:scale -- --tunnels ${sizes.join(',')} --store ${stores.join(',')} --changes ${changes} --file-up-to ${fileUpTo} --settle ${settle}`;
   const spreadCommand = `npm run bench:scale -- --spread ${spread} --spread-reps ${spreadReps}`;
   const t0 = Date.now();
   const log = (s: string): void => { process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`); };
   (async () => {
     const results: ScaleResult[] = [];
-    for (const n of sizes) for (const store of stores) if (store !== 'file' || n <= fileUpTo) results.push(await scaleOne(n, store, changes, log));
+    for (const n of sizes) for (const store of stores) if (store !== 'file' || n <= fileUpTo) results.push(await scaleOne(n, store, changes, settle, log));
     if (results.length > 0) {
       process.stdout.write(scaleMarkdown(results, command) + '\n');
       if (process.argv.includes('--write-docs')) writeSection('<!-- bench:scale:start -->', '<!-- bench:scale:end -->', scaleMarkdown(results, command));

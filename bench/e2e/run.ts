@@ -349,8 +349,11 @@ if (process.argv[1] && /e2e\/run\.js$/.test(process.argv[1])) {
   };
   const seconds = arg('--seconds', 5);
   const reps = arg('--reps', 3);
+  // --only 'sixtun|C forwarder, batched + TSO + GRO': just those paths (an A/B of two trees).
+  const i = process.argv.indexOf('--only');
+  const only = i > 0 ? new Set(process.argv[i + 1].split('|')) : null;
   const t0 = Date.now();
-  runBench(seconds, reps, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`)).then((r) => {
+  runBench(seconds, reps, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`), only ? (name) => only.has(name) : undefined).then((r) => {
     const command = `npm run bench (node dist/bench/e2e/run.js --seconds ${seconds} --reps ${reps})`;
     process.stdout.write(markdown(r, command));
     if (process.argv.includes('--write-docs')) writeDocs(r, command);
