@@ -13,6 +13,11 @@ import { PREFIX_STRIDE, NDP_SET_STRIDE, type DatapathInit, type DatapathStats, t
 import type { IpPrefix } from '../wire/address.js';
 import { wordsOf } from '../route/prefix-table.js';
 
+/** Changes per message: the datapath thread applies one message between
+ * packet batches, so a change of 10^5 tunnels (start, a reload) is taken in
+ * steps of a few milliseconds rather than one long stall. */
+const CHUNK = 1024;
+
 /** How long a stopping thread may take to finish its batch and exit by itself. */
 const STOP_WAIT_MS = 2000;
 
@@ -137,13 +142,15 @@ export class DatapathThread {
       this.byName.set(spec.name, t);
       return t;
     });
-    if (added.length > 0) this.post({ t: 'add', tunnels: added.map((t) => ({ id: t.id, spec: t.spec })), pages: this.rows.pages });
+    for (let i = 0; i < added.length; i += CHUNK) {
+      this.post({ t: 'add', tunnels: added.slice(i, i + CHUNK).map((t) => ({ id: t.id, spec: t.spec })), pages: this.rows.pages });
+    }
     return added;
   }
 
   remove(names: string[]): void {
     const gone = names.filter((n) => this.byName.delete(n));
-    if (gone.length > 0) this.post({ t: 'remove', names: gone });
+    for (let i = 0; i < gone.length; i += CHUNK) this.post({ t: 'remove', names: gone.slice(i, i + CHUNK) });
   }
 
   setRemote(name: string, remoteV4: number): void {
@@ -185,7 +192,12 @@ export class DatapathThread {
       s[i * NDP_SET_STRIDE + 4] = x.prefix.length;
       s[i * NDP_SET_STRIDE + 5] = x.tunnelId;
     });
-    this.post({ t: 'ndp-targets', reset, set: s, del: flatPrefixes(del) });
+    const d = flatPrefixes(del);
+    const empty = new Uint32Array(0);
+    this.post({ t: 'ndp-targets', reset, set: empty, del: d });
+    for (let i = 0; i < set.length; i += CHUNK) {
+      this.post({ t: 'ndp-targets', reset: false, set: s.slice(i * NDP_SET_STRIDE, (i + CHUNK) * NDP_SET_STRIDE), del: empty });
+    }
   }
 
   /** The pools whose unassigned addresses are answered with Destination

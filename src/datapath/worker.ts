@@ -71,7 +71,7 @@ function ndpTargets(m: Extract<ToDatapath, { t: 'ndp-targets' }>): void {
   if (!targets) return;
   if (m.reset) targets.clear();
   for (let i = 0; i < m.del.length; i += PREFIX_STRIDE) targets.delete(m.del.subarray(i, i + 4), m.del[i + 4]);
-  for (let i = 0; i < m.set.length; i += NDP_SET_STRIDE) targets.set(m.set.slice(i, i + 4), m.set[i + 4], m.set[i + 5]);
+  for (let i = 0; i < m.set.length; i += NDP_SET_STRIDE) targets.set(m.set.subarray(i, i + 4), m.set[i + 4], m.set[i + 5]);
 }
 
 function handle(m: ToDatapath): void {
