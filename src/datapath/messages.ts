@@ -60,5 +60,4 @@ export type FromDatapath =
   | { t: 'gro-refused' }
   | { t: 'trace-data'; id: number; chunk: Uint8Array }
   | { t: 'trace-ended'; id: number; captured: number; lost: number }
-  | { t: 'stats'; req: number; stats: DatapathStats }
-  | { t: 'stopped' };
+  | { t: 'stats'; req: number; stats: DatapathStats };

@@ -126,10 +126,6 @@ export class DatapathThread {
         this.statsWaiting.get(m.req)?.(m.stats);
         this.statsWaiting.delete(m.req);
         break;
-      case 'stopped':
-        break;
-      case 'ready':
-        break;
     }
   }
 

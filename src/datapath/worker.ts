@@ -153,7 +153,7 @@ function handle(m: ToDatapath): void {
     case 'stop':
       datapath.stop();
       ndp?.stop();
-      post({ t: 'stopped' });
+      // With nothing watched and the port closed the thread ends: the control thread sees it exit.
       port.close();
       break;
   }
