@@ -190,7 +190,7 @@ export class Daemon implements TunnelHost {
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
       if (cfg.mode === 'server' && cfg.updateApi) {
-        d.updateApi = new UpdateApi(d.changes.updateBackend(), cfg.updateApi.burst);
+        d.updateApi = new UpdateApi(d.changes.updateBackend(), { burst: cfg.updateApi.burst });
         await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
         undo.push(() => d.updateApi?.close());
         log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });

@@ -5,6 +5,7 @@
 // "badip <ip>" (an address no tunnel may use), "911" (server-side failure).
 // TLS belongs to a reverse proxy in front (docs/operations.md).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { parseIp, formatIp } from '../wire/address.js';
 import { verifyUpdateKey } from './update-keys.js';
 
@@ -39,16 +40,82 @@ export function unusableIpv4(ip: string): string | null {
   return null;
 }
 
+/** A well-formed hash that no key matches: checked for an unknown tunnel or
+ * user, so that such a request costs what a wrong key costs (no timing
+ * difference tells which tunnels exist). */
+const NO_KEY = 'scrypt$16384$8$1$JJ1OZJHvcr1_M0sH4iOLOw$DRW-B0EqdmyvLeRtmv1xMeAFE6lXGRe2sHDVjNHwLkQ';
+/** Key checks (scrypt, ~16 MiB and tens of ms each) running at once: past
+ * this a request is answered 911 (try later) instead of queuing more work. */
+export const MAX_CHECKS = 4;
+/** Connections per source address, and in all: one address cannot hold the listener. */
+export const MAX_CONNECTIONS_PER_SOURCE = 16;
+const MAX_CONNECTIONS = 1024;
+/** Headers must arrive within this, the whole request within the next (slow senders). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
 interface Bucket { tokens: number; last: number }
+
+/** Token buckets by key, bounded in number (a flood of keys clears them rather than growing). */
+class Buckets {
+  private readonly map = new Map<string, Bucket>();
+
+  constructor(private readonly burst: number, private readonly perSecond: number) {}
+
+  /** Whether key has a token left now (without taking it). */
+  has(key: string, now: number): boolean {
+    return this.refill(key, now).tokens >= 1;
+  }
+
+  take(key: string, now: number): boolean {
+    const b = this.refill(key, now);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private refill(key: string, now: number): Bucket {
+    let b = this.map.get(key);
+    if (!b) {
+      if (this.map.size > 10_000) this.map.clear();
+      b = { tokens: this.burst, last: now };
+      this.map.set(key, b);
+    }
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
+    b.last = now;
+    return b;
+  }
+}
+
+export interface UpdateApiOptions {
+  /** Updates a tunnel may make at once, and failed checks per tunnel and source address. */
+  burst?: number;
+  /** Refill per second of both. */
+  perSecond?: number;
+  /** The key check (scrypt); replaceable for tests that count or slow it. */
+  verify?: (key: string, hash: string) => Promise<boolean>;
+}
 
 export class UpdateApi {
   private server: Server | null = null;
-  private readonly buckets = new Map<string, Bucket>();
+  /** Successful updates per tunnel: only the owner spends these. */
+  private readonly updates: Buckets;
+  /** Failed checks per (tunnel, source address): a stranger's guesses cost the stranger alone. */
+  private readonly failures: Buckets;
+  private readonly verify: (key: string, hash: string) => Promise<boolean>;
+  private checking = 0;
+  private readonly perSource = new Map<string, number>();
 
-  constructor(private readonly backend: UpdateBackend, private readonly burst = 5, private readonly perSecond = 0.5) {}
+  constructor(private readonly backend: UpdateBackend, opts: UpdateApiOptions = {}) {
+    const burst = opts.burst ?? 5;
+    const perSecond = opts.perSecond ?? 0.5;
+    this.updates = new Buckets(burst, perSecond);
+    this.failures = new Buckets(burst, perSecond);
+    this.verify = opts.verify ?? verifyUpdateKey;
+  }
 
   async listen(host: string, port: number): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
       this.answer(req).then(
         (text) => res.writeHead(200, { 'content-type': 'text/plain' }).end(text + '\n'),
         (e: Error) => {
@@ -56,6 +123,21 @@ export class UpdateApi {
           res.writeHead(200, { 'content-type': 'text/plain' }).end('911\n');
         },
       );
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    server.on('connection', (socket: Socket) => {
+      const from = socket.remoteAddress ?? '';
+      const n = (this.perSource.get(from) ?? 0) + 1;
+      if (n > MAX_CONNECTIONS_PER_SOURCE) {
+        socket.destroy();
+        return;
+      }
+      this.perSource.set(from, n);
+      socket.once('close', () => {
+        const left = (this.perSource.get(from) ?? 1) - 1;
+        if (left > 0) this.perSource.set(from, left);
+        else this.perSource.delete(from);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -70,19 +152,15 @@ export class UpdateApi {
     if (s) await new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); });
   }
 
-  private allow(tunnel: string): boolean {
-    const now = Date.now();
-    let b = this.buckets.get(tunnel);
-    if (!b) {
-      if (this.buckets.size > 10_000) this.buckets.clear();
-      b = { tokens: this.burst, last: now };
-      this.buckets.set(tunnel, b);
+  /** The key check, at most MAX_CHECKS at once; null when that many are running. */
+  private async check(key: string, hash: string): Promise<boolean | null> {
+    if (this.checking >= MAX_CHECKS) return null;
+    this.checking++;
+    try {
+      return await this.verify(key, hash);
+    } finally {
+      this.checking--;
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
-    b.last = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
   }
 
   async answer(req: IncomingMessage): Promise<string> {
@@ -90,17 +168,28 @@ export class UpdateApi {
     if (req.method !== 'GET' || url.pathname !== '/nic/update') return '911';
     const hostname = url.searchParams.get('hostname');
     if (!hostname) return 'notfqdn';
+    const from = req.socket.remoteAddress ?? '';
     const target = this.backend.lookup(hostname);
-    if (!target) return 'nohost';
-    // Rate-limit before any expensive check: guessing keys is abuse too.
-    if (!this.allow(hostname)) return 'abuse';
+    // Failures are counted per (tunnel, source); unknown tunnels share one count per source.
+    const failKey = `${target ? hostname : ''}\u0000${from}`;
+    const now = Date.now();
+    // Before any expensive check: guessing keys is abuse too.
+    if (!this.failures.has(failKey, now)) return 'abuse';
     const auth = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.headers.authorization ?? '');
     const [user, ...rest] = auth ? Buffer.from(auth[1], 'base64').toString('utf8').split(':') : [];
-    const key = rest.join(':');
-    if (!auth || target.keyHash === null || user !== target.user || !(await verifyUpdateKey(key, target.keyHash))) {
-      this.backend.log('update refused: bad credentials', { tunnel: hostname, from: req.socket.remoteAddress });
+    const known = target !== null && target.keyHash !== null && user === target.user;
+    const ok = await this.check(rest.join(':'), known ? target.keyHash! : NO_KEY);
+    if (ok === null) {
+      this.backend.log('update refused: too many key checks at once', { tunnel: hostname, from });
+      return '911';
+    }
+    if (!target || !known || !ok || !auth) {
+      this.failures.take(failKey, now);
+      if (!target) return 'nohost';
+      this.backend.log('update refused: bad credentials', { tunnel: hostname, from });
       return 'badauth';
     }
+    if (!this.updates.take(hostname, Date.now())) return 'abuse';
     let ip = url.searchParams.get('myip') ?? req.socket.remoteAddress ?? '';
     if (ip.startsWith('::ffff:')) ip = ip.slice(7);
     try {
@@ -116,7 +205,7 @@ export class UpdateApi {
       return `badip ${ip}`;
     }
     if (ip === target.currentIpv4) return `nochg ${ip}`;
-    await this.backend.apply(hostname, ip, req.socket.remoteAddress ?? '');
+    await this.backend.apply(hostname, ip, from);
     return `good ${ip}`;
   }
 }

@@ -86,6 +86,7 @@ describeRoot('live tunnel changes', () => {
 describeRoot('dynamic endpoints through /nic/update', () => {
   const lab = useLab('upd');
   const lab2 = useLab('upk');
+  const lab3 = useLab('upa');
   const dir = runDir('upd');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -132,6 +133,32 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     renumber(lab, c, '198.51.100.20', '198.51.100.21');
     await waitFor(() => /endpoint update sent.*good 198\.51\.100\.21/.test(self.proc.output()), 5000, 20, 'the client’s own update');
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+  });
+
+  it('under abuse: a stranger’s wrong keys and 500 held-open connections do not keep the owner out', async () => {
+    const lab = lab3;
+    const t = buildTopology(lab, { clients: 1 });
+    const c = t.clients[0];
+    const sub = join(dir, 'abuse');
+    rmSync(sub, { recursive: true, force: true });
+    mkdirSync(sub);
+    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 5}\n` });
+    const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
+    const url = `http://${SERVER_V4}:8080/nic/update?hostname=${c.name}`;
+    // The stranger is the ISP's router (another source address than the client's).
+    const stranger = (): string => lab.exec(t.isp, ['curl', '-s', '-m', '5', '-u', `${c.name}:guess`, url]).trim();
+    const answers = Array.from({ length: 12 }, stranger);
+    expect(answers.slice(0, 5)).toEqual(Array(5).fill('badauth'));
+    expect(answers.slice(5)).toEqual(Array(7).fill('abuse'));
+    expect(lab.exec(c.ns, ['curl', '-s', '-m', '5', '-u', `${c.name}:${k}`, url]).trim()).toBe(`nochg ${c.v4}`);
+    // 500 connections from the stranger that never finish their request: it keeps 16.
+    const loris = lab.spawn(t.isp, [process.execPath, helperScript('slowloris'), SERVER_V4, '8080', '500', '4']);
+    const held = (): number => lab.exec(t.server, ['ss', '-Htn', 'state', 'established', '( sport = :8080 )']).split('\n').filter((l) => l.trim() !== '').length;
+    await waitFor(() => held() >= 16, 5000, 20, 'the stranger holds its connections');
+    const owner = lab.exec(c.ns, ['curl', '-s', '-m', '1', '-u', `${c.name}:${k}`, url]).trim();
+    expect(owner).toBe(`nochg ${c.v4}`);
+    expect(await loris.exited).toBe(0);
+    expect((JSON.parse(loris.output().trim()) as { open: number }).open).toBeLessThanOrEqual(16);
   });
 
   it('the configuration file survives kill -9 at a random moment during 100 updates', async () => {

@@ -1,0 +1,83 @@
+// The update API under abuse, without sockets: a stranger's wrong keys cost
+// the stranger alone, an unknown tunnel or user costs a key check like a
+// wrong key, the owner's own budget is separate, and key checks run at most
+// MAX_CHECKS at once.
+import { describe, expect, it } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { MAX_CHECKS, UpdateApi, type UpdateBackend } from '../../src/control/update-api.js';
+
+const OWNER = '198.51.100.20';
+const STRANGER = '203.0.113.66';
+
+function backend(): UpdateBackend & { applied: string[] } {
+  const applied: string[] = [];
+  return {
+    applied,
+    lookup: (name) => (name === 'home' ? { user: 'alice', keyHash: 'scrypt$right', currentIpv4: '198.51.100.2' } : null),
+    refuse: () => null,
+    apply: async (_name, ip) => { applied.push(ip); },
+    log: () => undefined,
+  };
+}
+
+function request(from: string, user: string, key: string, hostname = 'home', myip = '198.51.100.30'): IncomingMessage {
+  const auth = `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
+  return { method: 'GET', url: `/nic/update?hostname=${hostname}&myip=${myip}`, headers: { authorization: auth }, socket: { remoteAddress: from } } as unknown as IncomingMessage;
+}
+
+/** A key check that records what it was asked and accepts "right" for "scrypt$right". */
+function counted(): { verify: (key: string, hash: string) => Promise<boolean>; calls: Array<[string, string]> } {
+  const calls: Array<[string, string]> = [];
+  return { calls, verify: async (key, hash) => { calls.push([key, hash]); return hash === 'scrypt$right' && key === 'right'; } };
+}
+
+describe('update API under abuse', () => {
+  it('a stranger guessing keys is cut off after the burst, without further key checks, and the owner still gets good', async () => {
+    const v = counted();
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify });
+    const answers: string[] = [];
+    for (let i = 0; i < 20; i++) answers.push(await api.answer(request(STRANGER, 'alice', `guess${i}`)));
+    expect(answers).toEqual([...Array(5).fill('badauth'), ...Array(15).fill('abuse')]);
+    expect(v.calls).toHaveLength(5);
+    expect(await api.answer(request(OWNER, 'alice', 'right'))).toBe('good 198.51.100.30');
+  });
+
+  it('an unknown tunnel or user costs one key check, like a wrong key (no timing tells which exist)', async () => {
+    const v = counted();
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify });
+    expect(await api.answer(request(STRANGER, 'alice', 'right', 'nosuch'))).toBe('nohost');
+    expect(await api.answer(request(STRANGER, 'mallory', 'right'))).toBe('badauth');
+    expect(await api.answer(request(STRANGER, 'alice', 'wrong'))).toBe('badauth');
+    expect(v.calls.map(([, hash]) => hash.startsWith('scrypt$16384$'))).toEqual([true, true, false]);
+  });
+
+  it('the owner’s updates have their own budget, which strangers cannot spend', async () => {
+    const v = counted();
+    const api = new UpdateApi(backend(), { burst: 3, perSecond: 0, verify: v.verify });
+    for (let i = 0; i < 10; i++) await api.answer(request(STRANGER, 'alice', 'wrong'));
+    const owner: string[] = [];
+    for (let i = 0; i < 4; i++) owner.push(await api.answer(request(OWNER, 'alice', 'right', 'home', `198.51.100.${40 + i}`)));
+    expect(owner).toEqual(['good 198.51.100.40', 'good 198.51.100.41', 'good 198.51.100.42', 'abuse']);
+  });
+
+  it(`runs at most ${MAX_CHECKS} key checks at once and answers 911 beyond, from any number of sources`, async () => {
+    let running = 0;
+    let most = 0;
+    const release: Array<() => void> = [];
+    const verify = async (): Promise<boolean> => {
+      most = Math.max(most, ++running);
+      await new Promise<void>((r) => release.push(r));
+      running--;
+      return false;
+    };
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify });
+    const pending = Array.from({ length: 10 }, (_, i) => api.answer(request(`203.0.113.${100 + i}`, 'alice', 'wrong')));
+    await new Promise((r) => setImmediate(r));
+    expect(release).toHaveLength(MAX_CHECKS);
+    for (const r of release) r();
+    const answers = await Promise.all(pending);
+    expect(most).toBe(MAX_CHECKS);
+    expect(answers.filter((a) => a === 'badauth')).toHaveLength(MAX_CHECKS);
+    expect(answers.filter((a) => a === '911')).toHaveLength(10 - MAX_CHECKS);
+  });
+});
