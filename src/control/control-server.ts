@@ -13,12 +13,17 @@ export interface ControlRequest {
 
 export type ControlHandler = (req: ControlRequest, conn: Socket) => Promise<unknown> | unknown;
 
+/** Connections at once: a local client opening more cannot exhaust the daemon's descriptors. */
+export const MAX_CONTROL_CONNECTIONS = 64;
+
 /** Reply lines: {"ok":true,"result":…} or {"ok":false,"error":"…","code":"…"}. */
 export class ControlServer {
   private server: Server | null = null;
   private readonly connections = new Set<Socket>();
 
-  constructor(readonly path: string, private readonly handler: ControlHandler) {}
+  /** requestWithinMs: a connection that has not sent a whole request line by then is closed
+   * (one that has may stay as long as its command runs: a trace). */
+  constructor(readonly path: string, private readonly handler: ControlHandler, private readonly requestWithinMs = 10_000) {}
 
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
@@ -28,13 +33,20 @@ export class ControlServer {
       rmSync(this.path, { force: true });
     }
     const server = createServer((conn) => this.serve(conn));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        resolve();
+    server.maxConnections = MAX_CONTROL_CONNECTIONS;
+    // Created 0600 (no moment in which others could connect), whatever the process umask.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.path, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } finally {
+      process.umask(umask);
+    }
     chmodSync(this.path, 0o600);
     this.server = server;
   }
@@ -44,6 +56,7 @@ export class ControlServer {
     conn.once('close', () => this.connections.delete(conn));
     let buf = '';
     conn.setEncoding('utf8');
+    conn.setTimeout(this.requestWithinMs, () => conn.destroy());
     conn.on('error', () => conn.destroy());
     conn.on('data', (chunk: string) => {
       buf += chunk;
@@ -55,7 +68,9 @@ export class ControlServer {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.trim() !== '') void this.answer(line, conn);
+        if (line.trim() === '') continue;
+        conn.setTimeout(0);
+        void this.answer(line, conn);
       }
     });
   }

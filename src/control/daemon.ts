@@ -160,7 +160,11 @@ export class Daemon implements TunnelHost {
       log.info('TUN offloads', { offload, udpGro });
       const dp = await DatapathThread.start({ tunFd: tun.fd, rawFd, mode: cfg.mode, localV4: parseIpv4Address(localIpv4), offload, udpGro });
       d.dp = dp;
-      undo.push(() => dp.stop());
+      // The thread first, then the NDP socket it watches (libuv aborts on a watched fd that was closed).
+      undo.push(async () => {
+        await dp.stop();
+        if (d.ndpFd >= 0) native.close(d.ndpFd);
+      });
       dp.onGroRefused = () => log.warn('the kernel refused a coalesced TUN write (EINVAL): GRO off from now on');
       // The netlink event may have reported it first: then that fd is replaced already.
       dp.onTunError = (fd) => { if (fd === d.tunFd) d.reopenTun(); };
@@ -173,7 +177,6 @@ export class Daemon implements TunnelHost {
       // Started means forwarding for every tunnel: the datapath thread has taken them all.
       await dp.stats();
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
-        undo.push(() => { if (d.ndpFd >= 0) native.close(d.ndpFd); });
         await d.startNdp(cfg);
       }
       d.monitor = new NetlinkMonitor();
