@@ -79,6 +79,10 @@ export interface ServerConfig extends CommonConfig {
   ndpRouterFlag: boolean;
   /** Also answer for each tunnel's server address (when the pair is on-link upstream). */
   ndpServerAddresses: boolean;
+  /** Routed prefixes may be unique local (fc00::/7) as well as global unicast. */
+  allowUlaRoutes: boolean;
+  /** The longest routed prefix a tunnel may have. */
+  maxRoutedLength: number;
   /** Userspace answers per second per solicitor. */
   ndpRate: number;
   /** Tunnels changed at run time go to this journal (JSON lines) instead of the file. */
@@ -445,6 +449,8 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
     ndpRoutedPrefixes: f.collect(() => f.bool('ndp_routed_prefixes', false), false),
     ndpRouterFlag: f.collect(() => f.bool('ndp_router_flag', true), true),
     ndpServerAddresses: f.collect(() => f.bool('ndp_server_addresses', false), false),
+    allowUlaRoutes: f.collect(() => f.bool('allow_ula_routes', false), false),
+    maxRoutedLength: f.collect(() => f.int('max_routed_length', 64, 1, 128), 64),
     ndpRate: f.collect(() => f.int('ndp_rate', 20, 1, 100_000), 20),
     idleTimeout: f.collect(() => f.int('idle_timeout', 0, 0, 10 * 365 * 86400), 0),
     updateApi: f.collect(() => updateApiConfig(f), null),
@@ -508,6 +514,19 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
  * Linear after one sort: prefixes are nested or disjoint, so walking them in
  * address order with a stack of the enclosing ones finds every overlap
  * (each prefix meets at most its innermost encloser), O(n log n) for n prefixes. */
+/** What makes p unfit to be routed to a client, or null: only global unicast
+ * (2000::/3; unique local fc00::/7 when allowed), no longer than allowed.
+ * Link-local, multicast, loopback and the other special prefixes would make
+ * the server send a client what is not the Internet's. */
+export function routedPrefixProblem(p: IpPrefix, policy: Partial<Pick<ServerConfig, 'allowUlaRoutes' | 'maxRoutedLength'>>): string | null {
+  const max = policy.maxRoutedLength ?? 64;
+  const ula = p.length >= 7 && (p.bytes[0] & 0xfe) === 0xfc;
+  if (ula && !policy.allowUlaRoutes) return `${formatPrefix(p)} is unique local (fc00::/7): set allow_ula_routes: true to route it to a client`;
+  if (!ula && !(p.length >= 3 && (p.bytes[0] & 0xe0) === 0x20)) return `${formatPrefix(p)} is not global unicast (2000::/3): link-local, multicast and other special prefixes are never routed to a client`;
+  if (p.length > max) return `${formatPrefix(p)} is longer than /${max}: set max_routed_length to allow it`;
+  return null;
+}
+
 export function checkTunnelSet(
   cfg: ServerConfig, fail: (index: number, key: string, expected: string) => void, refer: (index: number) => string = (i) => `tunnels[${i}].`,
 ): void {
@@ -523,6 +542,10 @@ export function checkTunnelSet(
     if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also ${refer(dupRemote)}client_ipv4)`);
     else remotes.set(t.clientIpv4, i);
     if (t.clientIpv4 === cfg.localIpv4) fail(i, 'client_ipv4', 'must not be the server’s own local_ipv4');
+    t.routedPrefixes.forEach((p, k) => {
+      const problem = routedPrefixProblem(p, cfg);
+      if (problem) fail(i, `routed_prefixes[${k}]`, problem);
+    });
     const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
     const mine = [{ prefix: pair, what: 'server_ipv6' }, ...t.routedPrefixes.map((p, k) => ({ prefix: p, what: `routed_prefixes[${k}]` }))];
     for (const m of mine) {

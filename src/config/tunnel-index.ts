@@ -5,7 +5,7 @@
 // existing one exactly when one of its ancestors is there (a lookup per prefix
 // length in use) or an existing prefix starts inside it (a binary search).
 import { formatPrefix, hex128, lastAddress, maskBytes, type IpPrefix } from '../wire/address.js';
-import type { TunnelConfig } from './config.js';
+import { routedPrefixProblem, type ServerConfig, type TunnelConfig } from './config.js';
 
 /** A prefix a tunnel holds, as stored (~150 bytes; 10^5 tunnels hold two
  * each): its first address as 32 hex digits (string order is address
@@ -162,11 +162,15 @@ export class TunnelIndex {
   }
 
   /** What stops t from joining (or replacing the tunnel of its name), or null. */
-  conflict(t: TunnelConfig, localIpv4: string): Conflict | null {
+  conflict(t: TunnelConfig, localIpv4: string, policy: Partial<Pick<ServerConfig, 'allowUlaRoutes' | 'maxRoutedLength'>> = {}): Conflict | null {
     const replacing = this.names.has(t.name) ? t.name : null;
     const holder = this.remotes.get(t.clientIpv4);
     if (holder !== undefined && holder !== replacing) return { field: 'client_ipv4', message: `duplicate remote IPv4 ${t.clientIpv4} (also tunnel ${holder})` };
     if (t.clientIpv4 === localIpv4) return { field: 'client_ipv4', message: 'must not be the server’s own local_ipv4' };
+    for (const [k, p] of t.routedPrefixes.entries()) {
+      const problem = routedPrefixProblem(p, policy);
+      if (problem) return { field: fieldName(k), message: problem };
+    }
     const mine = spacesOf(t).map((s) => probeOf(s.prefix, t.name, s.field));
     for (const [k, m] of mine.entries()) {
       const other = this.overlapping(m.prefix, replacing);

@@ -163,7 +163,7 @@ export class TunnelChanges {
         }
         const next = tunnelFromRecord(line.tunnel, journal.path, number);
         if (current && sameTunnel(next, current)) continue;
-        const conflict = index.conflict(next, this.host.localIpv4);
+        const conflict = index.conflict(next, this.host.localIpv4, cfg);
         if (conflict) throw new ConfigError(journal.path, number, `tunnels.${name}.${conflict.field}`, conflict.message);
         index.put(next);
         undo.push(() => (current ? index.put(current) : index.remove(name)));
@@ -282,7 +282,7 @@ export class TunnelChanges {
       } catch (err) {
         throw err instanceof ConfigError ? flagError(err, given) : err;
       }
-      const conflict = index.conflict(next, this.host.localIpv4);
+      const conflict = index.conflict(next, this.host.localIpv4, cfg);
       if (conflict) throw new EditError(`${flagOf(conflict.field)}: ${conflict.message}`);
       journal.put(record, current === undefined);
       index.put(next);

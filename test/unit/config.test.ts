@@ -54,6 +54,18 @@ describe('configuration', () => {
     expect([c.mtu, c.ttl, c.ndp, c.txQueueLen, c.pmtuDiscovery]).toEqual([1480, 255, 'userspace', 5000, true]);
   });
 
+  it('routes only global unicast prefixes no longer than /64 to a client, unless told otherwise', () => {
+    const withRouted = (list: string, extra = ''): string => SERVER.replace('routed_prefixes: [2001:db8:100::/64]', `routed_prefixes: [${list}]`) + extra;
+    const e = error(withRouted('fe80::/64, ff0e::/16, fd00:1::/48, 2001:db8:100::/72, ::/0'));
+    expect(e.message).toContain('test.yaml:14: tunnels[0].routed_prefixes[0]: fe80::/64 is not global unicast (2000::/3)');
+    expect(e.message).toContain('tunnels[0].routed_prefixes[1]: ff0e::/16 is not global unicast');
+    expect(e.message).toContain('tunnels[0].routed_prefixes[2]: fd00:1::/48 is unique local (fc00::/7): set allow_ula_routes: true');
+    expect(e.message).toContain('tunnels[0].routed_prefixes[3]: 2001:db8:100::/72 is longer than /64: set max_routed_length');
+    expect(e.message).toContain('tunnels[0].routed_prefixes[4]: ::/0 is not global unicast');
+    const allowed = parseConfig(withRouted('fd00:1::/48, 2001:db8:100::/72', 'allow_ula_routes: true\nmax_routed_length: 80\n'), 's.yaml') as ServerConfig;
+    expect(allowed.tunnels[0].routedPrefixes.map((p) => p.length)).toEqual([48, 72]);
+  });
+
   it('parses the design’s client example with defaults', () => {
     const c = parseConfig(CLIENT, 'c.yaml') as ClientConfig;
     expect([c.serverIpv4, c.localIpv4, c.serverIpv6, c.clientIpv6.length, c.defaultRoute]).toEqual(['203.0.113.1', '198.51.100.2', '2001:db8:ff::2', 127, true]);

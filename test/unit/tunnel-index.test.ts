@@ -84,6 +84,16 @@ describe('allocation from pools', () => {
     return tunnelFromRecord({ name, client_ipv4: `198.18.${n >> 8}.${n & 0xff}`, server_ipv6: pair, client_ipv6: formatIp(client), routed_prefixes: routed }, 'x', null);
   };
 
+  it('refuses a routed prefix that is not global unicast or too long, by the server’s policy', () => {
+    const index = new TunnelIndex();
+    const t = (routed: string): TunnelConfig => tunnelFromRecord({ name: 'x', client_ipv4: '198.51.100.9', server_ipv6: '2001:db8:ff::8/127', client_ipv6: '2001:db8:ff::9', routed_prefixes: [routed] }, 'j', null);
+    expect(index.conflict(t('fe80::/64'), '203.0.113.1')).toMatchObject({ field: 'routed_prefixes[0]', message: expect.stringContaining('not global unicast') });
+    expect(index.conflict(t('fd00::/48'), '203.0.113.1')?.message).toContain('unique local');
+    expect(index.conflict(t('fd00::/48'), '203.0.113.1', { allowUlaRoutes: true })).toBeNull();
+    expect(index.conflict(t('2001:db8:1::/96'), '203.0.113.1')?.message).toContain('longer than /64');
+    expect(index.conflict(t('2001:db8:1::/96'), '203.0.113.1', { maxRoutedLength: 96 })).toBeNull();
+  });
+
   it('takes the first free prefix, skips what is taken, reuses what is given back, and says when the pool is full', () => {
     const index = new TunnelIndex([tunnel('t1', '2001:db8:ff::2/127')]);
     const pairs = pool('2001:db8:ff::/125');
