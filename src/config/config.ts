@@ -95,7 +95,7 @@ export interface ServerConfig extends CommonConfig {
   idleTimeout: number;
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
    * make at once before "abuse" (refilled at one every 2 s). */
-  updateApi: { host: string; port: number; burst: number } | null;
+  updateApi: { host: string; port: number; burst: number; allowDocumentation: boolean } | null;
   tunnels: TunnelConfig[];
 }
 
@@ -615,8 +615,12 @@ function metricsConfig(f: Fields): CommonConfig['metrics'] {
 
 function updateApiConfig(f: Fields): ServerConfig['updateApi'] {
   let burst = 5;
-  const listen = listenAddress(f, 'update_api', (sub) => { burst = sub.collect(() => sub.int('burst', 5, 1, 100_000), 5); });
-  return listen && { ...listen, burst };
+  let allowDocumentation = false;
+  const listen = listenAddress(f, 'update_api', (sub) => {
+    burst = sub.collect(() => sub.int('burst', 5, 1, 100_000), 5);
+    allowDocumentation = sub.collect(() => sub.bool('allow_documentation', false), false);
+  });
+  return listen && { ...listen, burst, allowDocumentation };
 }
 
 function updateConfig(f: Fields): ClientConfig['update'] {

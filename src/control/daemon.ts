@@ -193,7 +193,7 @@ export class Daemon implements TunnelHost {
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
       if (cfg.mode === 'server' && cfg.updateApi) {
-        d.updateApi = new UpdateApi(d.changes.updateBackend(), { burst: cfg.updateApi.burst });
+        d.updateApi = new UpdateApi(d.changes.updateBackend(), { burst: cfg.updateApi.burst, allowDocumentation: cfg.updateApi.allowDocumentation });
         await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
         undo.push(() => d.updateApi?.close());
         log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });
@@ -471,6 +471,10 @@ export class Daemon implements TunnelHost {
   /** SIGHUP (see TunnelChanges.reloadFromDisk). */
   reloadFromDisk(): Promise<ChangeResult> {
     return this.changes.reloadFromDisk();
+  }
+
+  async ipv4Networks(): Promise<Array<{ address: string; prefixLength: number }>> {
+    return (await dumpAddresses(this.nl, 4)).map((a) => ({ address: a.address, prefixLength: a.prefixLength }));
   }
 
   moveTunnel(name: string, clientIpv4: string): void {

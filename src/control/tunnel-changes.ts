@@ -9,6 +9,7 @@ import { TunnelIndex } from '../config/tunnel-index.js';
 import { TunnelJournal, positionOf, readJournal, type JournalTail, type TunnelRecord } from '../store/journal.js';
 import { writeAtomically } from '../sys/durable.js';
 import { formatIp, formatPrefix, type IpPrefix } from '../wire/address.js';
+import { parseIpv4Address } from '../wire/ipv4.js';
 import { sameExceptEndpoint, sameTunnel } from './tunnel-diff.js';
 import { makeUpdateKey } from './update-keys.js';
 import type { ControlRequest } from './control-server.js';
@@ -32,6 +33,8 @@ export interface TunnelHost {
   refreshNdpTargets(): void;
   /** After any change: the crash record. */
   persistOwned(): void;
+  /** The server's IPv4 addresses with their prefix lengths (its connected subnets). */
+  ipv4Networks(): Promise<Array<{ address: string; prefixLength: number }>>;
 }
 
 export interface ChangeResult {
@@ -345,8 +348,15 @@ export class TunnelChanges {
         const t = this.get(name);
         return t ? { user: t.user, keyHash: t.updateKeyHash, currentIpv4: t.clientIpv4 } : null;
       },
-      refuse: (ip, name) => {
+      refuse: async (ip, name) => {
         if (ip === this.host.localIpv4) return 'the server’s own address';
+        const v = parseIpv4Address(ip);
+        for (const n of await this.host.ipv4Networks()) {
+          if (n.address === ip) return 'an address of the server';
+          const mask = n.prefixLength === 0 ? 0 : (0xffffffff << (32 - n.prefixLength)) >>> 0;
+          // The server's own subnets (its gateway among them) are its neighbours, not tunnel clients.
+          if (n.prefixLength < 32 && ((v & mask) >>> 0) === ((parseIpv4Address(n.address) & mask) >>> 0)) return `on the server’s connected subnet ${n.address}/${n.prefixLength}`;
+        }
         const cfg = this.host.cfg;
         const other = this.index ? this.index.holderOf(ip) : cfg.mode === 'server' ? cfg.tunnels.find((x) => x.clientIpv4 === ip)?.name : undefined;
         return other !== undefined && other !== name ? `in use by tunnel ${other}` : null;

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseIp, formatIp } from '../wire/address.js';
+import { parseIpv4Address } from '../wire/ipv4.js';
 import { verifyUpdateKey } from './update-keys.js';
 
 export interface UpdateTarget {
@@ -18,25 +19,51 @@ export interface UpdateTarget {
 export interface UpdateBackend {
   /** The tunnel's credentials and endpoint, or null if there is no such tunnel. */
   lookup(tunnel: string): UpdateTarget | null;
-  /** Why an address may not be an endpoint, or null if it may. */
-  refuse(ipv4: string, tunnel: string): string | null;
+  /** Why an address may not be an endpoint (the server's own, on its
+   * connected subnets, another tunnel's), or null if it may. */
+  refuse(ipv4: string, tunnel: string): Promise<string | null>;
   /** Moves the tunnel to the new endpoint (and records it). */
   apply(tunnel: string, ipv4: string, from: string): Promise<void>;
   log(msg: string, fields: Record<string, unknown>): void;
 }
 
-/** Refused as endpoints: private (RFC 1918), shared (RFC 6598), loopback,
- * link-local, multicast, reserved, unspecified and broadcast addresses. The
- * documentation ranges stay allowed (tests and the demo use them). */
-export function unusableIpv4(ip: string): string | null {
-  const [a, b] = ip.split('.').map(Number);
-  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'private';
-  if (a === 100 && b >= 64 && b <= 127) return 'shared address space';
-  if (a === 127) return 'loopback';
-  if (a === 169 && b === 254) return 'link-local';
-  if (a >= 224 && a <= 239) return 'multicast';
-  if (a === 0) return 'unspecified';
-  if (a >= 240) return 'reserved';
+/** IPv4 ranges that are no tunnel endpoint: the IANA IPv4 Special-Purpose
+ * Address Registry (RFC 6890 and its updates) entries that are not globally
+ * reachable, the deprecated 6to4 relay anycast, multicast and broadcast. */
+const SPECIAL_IPV4: Array<[number, number, string]> = [
+  [0x00000000, 8, '"this network" (0/8)'],
+  [0x0a000000, 8, 'private (10/8)'],
+  [0x64400000, 10, 'shared address space (100.64/10)'],
+  [0x7f000000, 8, 'loopback'],
+  [0xa9fe0000, 16, 'link-local'],
+  [0xac100000, 12, 'private (172.16/12)'],
+  [0xc0000000, 24, 'IETF protocol assignments (192.0.0/24)'],
+  [0xc0586300, 24, 'deprecated 6to4 relay anycast (192.88.99/24)'],
+  [0xc0a80000, 16, 'private (192.168/16)'],
+  [0xc6120000, 15, 'benchmarking (198.18/15)'],
+  [0xe0000000, 4, 'multicast'],
+  [0xf0000000, 4, 'reserved (240/4)'],
+];
+
+/** The documentation ranges (RFC 5737): refused unless update_api.allow_documentation (tests, the demo). */
+const DOCUMENTATION_IPV4: Array<[number, number, string]> = [
+  [0xc0000200, 24, 'documentation (192.0.2/24)'],
+  [0xc6336400, 24, 'documentation (198.51.100/24)'],
+  [0xcb007100, 24, 'documentation (203.0.113/24)'],
+];
+
+function inRange(ip: number, net: number, length: number): boolean {
+  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  return ((ip & mask) >>> 0) === net;
+}
+
+/** Why ip cannot be a tunnel endpoint by its range alone, or null. */
+export function unusableIpv4(ip: string, allowDocumentation = false): string | null {
+  const v = parseIpv4Address(ip);
+  if (v === 0xffffffff) return 'broadcast';
+  for (const [net, length, what] of allowDocumentation ? SPECIAL_IPV4 : [...SPECIAL_IPV4, ...DOCUMENTATION_IPV4]) {
+    if (inRange(v, net, length)) return what;
+  }
   return null;
 }
 
@@ -92,6 +119,8 @@ export interface UpdateApiOptions {
   burst?: number;
   /** Refill per second of both. */
   perSecond?: number;
+  /** Accept the documentation ranges (RFC 5737) as endpoints: tests and the demo. */
+  allowDocumentation?: boolean;
   /** The key check (scrypt); replaceable for tests that count or slow it. */
   verify?: (key: string, hash: string) => Promise<boolean>;
 }
@@ -104,6 +133,7 @@ export class UpdateApi {
   private readonly failures: Buckets;
   private readonly verify: (key: string, hash: string) => Promise<boolean>;
   private checking = 0;
+  private readonly allowDocumentation: boolean;
   private readonly perSource = new Map<string, number>();
 
   constructor(private readonly backend: UpdateBackend, opts: UpdateApiOptions = {}) {
@@ -112,6 +142,7 @@ export class UpdateApi {
     this.updates = new Buckets(burst, perSecond);
     this.failures = new Buckets(burst, perSecond);
     this.verify = opts.verify ?? verifyUpdateKey;
+    this.allowDocumentation = opts.allowDocumentation ?? false;
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -199,7 +230,7 @@ export class UpdateApi {
     } catch {
       return `badip ${ip}`;
     }
-    const why = unusableIpv4(ip) ?? this.backend.refuse(ip, hostname);
+    const why = unusableIpv4(ip, this.allowDocumentation) ?? (await this.backend.refuse(ip, hostname));
     if (why) {
       this.backend.log('update refused', { tunnel: hostname, ip, reason: why });
       return `badip ${ip}`;

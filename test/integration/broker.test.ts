@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
+import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, ISP_SERVER_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
 import { runDir, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
 import { cli, helperScript, ping } from '../helpers/programs.js';
 import { Lab, waitFor } from '../../src/lab/netns.js';
@@ -93,7 +93,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
   it('answers like Tunnel Broker, moves the tunnel, refuses what it must, and the client updates itself', async () => {
     const t = buildTopology(lab, { clients: 1 });
     const c = t.clients[0];
-    const server = await startServer(t, dir, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 12}\n` });
+    const server = await startServer(t, dir, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 12, allow_documentation: true}\n` });
     const client = await startClient(t, c, dir);
     const key = await cli(['tunnel', 'key', c.name, '--socket', server.socket]);
     expect(key.code, key.err).toBe(0);
@@ -114,7 +114,8 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     expect(curl(c.ns, `${c.name}:${k}`, url(c.name))).toBe('good 198.51.100.20');
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
     expect(curl(c.ns, `${c.name}:${k}`, url(c.name))).toBe('nochg 198.51.100.20');
-    for (const bad of ['10.0.0.1', '127.0.0.1', '224.0.0.1', SERVER_V4]) {
+    // Special ranges, the server's own address, and its connected subnet (the ISP's router is there).
+    for (const bad of ['10.0.0.1', '127.0.0.1', '224.0.0.1', '198.18.0.1', SERVER_V4, ISP_SERVER_SIDE_V4]) {
       expect(curl(c.ns, `${c.name}:${k}`, `${url(c.name)}&myip=${bad}`)).toBe(`badip ${bad}`);
     }
     const s = tunnelOf(await status(server), c.name) as unknown as { remote_ipv4: string; endpoint_changes: number };
@@ -142,7 +143,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const sub = join(dir, 'abuse');
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub);
-    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 5}\n` });
+    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 5, allow_documentation: true}\n` });
     const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const url = `http://${SERVER_V4}:8080/nic/update?hostname=${c.name}`;
     // The stranger is the ISP's router (another source address than the client's).
@@ -168,7 +169,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const sub = join(dir, 'kill');
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub);
-    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000}\n` });
+    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000, allow_documentation: true}\n` });
     const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const values = ['198.51.100.30', '198.51.100.31'];
     const loop = `for i in $(seq 100); do curl -s -m 2 -u ${c.name}:${k} "http://${SERVER_V4}:8080/nic/update?hostname=${c.name}&myip=$([ $((i % 2)) = 0 ] && echo ${values[0]} || echo ${values[1]})"; echo; done`;

@@ -4,7 +4,7 @@
 // MAX_CHECKS at once.
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
-import { MAX_CHECKS, UpdateApi, type UpdateBackend } from '../../src/control/update-api.js';
+import { MAX_CHECKS, UpdateApi, unusableIpv4, type UpdateBackend } from '../../src/control/update-api.js';
 
 const OWNER = '198.51.100.20';
 const STRANGER = '203.0.113.66';
@@ -14,7 +14,7 @@ function backend(): UpdateBackend & { applied: string[] } {
   return {
     applied,
     lookup: (name) => (name === 'home' ? { user: 'alice', keyHash: 'scrypt$right', currentIpv4: '198.51.100.2' } : null),
-    refuse: () => null,
+    refuse: async () => null,
     apply: async (_name, ip) => { applied.push(ip); },
     log: () => undefined,
   };
@@ -34,7 +34,7 @@ function counted(): { verify: (key: string, hash: string) => Promise<boolean>; c
 describe('update API under abuse', () => {
   it('a stranger guessing keys is cut off after the burst, without further key checks, and the owner still gets good', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify });
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
     const answers: string[] = [];
     for (let i = 0; i < 20; i++) answers.push(await api.answer(request(STRANGER, 'alice', `guess${i}`)));
     expect(answers).toEqual([...Array(5).fill('badauth'), ...Array(15).fill('abuse')]);
@@ -44,7 +44,7 @@ describe('update API under abuse', () => {
 
   it('an unknown tunnel or user costs one key check, like a wrong key (no timing tells which exist)', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify });
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
     expect(await api.answer(request(STRANGER, 'alice', 'right', 'nosuch'))).toBe('nohost');
     expect(await api.answer(request(STRANGER, 'mallory', 'right'))).toBe('badauth');
     expect(await api.answer(request(STRANGER, 'alice', 'wrong'))).toBe('badauth');
@@ -53,7 +53,7 @@ describe('update API under abuse', () => {
 
   it('the owner’s updates have their own budget, which strangers cannot spend', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 3, perSecond: 0, verify: v.verify });
+    const api = new UpdateApi(backend(), { burst: 3, perSecond: 0, verify: v.verify, allowDocumentation: true });
     for (let i = 0; i < 10; i++) await api.answer(request(STRANGER, 'alice', 'wrong'));
     const owner: string[] = [];
     for (let i = 0; i < 4; i++) owner.push(await api.answer(request(OWNER, 'alice', 'right', 'home', `198.51.100.${40 + i}`)));
@@ -79,5 +79,23 @@ describe('update API under abuse', () => {
     expect(most).toBe(MAX_CHECKS);
     expect(answers.filter((a) => a === 'badauth')).toHaveLength(MAX_CHECKS);
     expect(answers.filter((a) => a === '911')).toHaveLength(10 - MAX_CHECKS);
+  });
+
+  it('refuses endpoints of the IANA special-purpose ranges, and the documentation ranges unless allowed', () => {
+    const refused: Array<[string, string]> = [
+      ['0.1.2.3', '"this network"'], ['10.1.2.3', 'private'], ['100.64.0.1', 'shared'], ['127.0.0.1', 'loopback'],
+      ['169.254.1.1', 'link-local'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'], ['192.0.0.9', 'IETF protocol'],
+      ['192.88.99.1', '6to4'], ['192.168.1.1', 'private'], ['198.18.0.1', 'benchmarking'], ['198.19.255.255', 'benchmarking'],
+      ['224.0.0.1', 'multicast'], ['239.255.255.255', 'multicast'], ['240.0.0.1', 'reserved'], ['255.255.255.255', 'broadcast'],
+    ];
+    for (const [ip, why] of refused) {
+      expect(unusableIpv4(ip, true), ip).toContain(why);
+      expect(unusableIpv4(ip, false), ip).toContain(why);
+    }
+    for (const ip of ['192.0.2.1', '198.51.100.7', '203.0.113.9']) {
+      expect(unusableIpv4(ip, false)).toContain('documentation');
+      expect(unusableIpv4(ip, true)).toBeNull();
+    }
+    for (const ip of ['1.1.1.1', '172.32.0.1', '100.128.0.1', '198.20.0.1', '223.255.255.254', '9.255.255.255']) expect(unusableIpv4(ip, false), ip).toBeNull();
   });
 });
