@@ -9,7 +9,7 @@ import { ANSWERED, Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, emitIpv4, newIpv4Header, readI32, type Ipv4Header } from '../wire/ipv4.js';
 import { emitEchoReply } from '../wire/icmpv6.js';
-import { SOCKADDR_IN_LEN, writeSockaddrIn } from '../sys/sockaddr.js';
+import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { MTU_MAX } from '../config/config.js';
 import type { Tunnel } from '../route/tunnel.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
@@ -171,7 +171,7 @@ function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number
   h.src = t.spec.localV4;
   h.dst = t.spec.remoteV4;
   emitIpv4(h, e.bytes, o);
-  writeSockaddrIn(e.names!, e.count * SOCKADDR_IN_LEN, t.spec.remoteV4);
+  t.writeRemote(e.names!, e.count * SOCKADDR_IN_LEN);
   e.lens[e.count] = h.totalLength;
   sc.echoTunnel[e.count++] = id;
   t.counters.rxPackets++;

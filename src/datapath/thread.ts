@@ -190,7 +190,7 @@ export class DatapathThread {
     });
     const d = flatPrefixes(del);
     const empty = new Uint32Array(0);
-    this.post({ t: 'ndp-targets', reset, set: empty, del: d });
+    if (reset || d.length > 0) this.post({ t: 'ndp-targets', reset, set: empty, del: d });
     for (let i = 0; i < set.length; i += CHUNK) {
       this.post({ t: 'ndp-targets', reset: false, set: s.slice(i * NDP_SET_STRIDE, (i + CHUNK) * NDP_SET_STRIDE), del: empty });
     }

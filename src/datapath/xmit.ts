@@ -13,7 +13,7 @@ import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '
 import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, UNREACH_NO_ROUTE, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
-import { SOCKADDR_IN_LEN, writeSockaddrIn } from '../sys/sockaddr.js';
+import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Tunnel } from '../route/tunnel.js';
@@ -135,7 +135,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     if (!df && t.pathMtu !== 0 && total > t.pathMtu) {
       // Path below 1280 + 20: fragment the IPv4 datagram ourselves (IP_HDRINCL never does).
       sc.slotTunnel[i] = id;
-      if (!fragment(b, s, total, t.pathMtu, sc, id, r)) {
+      if (!fragment(b, s, total, t.pathMtu, sc, id, t)) {
         t.counters.drops[Drop.TxBusy]++;
         sc.verdict[i] = Drop.TxBusy;
       } else {
@@ -201,7 +201,7 @@ const MORE_FRAGMENTS = 0x2000;
  * pathMtu bytes (RFC 791 §3.2, fragment data a multiple of 8) into
  * sc.fragments. Returns false when the fragment slab is full. */
 function fragment(
-  buf: Uint8Array, s: number, total: number, pathMtu: number, sc: XmitScratch, tunnelId: number, remoteV4: number,
+  buf: Uint8Array, s: number, total: number, pathMtu: number, sc: XmitScratch, tunnelId: number, t: Tunnel,
 ): boolean {
   const fr = sc.fragments;
   const payload = total - IPV4_HEADER_LEN;
@@ -226,7 +226,7 @@ function fragment(
     const c = checksum(ob, o, IPV4_HEADER_LEN);
     ob[o + 10] = c >>> 8;
     ob[o + 11] = c & 0xff;
-    writeSockaddrIn(fr.names!, f * SOCKADDR_IN_LEN, remoteV4);
+    t.writeRemote(fr.names!, f * SOCKADDR_IN_LEN);
     fr.lens[f] = len;
     sc.fragmentTunnel[f] = tunnelId;
   }

@@ -4,6 +4,7 @@
 // flags change).
 import { Counters, ROW_PATH_MTU, ROW_PATH_MTU_EXPIRES } from '../datapath/reasons.js';
 import { IPPROTO_IPV6_IN_IPV4, readI32 } from '../wire/ipv4.js';
+import { AF_INET } from '../sys/constants.js';
 import { IPV6_MIN_MTU } from '../wire/ipv6.js';
 import type { IpPrefix } from '../wire/address.js';
 
@@ -48,6 +49,23 @@ export class Tunnel {
       this.words[4 + i] = readI32(spec.clientV6, 4 * i);
     }
     this.setRemote(spec.remoteV4);
+  }
+
+  /** The remote's sockaddr_in at out[off], in a batch's name area (whose
+   * padding, bytes 8..15, is never written and stays zero). A method of the
+   * tunnel, so that the u32 address never crosses a call as an argument
+   * (above 2^31 it would be boxed into a heap number: an allocation per
+   * packet on the paths that use it, fragments and echo replies). */
+  writeRemote(out: Uint8Array, off: number): void {
+    const r = this.spec.remoteV4;
+    out[off] = AF_INET & 0xff;
+    out[off + 1] = AF_INET >> 8;
+    out[off + 2] = 0;
+    out[off + 3] = 0;
+    out[off + 4] = r >>> 24;
+    out[off + 5] = (r >>> 16) & 0xff;
+    out[off + 6] = (r >>> 8) & 0xff;
+    out[off + 7] = r & 0xff;
   }
 
   /** Learned IPv4 path MTU to the remote (0: none learned); in the counters'

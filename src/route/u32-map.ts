@@ -70,8 +70,8 @@ export class U32Map {
 
   /** Removes key in place (backward-shift deletion: the entries after it in
    * its probe run move up into the hole, so no tombstones are needed). A
-   * rebuild of the whole map per deletion held the datapath thread for
-   * ~20 ms at 10^5 tunnels. */
+   * rebuild of the whole map per deletion, at 10^5 tunnels, delayed packets
+   * through other tunnels by up to 670 ms over 20 removals. */
   delete(key: number): boolean {
     const k = key | 0;
     let hole = this.slot(k);

@@ -1,5 +1,6 @@
-// struct sockaddr_* layouts as bytes. Built off the hot path (once per socket,
-// or once per tunnel and copied into a batch's name area).
+// struct sockaddr_* layouts as bytes, built off the hot path (once per
+// socket). The datapath writes a tunnel's remote into a batch's name area
+// itself (xmit.ts, Tunnel.writeRemote).
 import { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET } from './constants.js';
 import { readU32 } from '../wire/ipv4.js';
 
