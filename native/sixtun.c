@@ -7,7 +7,10 @@
  * syscall. EAGAIN/EWOULDBLOCK is not an error: batch calls return 0.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -299,6 +302,140 @@ static napi_value js_set_capabilities(napi_env env, napi_callback_info info) {
   data[0].inheritable = inh;
   if (syscall(SYS_capset, &hdr, data) < 0) return throw_errno(env, errno, "capset");
   return int_value(env, 0);
+}
+
+/* Lock-down of every thread. Capabilities, the bounding set, securebits and
+ * no_new_privs belong to each thread, and the C library's broadcast covers
+ * only set*id: a signal makes each thread apply them to itself. The signal
+ * is one Node.js, libuv and V8 leave alone. */
+#define LOCK_SIGNAL (SIGRTMIN + 5)
+#define MAX_THREADS 1024
+
+static uint64_t lock_keep;
+static int32_t lock_securebits;
+static int lock_errno;
+static int lock_acks;
+
+static int lock_down_self(void) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return errno;
+  for (int cap = 0; cap < 64; cap++) {
+    if (lock_keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL) break; /* past the kernel's last capability */
+      return errno;
+    }
+  }
+  if (lock_securebits >= 0 && prctl(PR_SET_SECUREBITS, (unsigned long)lock_securebits, 0, 0, 0) < 0) return errno;
+  return 0;
+}
+
+static void on_lock_signal(int sig) {
+  (void)sig;
+  int saved = errno;
+  int e = lock_down_self();
+  if (e) __atomic_store_n(&lock_errno, e, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&lock_acks, 1, __ATOMIC_SEQ_CST);
+  errno = saved;
+}
+
+static bool seen_tid(const pid_t *tids, int n, pid_t tid) {
+  for (int i = 0; i < n; i++)
+    if (tids[i] == tid) return true;
+  return false;
+}
+
+/* lockDownThreads(keepMask, securebits): on every thread of the process,
+ * PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP of each capability outside keepMask
+ * (a bit per capability, below 2^53) and, unless securebits < 0,
+ * PR_SET_SECUREBITS. Returns { threads, unreached }: unreached threads
+ * block the signal (they are left as they were). */
+static napi_value js_lock_down_threads(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int64_t keep;
+  int32_t bits;
+  if (napi_get_value_int64(env, argv[0], &keep) != napi_ok || !get_i32(env, argv[1], &bits))
+    return throw_arg(env, "lockDownThreads(keepMask, securebits)");
+  lock_keep = (uint64_t)keep;
+  lock_securebits = bits;
+  __atomic_store_n(&lock_errno, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&lock_acks, 0, __ATOMIC_SEQ_CST);
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_lock_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(LOCK_SIGNAL, &sa, &old) < 0) return throw_errno(env, errno, "sigaction");
+  int e = lock_down_self();
+  pid_t self = (pid_t)syscall(SYS_gettid), pid = getpid();
+  static pid_t tids[MAX_THREADS];
+  int n = 0, expected = 0;
+  /* Rounds until no new thread appears: one may start while we look. */
+  for (int round = 0; round < 8 && e == 0; round++) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) {
+      e = errno;
+      break;
+    }
+    int fresh = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+      pid_t tid = (pid_t)atoi(de->d_name);
+      if (tid <= 0 || tid == self || seen_tid(tids, n, tid) || n == MAX_THREADS) continue;
+      tids[n++] = tid;
+      fresh++;
+      if (syscall(SYS_tgkill, pid, tid, LOCK_SIGNAL) == 0) expected++;
+    }
+    closedir(dir);
+    if (fresh == 0) break;
+    struct timespec tick = {0, 1000000};
+    for (int ms = 0; ms < 1000 && __atomic_load_n(&lock_acks, __ATOMIC_SEQ_CST) < expected; ms++) nanosleep(&tick, NULL);
+  }
+  /* Ignored from now on: discards the signal where it is still pending. */
+  sa.sa_handler = SIG_IGN;
+  sigaction(LOCK_SIGNAL, &sa, NULL);
+  if (e == 0) e = __atomic_load_n(&lock_errno, __ATOMIC_SEQ_CST);
+  if (e) return throw_errno(env, e, "prctl");
+  napi_value out, threads, unreached;
+  napi_create_object(env, &out);
+  napi_create_int32(env, n + 1, &threads);
+  napi_create_int32(env, expected - __atomic_load_n(&lock_acks, __ATOMIC_SEQ_CST), &unreached);
+  napi_set_named_property(env, out, "threads", threads);
+  napi_set_named_property(env, out, "unreached", unreached);
+  return out;
+}
+
+static char **string_array(napi_env env, napi_value arr) {
+  uint32_t len;
+  if (napi_get_array_length(env, arr, &len) != napi_ok) return NULL;
+  char **out = calloc(len + 1, sizeof(char *));
+  if (!out) return NULL;
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value v;
+    size_t n;
+    if (napi_get_element(env, arr, i, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return NULL;
+    out[i] = malloc(n + 1);
+    if (!out[i] || napi_get_value_string_utf8(env, v, out[i], n + 1, &n) != napi_ok) return NULL;
+  }
+  return out;
+}
+
+/* execve(path, argv, env): replaces the process image, keeping stdio;
+ * returns only by throwing. */
+static napi_value js_execve(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char **args = string_array(env, argv[1]);
+  char **envp = string_array(env, argv[2]);
+  size_t n;
+  char path[4096];
+  if (!args || !envp || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &n) != napi_ok)
+    return throw_arg(env, "execve(path, argv: string[], env: string[])");
+  /* Node marks its stdio close-on-exec: the new image keeps them. */
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  execve(path, args, envp);
+  return throw_errno(env, errno, "execve");
 }
 
 /* Batch geometry shared by the batch calls: packet i lives in slab at
@@ -758,6 +895,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"ifNameToIndex", js_if_name_to_index},
       {"setns", js_setns},           {"attachFilter", js_attach_filter},
       {"keepCapabilities", js_keep_capabilities}, {"setCapabilities", js_set_capabilities},
+      {"lockDownThreads", js_lock_down_threads}, {"execve", js_execve},
       {"recvBatch", js_recv_batch},
       {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
       {"writeBatch", js_write_batch}, {"sendTo", js_send_to},

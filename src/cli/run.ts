@@ -2,6 +2,7 @@
 // SIGINT/SIGTERM (clean stop) and re-read the config on SIGHUP.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { reexecLockedDown } from '../sys/privileges.js';
 import { JournalError } from '../store/journal.js';
 import { Daemon } from '../control/daemon.js';
 import { Logger } from '../control/log.js';
@@ -53,6 +54,8 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
     return 2;
   }
   log.setLevel(cfg.logLevel);
+  // Returns only in the re-executed process (or when not root).
+  if (cfg.user !== null) reexecLockedDown();
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(cfg, log);

@@ -347,6 +347,15 @@ const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 
 /** Per mode and interface, so that a server and a client on one machine (in
  * two namespaces, both on sixtun0) do not meet on one socket. */
+/** Accounts sixtun refuses to become: root drops nothing, and nobody is
+ * shared by unrelated services (whatever runs as nobody could signal and
+ * trace the daemon). */
+export function refusedUser(name: string): string | null {
+  if (name === 'root' || name === '0') return 'root keeps every privilege: give sixtun a user of its own (useradd --system sixtun)';
+  if (name === 'nobody' || name === '65534') return 'nobody is shared by unrelated services, which could then signal sixtun: give it a user of its own (useradd --system sixtun)';
+  return null;
+}
+
 export function defaultControlSocket(mode: 'server' | 'client', iface: string): string {
   return `/run/sixtun/${mode}-${iface}.sock`;
 }
@@ -381,7 +390,15 @@ function common(f: Fields, file: string, mode: 'server' | 'client'): CommonConfi
     controlSocket: f.collect(() => f.string('control_socket', defaultControlSocket(mode, iface)), ''),
     logLevel: f.collect(() => f.choice('log_level', ['debug', 'info', 'warn', 'error'] as const, 'info'), 'info'),
     metrics: f.collect(() => metricsConfig(f), null),
-    user: f.collect(() => (f.has('user') ? f.string('user') : (f.get('user'), null)), null),
+    user: f.collect(() => {
+      if (!f.has('user')) return (f.get('user'), null);
+      // A uid may be given as a number (`user: 990`).
+      const raw = f.get('user');
+      const name = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : f.string('user');
+      const refused = refusedUser(name);
+      if (refused !== null) f.fail('user', refused);
+      return name;
+    }, null),
     controlGroup: f.collect(() => (f.has('control_group') ? f.string('control_group') : (f.get('control_group'), null)), null),
   };
 }

@@ -100,7 +100,13 @@ export class ControlServer {
     for (const c of this.connections) c.destroy();
     if (s) {
       await new Promise<void>((resolve) => s.close(() => resolve()));
-      rmSync(this.path, { force: true });
+      try {
+        rmSync(this.path, { force: true });
+      } catch (e) {
+        // After the drop to `user:`, a socket in root's directory cannot be
+        // removed: it stays, dead, and the next start replaces it.
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+      }
     }
   }
 }

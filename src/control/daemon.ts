@@ -2,8 +2,7 @@
 // state, starts the datapath thread, watches netlink to keep its state true,
 // serves the control socket, and undoes everything on stop. Changes to the
 // tunnels are tunnel-changes.ts's; what status shows, status-view.ts's.
-import { chmodSync, chownSync, existsSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, chownSync, existsSync } from 'node:fs';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
 import { NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
@@ -14,11 +13,10 @@ import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
-import { recoverLeftovers, stateFile, type StateRecord } from './crash-record.js';
+import { CrashRecord, recoverLeftovers } from './crash-record.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
 import { UpdateApi } from './update-api.js';
-import { writeAtomically } from '../sys/durable.js';
 import { exportedTunnel } from './export.js';
 import { desiredState, ndpTargets, poolPrefixes, tunnelProxies, tunnelRoutes } from './desired.js';
 import { ndpCountersJson } from '../ndp/responder.js';
@@ -101,8 +99,8 @@ export class Daemon implements TunnelHost {
   private readonly changes: TunnelChanges;
   /** Called when the daemon cannot go on (the datapath thread died): the caller stops it. */
   onFatal: ((error: Error) => void) | null = null;
-  /** The crash record as last written. */
-  private persisted = '';
+  /** What to undo after a SIGKILL, written through descriptors opened as root. */
+  private record: CrashRecord | null = null;
 
   private constructor(
     cfg: Config,
@@ -142,7 +140,8 @@ export class Daemon implements TunnelHost {
       const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
       undo.push(() => d.changes.close());
       for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
-      undo.push(() => rmSync(stateFile(cfg), { force: true }));
+      d.record = CrashRecord.create(cfg);
+      undo.push(() => d.record?.discard());
       try {
         await reconciler.apply(desiredState(cfg, localIpv4));
       } finally {
@@ -233,7 +232,9 @@ export class Daemon implements TunnelHost {
     this.changes.close();
     try {
       await this.reconciler.teardown();
-      rmSync(stateFile(this.cfg), { force: true });
+      if (this.record?.finish(process.pid, this.cfg.interface) === false) {
+        this.log.info('the crash record stays (its directory is not the dropped user\'s to change): it says there is nothing to undo', { file: `${this.cfg.controlSocket}.state.*` });
+      }
     } finally {
       native.close(this.rawFd);
       this.nl.close();
@@ -241,18 +242,20 @@ export class Daemon implements TunnelHost {
     this.log.info('sixtun stopped');
   }
 
-  /** Hands the control socket and the state record to the configured user,
-   * then becomes that user with only CAP_NET_ADMIN and CAP_NET_RAW. */
+  /** Hands the control socket (the socket, never its directory) to the
+   * configured user, then becomes that user with only CAP_NET_ADMIN and
+   * CAP_NET_RAW. */
   private dropPrivileges(cfg: Config): void {
     const account = lookupUser(cfg.user!);
     const group = cfg.controlGroup !== null ? lookupGroup(cfg.controlGroup) : account.gid;
-    const dir = dirname(cfg.controlSocket);
-    chownSync(dir, account.uid, account.gid);
-    chownSync(cfg.controlSocket, account.uid, group);
+    // Mode first: once the socket is the user's, changing it would take CAP_FOWNER.
     chmodSync(cfg.controlSocket, cfg.controlGroup !== null ? 0o660 : 0o600);
-    if (existsSync(stateFile(cfg))) chownSync(stateFile(cfg), account.uid, account.gid);
-    dropPrivileges(account);
-    this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW' });
+    chownSync(cfg.controlSocket, account.uid, group);
+    const unreached = dropPrivileges(account);
+    this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW', bounding: 'CAP_NET_ADMIN,CAP_NET_RAW', no_new_privs: true });
+    if (unreached > 0) {
+      this.log.warn('threads that block every signal kept the start\'s bounding set (Node.js 20\'s SIGUSR1 thread: Node 22.14 and later start without it)', { threads: unreached });
+    }
   }
 
   /** The crash record (what to undo after a SIGKILL), written when it changed.
@@ -260,13 +263,10 @@ export class Daemon implements TunnelHost {
    * process, and they with it (a record of 10^5 of them would be rewritten on
    * every change). */
   persistOwned(): void {
-    const text = JSON.stringify({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) } satisfies StateRecord);
-    if (text === this.persisted) return;
     try {
-      writeAtomically(stateFile(this.cfg), text);
-      this.persisted = text;
+      this.record?.write({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) });
     } catch (e) {
-      this.log.warn('cannot record state for crash recovery', { file: stateFile(this.cfg), error: (e as Error).message });
+      this.log.warn('cannot record state for crash recovery', { file: `${this.cfg.controlSocket}.state.*`, error: (e as Error).message });
     }
   }
 
@@ -609,8 +609,9 @@ export class Daemon implements TunnelHost {
       memory: { rss: memory.rss, heap_used: memory.heapUsed, datapath_heap_used: stats.heapUsed },
       started: new Date(this.started).toISOString(),
       kernel_interference: this.interference,
-      // Counts: the objects themselves are in the crash record (<control_socket>.state.json).
+      // Counts: the objects themselves are in the crash record (<control_socket>.state.0 and .1).
       owned: this.reconciler.ownedCounts(),
+      route_conflicts: [...this.reconciler.conflicts.keys()],
       drops_without_tunnel: dp.global.dropsByName(),
       offload: { mode: stats.offload, udp_gro: stats.offload === 'tso+gro' && stats.udpGro, ...offloadStatus(stats.offloadStats) },
       ndp: this.cfg.mode === 'server' ? { mode: this.cfg.ndp, ...(stats.ndp ? ndpCountersJson(stats.ndp) : {}) } : null,

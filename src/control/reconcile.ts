@@ -107,6 +107,8 @@ export class Reconciler {
     links: new Map(), addresses: new Map(), routes: new Map(), proxies: new Map(), sysctls: new Map(),
   };
   private readonly indexCache = new Map<string, number>();
+  /** Routes sixtun wanted but found another's in the way of (by routeKey). */
+  readonly conflicts = new Map<string, Route | null>();
 
   constructor(private readonly nl: NetlinkClient, private readonly log: ReconcileLogger = quiet) {}
 
@@ -202,7 +204,8 @@ export class Reconciler {
 
   /** `ip route add` for each, in batches. Those that exist are looked up in
    * one dump: the same route is ours (protocol 246) or the operator's (left
-   * alone); a different one is replaced (logged). */
+   * alone); a different one is replaced if it is sixtun's (protocol 246),
+   * and otherwise a conflict (logged, in status, never replaced). */
   async ensureRoutes(list: DesiredRoute[]): Promise<void> {
     const specs: RouteSpec[] = [];
     for (const r of list) specs.push(this.routeSpec(r, r.link !== undefined ? await this.index(r.link) : undefined));
@@ -212,6 +215,7 @@ export class Reconciler {
     results.forEach((e, i) => {
       if (e === null) {
         this.owned.routes.set(routeKey(list[i]), list[i]);
+        this.conflicts.delete(routeKey(list[i]));
         added++;
       } else if (e.code === 'EEXIST') existing.push(i);
     });
@@ -235,8 +239,15 @@ export class Reconciler {
         if (found.protocol === RTPROT_SIXTUN) this.owned.routes.set(routeKey(list[i]), list[i]);
         continue;
       }
-      replace.push(i);
-      this.log.warn('route replaced', { route: routeKey(list[i]), was: found });
+      // Only a route of sixtun's own (an earlier run's, stale) is replaced;
+      // another's is the operator's or another daemon's: reported, left alone.
+      if (found?.protocol === RTPROT_SIXTUN) {
+        replace.push(i);
+        this.log.warn('route replaced', { route: routeKey(list[i]), was: found });
+      } else {
+        this.conflicts.set(routeKey(list[i]), found ?? same[0] ?? null);
+        this.log.warn('route conflict: a route sixtun did not add is in the way, left alone', { route: routeKey(list[i]), existing: found ?? same[0] ?? null });
+      }
     }
     const replaced = await this.nl.batch(replace.map((i) => ({ msg: encodeRouteReplace(specs[i]), operation: `route replace ${list[i].dst}` })));
     replaced.forEach((e, k) => {
@@ -291,6 +302,7 @@ export class Reconciler {
   async removeRoutes(list: DesiredRoute[]): Promise<void> {
     const items: BatchItem[] = [];
     for (const r of list) {
+      this.conflicts.delete(routeKey(r));
       if (!this.owned.routes.delete(routeKey(r))) continue;
       const oif = r.link !== undefined ? await this.indexOrNull(r.link) : undefined;
       if (oif !== null) items.push({ msg: encodeRouteDel(this.routeSpec(r, oif)), operation: `route del ${r.dst}` });

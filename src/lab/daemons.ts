@@ -59,8 +59,8 @@ export async function startDaemon(
 }
 
 export async function startServer(t: Topology, dir: string, opts: Partial<ServerConfigOptions> = {}, clients = t.clients): Promise<RunningDaemon> {
-  const socket = join(dir, 'server.sock');
-  const config = writeConfig(dir, 'server.yaml', serverConfigYaml(t, { controlSocket: socket, ...opts }, clients));
+  const socket = opts.controlSocket ?? join(dir, 'server.sock');
+  const config = writeConfig(dir, 'server.yaml', serverConfigYaml(t, { ...opts, controlSocket: socket }, clients));
   return startDaemon(t.lab, t.server, 'server', config, socket);
 }
 

@@ -26,6 +26,8 @@ export interface Native {
   setns(fd: number, nstype: number): number;
   keepCapabilities(on: boolean): number;
   setCapabilities(effective: number, permitted: number, inheritable: number): number;
+  lockDownThreads(keepMask: number, securebits: number): { threads: number; unreached: number };
+  execve(path: string, argv: string[], env: string[]): never;
   recvBatch(
     fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number,
     names?: Uint8Array | null, nameStride?: number, ctrl?: Uint8Array | null, ctrlStride?: number,

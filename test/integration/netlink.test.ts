@@ -156,14 +156,25 @@ describeRoot('rtnetlink against the kernel (ip -j as oracle)', () => {
     lab.ip(srv, ['-6', 'route', 'del', '2001:db8:200::/64', 'dev', 'ext0']);
   });
 
-  it('a conflicting route is replaced with sixtun’s and removed at teardown', async () => {
+  it('a route another put in the way is reported and left alone; a stale one of sixtun’s own is replaced and removed at teardown', async () => {
     lab.ip(srv, ['-6', 'route', 'add', '2001:db8:300::/64', 'dev', 'ext0']);
+    lab.ip(srv, ['-6', 'route', 'add', '2001:db8:301::/64', 'dev', 'ext0', 'proto', String(RTPROT_SIXTUN)]);
     const rec = new Reconciler(nl);
-    await rec.apply({ links: [{ name: 'sixtun0', up: true }], routes: [{ dst: '2001:db8:300::/64', link: 'sixtun0' }] });
-    const shown = lab.ipJson<Json[]>(srv, ['-6', 'route', 'show', '2001:db8:300::/64']);
-    expect(shown.map((r) => [r.dev, r.protocol])).toEqual([['sixtun0', String(RTPROT_SIXTUN)]]);
+    const routes = [{ dst: '2001:db8:300::/64', link: 'sixtun0' }, { dst: '2001:db8:301::/64', link: 'sixtun0' }];
+    await rec.apply({ links: [{ name: 'sixtun0', up: true }], routes });
+    const shown = (dst: string): unknown[] => lab.ipJson<Json[]>(srv, ['-6', 'route', 'show', dst]).map((r) => [r.dev, r.protocol ?? 'boot']);
+    expect(shown('2001:db8:300::/64')).toEqual([['ext0', 'boot']]);
+    expect([...rec.conflicts.keys()]).toEqual(['2001:db8:300::/64 table 254 metric default']);
+    expect(shown('2001:db8:301::/64')).toEqual([['sixtun0', String(RTPROT_SIXTUN)]]);
     await rec.teardown();
-    expect(lab.ipJson<Json[]>(srv, ['-6', 'route', 'show', '2001:db8:300::/64'])).toEqual([]);
+    expect(shown('2001:db8:300::/64')).toEqual([['ext0', 'boot']]);
+    expect(shown('2001:db8:301::/64')).toEqual([]);
+    // Once the operator's route is gone, sixtun's goes in.
+    lab.ip(srv, ['-6', 'route', 'del', '2001:db8:300::/64', 'dev', 'ext0']);
+    await rec.apply({ links: [{ name: 'sixtun0', up: true }], routes });
+    expect(shown('2001:db8:300::/64')).toEqual([['sixtun0', String(RTPROT_SIXTUN)]]);
+    expect(rec.conflicts.size).toBe(0);
+    await rec.teardown();
   });
 
   it('the monitor reports an address removed and a link set down within 1 s', async () => {

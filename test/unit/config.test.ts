@@ -66,6 +66,13 @@ describe('configuration', () => {
     expect(allowed.tunnels[0].routedPrefixes.map((p) => p.length)).toEqual([48, 72]);
   });
 
+  it('refuses to drop to root or to nobody, and takes a uid as a number', () => {
+    expect(error(CLIENT + 'user: nobody\n').message).toMatch(/test\.yaml:10: user: nobody is shared by unrelated services/);
+    expect(error(CLIENT + 'user: 65534\n').message).toMatch(/user: nobody is shared/);
+    expect(error(CLIENT + 'user: root\n').message).toMatch(/user: root keeps every privilege/);
+    expect((parseConfig(CLIENT + 'user: 990\n', 'c.yaml') as ClientConfig).user).toBe('990');
+  });
+
   it('parses the design’s client example with defaults', () => {
     const c = parseConfig(CLIENT, 'c.yaml') as ClientConfig;
     expect([c.serverIpv4, c.localIpv4, c.serverIpv6, c.clientIpv6.length, c.defaultRoute]).toEqual(['203.0.113.1', '198.51.100.2', '2001:db8:ff::2', 127, true]);
