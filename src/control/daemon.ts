@@ -242,8 +242,8 @@ export class Daemon implements TunnelHost {
     this.log.info('sixtun stopped');
   }
 
-  /** Hands the control socket (the socket, never its directory) to the
-   * configured user, then becomes that user with only CAP_NET_ADMIN and
+  /** Hands the control socket (the socket, never its directory) and the
+   * tunnel journal to the configured user, then becomes that user with only CAP_NET_ADMIN and
    * CAP_NET_RAW. */
   private dropPrivileges(cfg: Config): void {
     const account = lookupUser(cfg.user!);
@@ -251,6 +251,7 @@ export class Daemon implements TunnelHost {
     // Mode first: once the socket is the user's, changing it would take CAP_FOWNER.
     chmodSync(cfg.controlSocket, cfg.controlGroup !== null ? 0o660 : 0o600);
     chownSync(cfg.controlSocket, account.uid, group);
+    this.changes.giveJournalTo(account.uid, account.gid);
     const unreached = dropPrivileges(account);
     this.log.info('dropped privileges', { user: cfg.user, uid: account.uid, capabilities: 'CAP_NET_ADMIN,CAP_NET_RAW', bounding: 'CAP_NET_ADMIN,CAP_NET_RAW', no_new_privs: true });
     if (unreached > 0) {

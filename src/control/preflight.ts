@@ -1,6 +1,7 @@
 // Checks made before a daemon sets up anything: each failure names the
 // config field or the privilege to fix, so that nothing is half-built.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, type Config } from '../config/config.js';
 import { CAP_NET_ADMIN, CAP_NET_RAW } from '../sys/privileges.js';
 import type { NetlinkClient } from '../netlink/client.js';
@@ -29,7 +30,33 @@ export function missingCapabilities(eff: bigint): string[] {
   return missing;
 }
 
+/** Why someone other than root could change path (the file itself, a
+ * directory on the way to it, or to where a symlink leads), or null. A
+ * directory that everyone may write is fine when it is sticky (as /tmp):
+ * no one else can then replace root's entries in it. */
+export function writableByOthers(path: string): string | null {
+  const chain = (p: string): string[] => {
+    const out = [p];
+    while (p !== '/') out.push((p = dirname(p)));
+    return out;
+  };
+  const absolute = resolve(path);
+  for (const p of new Set([...chain(absolute), ...chain(realpathSync(absolute))])) {
+    const st = statSync(p);
+    const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
+    if (st.uid !== 0) return `${p} is owned by uid ${st.uid}`;
+    if ((st.mode & 0o002) !== 0 && !sticky) return `${p} is writable by everyone`;
+    if ((st.mode & 0o020) !== 0 && st.gid !== 0 && !sticky) return `${p} is writable by group ${st.gid}`;
+  }
+  return null;
+}
+
 export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
+  // Root acts on what the file names (paths, interfaces, the user to become).
+  const untrusted = process.geteuid!() === 0 ? writableByOthers(cfg.file) : null;
+  if (untrusted !== null) {
+    throw new PreflightError(`${cfg.file}: ${untrusted}; sixtun runs as root and acts on what this file names (paths, interfaces, the user to become): make it and its directories root's, writable by no one else`);
+  }
   const missing = missingCapabilities(effectiveCapabilities());
   if (missing.length > 0) {
     throw new PreflightError(`sixtun ${cfg.mode} needs ${missing.join(' and ')} (TUN device, routes, raw protocol-41 socket): run it as root, or give it ${missing.join(' and ')} (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)`);

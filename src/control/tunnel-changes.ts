@@ -88,6 +88,11 @@ export class TunnelChanges {
     this.fileTunnels = fileTunnelsKey(loadConfig(cfg.file, { journal: false }));
   }
 
+  /** Before the drop to `user:`: the journal becomes that user's. */
+  giveJournalTo(uid: number, gid: number): void {
+    this.journal?.giveTo(uid, gid);
+  }
+
   /** A tunnel by name (indexed with a journal). */
   get(name: string): TunnelConfig | undefined {
     const cfg = this.host.cfg;
@@ -211,8 +216,8 @@ export class TunnelChanges {
     return result;
   }
 
-  /** Runs configuration edits one at a time: validate, apply, then write the
-   * file (or, with a tunnel journal, validate, append, apply). */
+  /** Runs configuration edits one at a time: validate, write the file, then
+   * apply (or, with a tunnel journal, validate, append, apply). */
   edit(edits: TunnelEdit[], fromFlags = false): Promise<ChangeResult> {
     return this.serialized(async () => {
       const cfg = this.host.cfg;
@@ -230,8 +235,15 @@ export class TunnelChanges {
         return result;
       }
       const { text, config } = editTunnels(readFileSync(cfg.file, 'utf8'), cfg.file, edits, fromFlags);
+      // Written first: a change that cannot be kept (a read-only file
+      // system, a file the dropped user may not replace) is not made at all.
+      try {
+        writeAtomically(cfg.file, text);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new EditError(`cannot write ${cfg.file}, nothing changed: ${(e as Error).message}${cfg.user !== null ? ` (running as ${cfg.user}: keep tunnels in a tunnel_journal that user may write)` : ''}`, code ?? 'EIO');
+      }
       const diff = await this.reload(config);
-      writeAtomically(cfg.file, text);
       this.host.log.info('configuration changed', { file: cfg.file, ...diff });
       return diff;
     });

@@ -38,11 +38,13 @@ export function runDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `sixtun-${tag}-`));
 }
 
-/** Starts `sixtun MODE -c CONFIG` in ns and waits until its control socket answers. */
+/** Starts `sixtun MODE -c CONFIG` in ns (through a wrapper command, if
+ * given, that execs its arguments) and waits until its control socket answers. */
 export async function startDaemon(
   lab: Lab, ns: string, mode: 'server' | 'client', config: string, socket: string, spawnOpts: SpawnOptions = {}, args: string[] = [], timeoutMs = 15_000,
+  wrapper: string[] = [],
 ): Promise<RunningDaemon> {
-  const proc = lab.spawn(ns, [process.execPath, SIXTUN_BIN, mode, '-c', config, ...args], spawnOpts);
+  const proc = lab.spawn(ns, [...wrapper, process.execPath, SIXTUN_BIN, mode, '-c', config, ...args], spawnOpts);
   let exited = false;
   void proc.exited.then(() => { exited = true; });
   await waitFor(async () => {

@@ -10,10 +10,10 @@
 //
 // The records have the fields of a tunnel in the configuration file, so they
 // are validated by the same code, and errors name the journal's file and line.
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchownSync, fstatSync, fsyncSync, ftruncateSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
-import { syncDirectoryOf } from '../sys/durable.js';
+import { openRegularFile, syncDirectoryOf } from '../sys/durable.js';
 
 export interface TunnelRecord {
   name: string;
@@ -64,15 +64,13 @@ export interface JournalTail {
 }
 
 const COMPACT_MIN_LINES = 1000;
+// Read through the same descriptor: after the drop to `user:` the path may
+// no longer be readable, the descriptor opened as root still is.
+const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
 
-function readAt(path: string, position: number, length: number): Buffer {
+function readAt(fd: number, position: number, length: number): Buffer {
   const b = Buffer.alloc(length);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, b, 0, length, position);
-  } finally {
-    closeSync(fd);
-  }
+  readSync(fd, b, 0, length, position);
   return b;
 }
 const COMPACT_CHUNK = 5000;
@@ -83,7 +81,13 @@ export function readJournal(path: string): JournalContents {
   const records = new Map<string, { record: TunnelRecord; line: number }>();
   const deleted = new Set<string>();
   if (!existsSync(path)) return { records, deleted, lines: 0, validBytes: 0 };
-  const bytes = readFileSync(path);
+  const fd = openRegularFile(path, constants.O_RDONLY);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   const validBytes = bytes.lastIndexOf(0x0a) + 1;
   const lines = bytes.toString('utf8', 0, validBytes).split('\n');
   let count = 0;
@@ -128,7 +132,7 @@ export class TunnelJournal {
 
   /** Opens path for appending (creating it, mode 0600) where readJournal left off. */
   constructor(readonly path: string, at: JournalPosition) {
-    this.fd = openSync(path, 'a', 0o600);
+    this.fd = openRegularFile(path, APPEND);
     this.lines = at.lines;
     this.live = at.live;
     // A torn last line is cut off, so that the next append starts a line.
@@ -144,7 +148,7 @@ export class TunnelJournal {
       this.offset = 0;
       this.prefix = createHash('sha256');
     }
-    this.prefix.update(readAt(this.path, this.offset, offset - this.offset));
+    this.prefix.update(readAt(this.fd, this.offset, offset - this.offset));
     this.offset = offset;
   }
 
@@ -158,7 +162,8 @@ export class TunnelJournal {
     fsyncSync(this.fd);
     if (unread) return;
     this.lines++;
-    this.moveTo(this.offset + Buffer.byteLength(text));
+    this.prefix.update(text);
+    this.offset += Buffer.byteLength(text);
   }
 
   /** What another writer appended since this journal last read or wrote, or
@@ -174,7 +179,7 @@ export class TunnelJournal {
     if (st.ino !== this.ino || st.size < this.offset) return null;
     // The bytes before the tail as well: if they changed, the file was
     // edited in place, not appended to (a read and a hash, no parsing).
-    const all = readAt(this.path, 0, st.size);
+    const all = readAt(this.fd, 0, st.size);
     if (!createHash('sha256').update(all.subarray(0, this.offset)).digest().equals(this.prefix.copy().digest())) return null;
     const bytes = all.subarray(this.offset);
     const whole = bytes.lastIndexOf(0x0a) + 1;
@@ -193,6 +198,12 @@ export class TunnelJournal {
     this.moveTo(tail.end);
     this.lines += tail.lines.length;
     this.live += liveChange;
+  }
+
+  /** Makes the journal the user's that sixtun drops to: it writes the
+   * journal from then on, compaction included, and reads it on SIGHUP. */
+  giveTo(uid: number, gid: number): void {
+    fchownSync(this.fd, uid, gid);
   }
 
   put(record: TunnelRecord, isNew: boolean): void {
@@ -216,7 +227,7 @@ export class TunnelJournal {
    * lines are waiting to be read. */
   async compact(records: Iterable<TunnelRecord>): Promise<boolean> {
     const tmp = `${this.path}.compact-${process.pid}`;
-    const out = await openAsync(tmp, 'w', 0o600);
+    const out = await openAsync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let n = 0;
     try {
       let chunk: string[] = [];
@@ -241,7 +252,7 @@ export class TunnelJournal {
     renameSync(tmp, this.path);
     syncDirectoryOf(this.path);
     closeSync(this.fd);
-    this.fd = openSync(this.path, 'a', 0o600);
+    this.fd = openRegularFile(this.path, APPEND);
     const st = fstatSync(this.fd);
     this.ino = st.ino;
     this.moveTo(st.size, true);

@@ -8,6 +8,7 @@ import { native } from './native.js';
 import { refusedUser } from '../config/config.js';
 
 export const CAP_CHOWN = 0;
+export const CAP_DAC_OVERRIDE = 1;
 export const CAP_SETGID = 6;
 export const CAP_SETUID = 7;
 export const CAP_SETPCAP = 8;
@@ -15,8 +16,9 @@ export const CAP_NET_ADMIN = 12;
 export const CAP_NET_RAW = 13;
 export const KEPT_CAPABILITIES = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW);
 /** What the start as root needs besides the two kept: chown the control
- * socket, change user and groups, and shrink the bounding set afterwards. */
-export const START_CAPABILITIES = KEPT_CAPABILITIES | (1 << CAP_CHOWN) | (1 << CAP_SETGID) | (1 << CAP_SETUID) | (1 << CAP_SETPCAP);
+ * socket, read and append to the tunnel journal in the user's directory,
+ * change user and groups, and shrink the bounding set afterwards. */
+export const START_CAPABILITIES = KEPT_CAPABILITIES | (1 << CAP_CHOWN) | (1 << CAP_DAC_OVERRIDE) | (1 << CAP_SETGID) | (1 << CAP_SETUID) | (1 << CAP_SETPCAP);
 
 // securebits(7): uid 0 gains nothing by exec, nor may ambient capabilities be
 // raised; locked, so that not even this process can undo it.

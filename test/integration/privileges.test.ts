@@ -16,8 +16,8 @@ import { waitFor } from '../../src/lab/netns.js';
 /** A uid of sixtun's own for the tests: no account, shared with nothing. */
 const UID = 60123;
 const KEPT = 0x3000n;
-/** The start's bounding set: the two kept, CHOWN, SETGID, SETUID, SETPCAP. */
-const START = KEPT | 0x1c1n;
+/** The start's bounding set: the two kept, CHOWN, DAC_OVERRIDE, SETGID, SETUID, SETPCAP. */
+const START = KEPT | 0x1c3n;
 /** Node 20's inspector thread: every signal blocked (the C library's own two excepted). */
 const ALL_BLOCKED = 'fffffffe7ffbfeff';
 
