@@ -95,7 +95,7 @@ export interface ServerConfig extends CommonConfig {
   idleTimeout: number;
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
    * make at once before "abuse" (refilled at one every 2 s). */
-  updateApi: { host: string; port: number; burst: number; allowDocumentation: boolean } | null;
+  updateApi: { host: string; port: number; burst: number; allowDocumentation: boolean; checkReachable: boolean } | null;
   tunnels: TunnelConfig[];
 }
 
@@ -633,11 +633,13 @@ function metricsConfig(f: Fields): CommonConfig['metrics'] {
 function updateApiConfig(f: Fields): ServerConfig['updateApi'] {
   let burst = 5;
   let allowDocumentation = false;
+  let checkReachable = true;
   const listen = listenAddress(f, 'update_api', (sub) => {
     burst = sub.collect(() => sub.int('burst', 5, 1, 100_000), 5);
     allowDocumentation = sub.collect(() => sub.bool('allow_documentation', false), false);
+    checkReachable = sub.collect(() => sub.bool('check_reachable', true), true);
   });
-  return listen && { ...listen, burst, allowDocumentation };
+  return listen && { ...listen, burst, allowDocumentation, checkReachable };
 }
 
 function updateConfig(f: Fields): ClientConfig['update'] {

@@ -14,6 +14,7 @@ import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
 import { CrashRecord, recoverLeftovers } from './crash-record.js';
+import { EchoCheck } from './echo-check.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
 import { UpdateApi } from './update-api.js';
@@ -82,6 +83,8 @@ export class Daemon implements TunnelHost {
   private extIfindex = -1;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
+  /** Echo Requests to a tunnel's new endpoint (update API, `check_reachable`). */
+  private echo: EchoCheck | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
   private repairTimer: NodeJS.Timeout | null = null;
   private repairs: { routes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], addresses: [], proxies: [] };
@@ -192,7 +195,13 @@ export class Daemon implements TunnelHost {
         log.info('metrics listening', { listen: `${cfg.metrics.host}:${cfg.metrics.port}` });
       }
       if (cfg.mode === 'server' && cfg.updateApi) {
-        d.updateApi = new UpdateApi(d.changes.updateBackend(), { burst: cfg.updateApi.burst, allowDocumentation: cfg.updateApi.allowDocumentation });
+        if (cfg.updateApi.checkReachable) {
+          const echo = new EchoCheck(localIpv4);
+          d.echo = echo;
+          undo.push(() => echo.close());
+        }
+        const echo = d.echo;
+        d.updateApi = new UpdateApi(d.changes.updateBackend(echo ? (ip) => echo.answers(ip) : undefined), { burst: cfg.updateApi.burst, allowDocumentation: cfg.updateApi.allowDocumentation });
         await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
         undo.push(() => d.updateApi?.close());
         log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });
@@ -220,6 +229,7 @@ export class Daemon implements TunnelHost {
     if (this.idleTimer) clearInterval(this.idleTimer);
     if (this.localCheckTimer) clearTimeout(this.localCheckTimer);
     await this.updateApi?.close();
+    this.echo?.close();
     await this.dp?.stop();
     if (this.ndpFd >= 0) native.close(this.ndpFd);
     this.monitor?.close();

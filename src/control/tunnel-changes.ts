@@ -354,8 +354,10 @@ export class TunnelChanges {
   }
 
   /** The update API's view of the tunnels, and its one change: an endpoint. */
-  updateBackend(): UpdateBackend {
+  /** The update API's view of the tunnels; reachable, if given, is asked of every new endpoint. */
+  updateBackend(reachable?: (ipv4: string) => Promise<boolean>): UpdateBackend {
     return {
+      reachable,
       lookup: (name) => {
         const t = this.get(name);
         return t ? { user: t.user, keyHash: t.updateKeyHash, currentIpv4: t.clientIpv4 } : null;

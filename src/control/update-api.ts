@@ -22,6 +22,8 @@ export interface UpdateBackend {
   /** Why an address may not be an endpoint (the server's own, on its
    * connected subnets, another tunnel's), or null if it may. */
   refuse(ipv4: string, tunnel: string): Promise<string | null>;
+  /** Whether a new endpoint answers ICMP echo (absent: not asked). */
+  reachable?(ipv4: string): Promise<boolean>;
   /** Moves the tunnel to the new endpoint (and records it). */
   apply(tunnel: string, ipv4: string, from: string): Promise<void>;
   log(msg: string, fields: Record<string, unknown>): void;
@@ -236,6 +238,10 @@ export class UpdateApi {
       return `badip ${ip}`;
     }
     if (ip === target.currentIpv4) return `nochg ${ip}`;
+    if (this.backend.reachable && !(await this.backend.reachable(ip))) {
+      this.backend.log('update refused', { tunnel: hostname, ip, reason: 'no answer to ICMP echo' });
+      return `badip ${ip}`;
+    }
     await this.backend.apply(hostname, ip, from);
     return `good ${ip}`;
   }

@@ -118,6 +118,9 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     for (const bad of ['10.0.0.1', '127.0.0.1', '224.0.0.1', '198.18.0.1', SERVER_V4, ISP_SERVER_SIDE_V4]) {
       expect(curl(c.ns, `${c.name}:${k}`, `${url(c.name)}&myip=${bad}`)).toBe(`badip ${bad}`);
     }
+    // An address that does not answer an Echo Request (no host there): not taken.
+    expect(curl(c.ns, `${c.name}:${k}`, `${url(c.name)}&myip=198.51.100.99`)).toBe('badip 198.51.100.99');
+    await waitFor(() => /update refused.*198\.51\.100\.99.*no answer to ICMP echo/.test(server.proc.output()), 2000, 10, 'the refusal logged');
     const s = tunnelOf(await status(server), c.name) as unknown as { remote_ipv4: string; endpoint_changes: number };
     expect([s.remote_ipv4, s.endpoint_changes]).toEqual(['198.51.100.20', 1]);
     // 20 calls in a second: the rate limit answers abuse.
@@ -172,6 +175,8 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000, allow_documentation: true}\n` });
     const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const values = ['198.51.100.30', '198.51.100.31'];
+    // Endpoints that answer the server's Echo Requests.
+    for (const v of values) lab.ip(c.ns, ['addr', 'add', `${v}/24`, 'dev', 'wan0']);
     const loop = `for i in $(seq 100); do curl -s -m 2 -u ${c.name}:${k} "http://${SERVER_V4}:8080/nic/update?hostname=${c.name}&myip=$([ $((i % 2)) = 0 ] && echo ${values[0]} || echo ${values[1]})"; echo; done`;
     const updates = lab.spawn(t.isp, ['sh', '-c', loop]);
     await waitFor(() => (updates.output().match(/good/g) ?? []).length >= 5 + Math.floor(Math.random() * 20), 20_000, 5, 'some updates');

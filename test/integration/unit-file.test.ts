@@ -63,6 +63,8 @@ describeRoot('the shipped systemd unit', () => {
     const url = `http://${SERVER_V4}:8080/nic/update?hostname=${a.name}`;
     const update = (k: string, ip: string): string => lab.exec(a.ns, ['curl', '-s', '-m', '5', '-u', `${a.name}:${k}`, `${url}&myip=${ip}`]).trim();
 
+    // A second address of the client's, which answers the server's Echo Requests.
+    lab.ip(a.ns, ['addr', 'add', '198.51.100.200/24', 'dev', 'wan0']);
     // The tunnels in the file, which the unit makes read-only.
     let server = await startUnderUnit(lab, t, etc, config, socket);
     const routesBefore = routes();

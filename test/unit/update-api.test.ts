@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
 import { MAX_CHECKS, UpdateApi, unusableIpv4, type UpdateBackend } from '../../src/control/update-api.js';
+import { echoRequest } from '../../src/control/echo-check.js';
+import { checksum } from '../../src/wire/checksum.js';
 
 const OWNER = '198.51.100.20';
 const STRANGER = '203.0.113.66';
@@ -40,6 +42,24 @@ describe('update API under abuse', () => {
     expect(answers).toEqual([...Array(5).fill('badauth'), ...Array(15).fill('abuse')]);
     expect(v.calls).toHaveLength(5);
     expect(await api.answer(request(OWNER, 'alice', 'right'))).toBe('good 198.51.100.30');
+  });
+
+  it('a new endpoint that does not answer ICMP echo is not taken; nochg asks nothing', async () => {
+    const asked: string[] = [];
+    const b = { ...backend(), reachable: async (ip: string) => { asked.push(ip); return ip !== '198.51.100.99'; } };
+    const v = counted();
+    const api = new UpdateApi(b, { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
+    expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.99'))).toBe('badip 198.51.100.99');
+    expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.2'))).toBe('nochg 198.51.100.2');
+    expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.30'))).toBe('good 198.51.100.30');
+    expect([asked, b.applied]).toEqual([['198.51.100.99', '198.51.100.30'], ['198.51.100.30']]);
+  });
+
+  it('Echo Requests carry a checksum the receiver verifies (RFC 792, RFC 1071)', () => {
+    const m = echoRequest(0xbeef, 0x0102, new Uint8Array(16).fill(7));
+    expect([...m.subarray(0, 8)].slice(0, 2)).toEqual([8, 0]);
+    expect([m[4], m[5], m[6], m[7]]).toEqual([0xbe, 0xef, 0x01, 0x02]);
+    expect(checksum(m, 0, m.length)).toBe(0);
   });
 
   it('an unknown tunnel or user costs one key check, like a wrong key (no timing tells which exist)', async () => {
