@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { describeRoot } from '../support/root.js';
 import { C_BATCH, C_OFFLOAD, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench, svg } from '../../bench/e2e/run.js';
+import { apiFlood } from '../../bench/api-flood.js';
 
 describeRoot('end-to-end benchmark (short)', () => {
   it('measures every available path in one run, tabulates them and charts them', async () => {
@@ -46,4 +47,14 @@ describeRoot('end-to-end benchmark (short)', () => {
     expect(table).toMatch(/sixtun, medians of this run: TCP \d+\.\d\d× the C forwarder with TSO\+GRO/);
     expect(svg(r)).toMatch(/<svg[\s\S]*sixtun[\s\S]*<\/svg>/);
   }, 300_000);
+});
+
+describeRoot('the update API flood bench (short)', () => {
+  it('floods sixtun and a plain HTTP server in turn, each answered, and reports the ratios', async () => {
+    const r = await apiFlood(1, 1, () => undefined) as { median_mbps: Record<string, number>; flood_over_plain_throughput: number; requests_per_s: Record<string, number> };
+    for (const mode of ['quiet', 'plain', 'flood']) expect(r.median_mbps[mode]).toBeGreaterThan(0);
+    expect(r.requests_per_s.plain).toBeGreaterThan(0);
+    expect(r.requests_per_s.flood).toBeGreaterThan(0);
+    expect(Number.isFinite(r.flood_over_plain_throughput)).toBe(true);
+  }, 120_000);
 });
