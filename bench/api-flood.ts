@@ -11,15 +11,11 @@ import { rmSync } from 'node:fs';
 import { Lab, waitFor } from '../src/lab/netns.js';
 import { buildTopology, SERVER_V4 } from '../src/lab/topology.js';
 import { labScript, runDir, startClient, startServer } from '../src/lab/daemons.js';
+import { median, runSecondsRounds } from './stats.js';
 
 interface IperfResult { end: { sum_received: { bits_per_second: number } } }
 type Mode = 'quiet' | 'plain' | 'flood';
 const MODES: Mode[] = ['quiet', 'plain', 'flood'];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 export async function apiFlood(seconds: number, rounds: number, log: (l: string) => void): Promise<Record<string, unknown>> {
   const lab = new Lab('aflood');
@@ -80,16 +76,4 @@ export async function apiFlood(seconds: number, rounds: number, log: (l: string)
   }
 }
 
-if (process.argv[1] && /api-flood\.js$/.test(process.argv[1])) {
-  const arg = (name: string, def: number): number => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : def;
-  };
-  apiFlood(arg('--seconds', 5), arg('--rounds', 3), (l) => process.stderr.write(l + '\n')).then(
-    (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
-    (e: Error) => {
-      process.stderr.write(`api-flood: ${e.stack ?? e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (process.argv[1] && /api-flood\.js$/.test(process.argv[1])) runSecondsRounds('api-flood', apiFlood);

@@ -19,6 +19,7 @@ import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../sr
 import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
+import { percentile } from './stats.js';
 
 
 export interface ScaleResult {
@@ -64,11 +65,6 @@ function kernelFloor(lab: Lab, n: number, dir: string): number {
   const ms = performance.now() - t0;
   lab.ip(ns, ['link', 'del', 'floor0']);
   return ms;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
 async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {

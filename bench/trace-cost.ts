@@ -7,13 +7,9 @@ import { Lab, waitFor } from '../src/lab/netns.js';
 import { buildTopology } from '../src/lab/topology.js';
 import { SIXTUN_BIN, runDir, startClient, startServer, status } from '../src/lab/daemons.js';
 import { rmSync } from 'node:fs';
+import { median, runSecondsRounds } from './stats.js';
 
 interface IperfResult { end: { sum_received: { bits_per_second: number } } }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 export async function traceCost(seconds: number, rounds: number, log: (l: string) => void): Promise<Record<string, unknown>> {
   const lab = new Lab('tcost');
@@ -58,16 +54,4 @@ export async function traceCost(seconds: number, rounds: number, log: (l: string
   }
 }
 
-if (process.argv[1] && /trace-cost\.js$/.test(process.argv[1])) {
-  const arg = (name: string, def: number): number => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : def;
-  };
-  traceCost(arg('--seconds', 5), arg('--rounds', 3), (l) => process.stderr.write(l + '\n')).then(
-    (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
-    (e: Error) => {
-      process.stderr.write(`trace-cost: ${e.stack ?? e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (process.argv[1] && /trace-cost\.js$/.test(process.argv[1])) runSecondsRounds('trace-cost', traceCost);
