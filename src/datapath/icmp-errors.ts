@@ -94,7 +94,9 @@ export function handleQueuedError(
   const fragNeeded = e.origin === SO_EE_ORIGIN_ICMP && e.type === ICMP_DEST_UNREACH && e.code === ICMP_FRAG_NEEDED;
   const localTooBig = local && e.errno === EMSGSIZE;
   if (fragNeeded || localTooBig) {
-    if (e.info > 0) t.learnPathMtu(e.info, now);
+    // The size of the datagram refused, for a Fragmentation Needed without an MTU.
+    const refused = !local && quoteLen >= 4 ? (quote[2] << 8) | quote[3] : 0;
+    t.learnPathMtu(e.info, refused, now);
     return ErrorOutcome.PathMtu;
   }
   if (e.origin !== SO_EE_ORIGIN_ICMP) return ErrorOutcome.Ignored;

@@ -8,7 +8,7 @@
 // threadpool. A callback handles a bounded number of batches so that the
 // other direction and the control plane keep running under load.
 import { native } from '../sys/native.js';
-import { Slab } from '../sys/slab.js';
+import { Slab, type SlabChunk } from '../sys/slab.js';
 import { Watcher } from '../sys/watch.js';
 import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
 import { Drop, FORWARDED } from './reasons.js';
@@ -72,6 +72,8 @@ export class Datapath {
   readonly tx: Slab;
   readonly rx: Slab;
   private readonly xs: XmitScratch;
+  /** The fragment slab in runs of MAX_BATCH slots: sendmmsg takes that many a call. */
+  private readonly fragmentChunks: SlabChunk[];
   private readonly rs: RcvScratch;
   private readonly rxInnerLen: Int32Array;
   private readonly errData = new Uint8Array(RX_SLOT);
@@ -108,6 +110,7 @@ export class Datapath {
     this.coalescer = new Coalescer(batch, RX_SLOT, INNER_OFFSET);
     this.pending = new PendingBytes(batch);
     this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
+    this.fragmentChunks = this.xs.fragments.chunks();
     this.rs = createRcvScratch(batch);
     this.rxInnerLen = new Int32Array(batch);
     this.rxOriginalLen = new Int32Array(batch);
@@ -334,22 +337,52 @@ export class Datapath {
     if (xs.replies.count > 0) this.writeReplies();
   }
 
+  /** Sends the fragments of this batch (more than one sendmmsg when there
+   * are many; repeated while the kernel makes progress), then counts each
+   * datagram once: forwarded if all its fragments went, `tx-error` if the
+   * kernel refused one, `tx-busy` if one is still unsent. */
   private sendFragments(now: number): void {
     const fr = this.xs.fragments;
-    native.sendBatch(this.rawFd, fr.bytes, fr.slotSize, 0, fr.lens, fr.count, fr.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
-    let last = -1;
-    for (let i = 0; i < fr.count; i++) {
-      const id = this.xs.fragmentTunnel[i];
-      const c = this.tables.tunnels[id]?.counters;
+    const xs = this.xs;
+    const lens = fr.lens;
+    for (const v of this.fragmentChunks) {
+      if (v.start >= fr.count) break;
+      const count = Math.min(native.MAX_BATCH, fr.count - v.start);
+      let refused = 0;
+      for (let guard = 0; guard <= count; guard++) {
+        const sent = native.sendBatch(this.rawFd, v.bytes, fr.slotSize, 0, v.lens, count, v.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
+        let pending = 0;
+        let refusedNow = 0;
+        for (let i = 0; i < count; i++) {
+          if (v.lens[i] > 0) pending++;
+          else if (v.lens[i] < 0) refusedNow++;
+        }
+        const progress = sent > 0 || refusedNow > refused;
+        refused = refusedNow;
+        if (pending === 0 || !progress) break;
+      }
+    }
+    const tunnels = this.tables.tunnels;
+    for (let i = 0; i < fr.count;) {
+      const slot = xs.fragmentSlot[i];
+      let failed = false;
+      let unsent = false;
+      for (; i < fr.count && xs.fragmentSlot[i] === slot; i++) {
+        if (lens[i] < 0) failed = true;
+        else if (lens[i] > 0) unsent = true;
+        lens[i] = 0;
+      }
+      const c = tunnels[xs.slotTunnel[slot]]?.counters;
       if (!c) continue;
-      if (fr.lens[i] !== 0) c.drops[Drop.TxError]++;
-      else if (id !== last) {
-        // Count the datagram once, on its first fragment.
+      if (failed || unsent) {
+        const reason = failed ? Drop.TxError : Drop.TxBusy;
+        c.drops[reason]++;
+        xs.verdict[slot] = reason;
+      } else {
         c.txPackets++;
+        c.txBytes += xs.innerLen[slot];
         c.lastTx = now;
       }
-      last = id;
-      fr.lens[i] = 0;
     }
     fr.count = 0;
   }

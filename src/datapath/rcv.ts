@@ -165,7 +165,7 @@ function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number
   const h = sc.echoHeader;
   h.totalLength = n + IPV4_HEADER_LEN;
   h.dontFragment = t.dontFragment();
-  h.id = h.dontFragment ? 0 : (t.ipId = (t.ipId + 1) & 0xffff);
+  h.id = h.dontFragment ? 0 : t.nextIpId();
   h.ttl = t.spec.ttl === 0 ? 64 : t.spec.ttl;
   h.protocol = IPPROTO_IPV6_IN_IPV4;
   h.src = t.spec.localV4;

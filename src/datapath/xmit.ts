@@ -9,14 +9,14 @@ import { isServerAddress } from './rcv.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
 import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, UNREACH_NO_ROUTE, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
 import { TokenBucket } from './token-bucket.js';
-import type { Tunnel } from '../route/tunnel.js';
+import { MIN_PMTU, type Tunnel } from '../route/tunnel.js';
 
 /** Scratch the transmit path fills besides the packet slab. */
 export interface XmitScratch {
@@ -28,12 +28,21 @@ export interface XmitScratch {
   innerLen: Int32Array;
   /** ICMPv6 errors, and echo replies from server addresses, to write back into the TUN. */
   replies: Slab;
-  /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch). */
+  /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch):
+   * room for a whole batch of the largest packets at the smallest path MTU. */
   fragments: Slab;
-  /** Tunnel id per fragment slot. */
-  fragmentTunnel: Int32Array;
+  /** Per fragment: the batch slot of the datagram it is part of (a
+   * datagram's fragments are consecutive). */
+  fragmentSlot: Int32Array;
   icmpLimit: TokenBucket;
 }
+
+/** sixtun fragments only below this path MTU (1280 + 20: above it DF is set
+ * and the inner MTU follows the path); every fragment is smaller. */
+const MIN_FRAGMENTING_MTU = IPV6_MIN_MTU + IPV4_HEADER_LEN;
+/** At most: a 1280-byte inner packet (the tunnel MTU on such a path) in
+ * fragments of the floor path MTU's 8-byte multiple (RFC 791 §3.2). */
+export const FRAGMENTS_PER_DATAGRAM = Math.ceil(IPV6_MIN_MTU / ((MIN_PMTU - IPV4_HEADER_LEN) & ~7));
 
 /** Scratch for batches of up to `batch` packets; icmpRate: ICMPv6 errors per second (burst half that). */
 export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
@@ -44,8 +53,8 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     // Headroom for the TUN's virtio header when offloads are on (kept zero).
     // An echo reply is as long as its request: up to the TUN's largest MTU.
     replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + MTU_MAX, headroom: VNET_HDR_LEN }),
-    fragments: new Slab({ slots: 64, slotSize: 1536, nameStride: SOCKADDR_IN_LEN }),
-    fragmentTunnel: new Int32Array(64),
+    fragments: new Slab({ slots: batch * FRAGMENTS_PER_DATAGRAM, inChunks: true, slotSize: MIN_FRAGMENTING_MTU, nameStride: SOCKADDR_IN_LEN }),
+    fragmentSlot: new Int32Array(batch * FRAGMENTS_PER_DATAGRAM),
     icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
   };
 }
@@ -104,7 +113,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     const df = t.dontFragment();
     const flags = df ? 0x4000 : 0;
     // RFC 6864 §4.1: atomic datagrams (DF set) need no unique ID.
-    const ipId = df ? 0 : (t.ipId = (t.ipId + 1) & 0xffff);
+    const ipId = df ? 0 : t.nextIpId();
     let sum = t.headerSum + tos + total + ipId + flags + (ttl << 8);
     sum = (sum & 0xffff) + (sum >>> 16);
     sum = (sum & 0xffff) + (sum >>> 16);
@@ -135,12 +144,8 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     if (!df && t.pathMtu !== 0 && total > t.pathMtu) {
       // Path below 1280 + 20: fragment the IPv4 datagram ourselves (IP_HDRINCL never does).
       sc.slotTunnel[i] = id;
-      if (!fragment(b, s, total, t.pathMtu, sc, id, t)) {
-        t.counters.drops[Drop.TxBusy]++;
-        sc.verdict[i] = Drop.TxBusy;
-      } else {
-        sc.verdict[i] = FRAGMENTED;
-      }
+      fragment(b, s, total, t.pathMtu, sc, i, t);
+      sc.verdict[i] = FRAGMENTED;
       continue;
     }
     // sockaddr_in (AF_INET, port 0, remote): bytes, not a TypedArray.set per packet.
@@ -199,15 +204,12 @@ const MORE_FRAGMENTS = 0x2000;
 
 /** Splits the IPv4 datagram at buf[s, s+total) into fragments of at most
  * pathMtu bytes (RFC 791 §3.2, fragment data a multiple of 8) into
- * sc.fragments. Returns false when the fragment slab is full. */
-function fragment(
-  buf: Uint8Array, s: number, total: number, pathMtu: number, sc: XmitScratch, tunnelId: number, t: Tunnel,
-): boolean {
+ * sc.fragments, which has room for a whole batch of them. All fragments
+ * carry the datagram's ID (never 0: the datagram is not atomic). */
+function fragment(buf: Uint8Array, s: number, total: number, pathMtu: number, sc: XmitScratch, slot: number, t: Tunnel): void {
   const fr = sc.fragments;
   const payload = total - IPV4_HEADER_LEN;
-  const chunk = ((pathMtu - IPV4_HEADER_LEN) & ~7) || 8;
-  const needed = Math.ceil(payload / chunk);
-  if (fr.count + needed > fr.slots) return false;
+  const chunk = (pathMtu - IPV4_HEADER_LEN) & ~7;
   for (let off = 0; off < payload; off += chunk) {
     const f = fr.count++;
     const o = fr.slotStart(f);
@@ -228,7 +230,6 @@ function fragment(
     ob[o + 11] = c & 0xff;
     t.writeRemote(fr.names!, f * SOCKADDR_IN_LEN);
     fr.lens[f] = len;
-    sc.fragmentTunnel[f] = tunnelId;
+    sc.fragmentSlot[f] = slot;
   }
-  return true;
 }

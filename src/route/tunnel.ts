@@ -10,7 +10,12 @@ import type { IpPrefix } from '../wire/address.js';
 
 /** How long a learned path MTU holds before it is probed again (RFC 1191 §6.3: 10 min). */
 export const PMTU_EXPIRY_MS = 10 * 60 * 1000;
-export const IPV4_MIN_MTU = 68;
+/** The lowest path MTU an ICMP can teach (the kernel's net.ipv4.route.min_pmtu):
+ * lower claims are taken as this, so no one can make the tunnel send tiny fragments. */
+export const MIN_PMTU = 552;
+/** RFC 1191 §7: plateaus for a Fragmentation Needed without a next-hop MTU
+ * (RFC 792 style): the next one below the size of the datagram refused. */
+const MTU_PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
 export interface TunnelSpec {
   name: string;
@@ -109,8 +114,34 @@ export class Tunnel {
     return this.spec.pmtuDiscovery && (this.pathMtu === 0 || this.pathMtu - 20 >= IPV6_MIN_MTU);
   }
 
-  learnPathMtu(mtu: number, now: number): void {
-    this.pathMtu = mtu < IPV4_MIN_MTU ? IPV4_MIN_MTU : mtu;
+  /** The IPv4 ID of the next datagram that may be fragmented: 1..65535,
+   * never 0 (the kernel takes an ID of 0 as "pick one", per fragment). */
+  nextIpId(): number {
+    this.ipId = this.ipId >= 0xffff ? 1 : this.ipId + 1;
+    return this.ipId;
+  }
+
+  /** A Fragmentation Needed (or our own interface's EMSGSIZE) reported mtu
+   * for a datagram of `refused` bytes. As the kernel: it only ever lowers
+   * the path MTU (expiry raises it), never below MIN_PMTU; an mtu of 0 (a
+   * router older than RFC 1191) is guessed from the plateau table. Returns
+   * whether the path MTU changed. */
+  learnPathMtu(mtu: number, refused: number, now: number): boolean {
+    let v = mtu;
+    if (v === 0) {
+      v = MIN_PMTU;
+      for (const p of MTU_PLATEAUS) {
+        if (p < refused) {
+          v = p;
+          break;
+        }
+      }
+    }
+    if (v < MIN_PMTU) v = MIN_PMTU;
+    const current = this.pathMtu !== 0 && now <= this.pathMtuExpires ? this.pathMtu : this.spec.mtu + 20;
+    if (v >= current) return false;
+    this.pathMtu = v;
     this.pathMtuExpires = now + PMTU_EXPIRY_MS;
+    return true;
   }
 }

@@ -3,8 +3,10 @@
 import { native } from './native.js';
 
 export interface SlabOptions {
-  /** Number of packet slots (at most the addon's MAX_BATCH). */
+  /** Number of packet slots (at most the addon's MAX_BATCH, unless inChunks). */
   slots: number;
+  /** More slots than one addon call takes: handed over as chunks(). */
+  inChunks?: boolean;
   /** Bytes per slot, headroom included. */
   slotSize: number;
   /** Bytes kept free in front of each packet (20 for the outer IPv4 header). */
@@ -16,6 +18,14 @@ export interface SlabOptions {
   /** Bytes after the slots in the same buffer, from tailStart: a staging area
    * whose packets move into slots with copyWithin (no views, no allocation). */
   tailBytes?: number;
+}
+
+export interface SlabChunk {
+  /** Index of the chunk's first slot in the slab. */
+  start: number;
+  bytes: Uint8Array;
+  lens: Int32Array;
+  names: Uint8Array | null;
 }
 
 export class Slab {
@@ -36,7 +46,7 @@ export class Slab {
   count: number;
 
   constructor(opts: SlabOptions) {
-    if (opts.slots < 1 || opts.slots > native.MAX_BATCH) {
+    if (opts.slots < 1 || (opts.slots > native.MAX_BATCH && opts.inChunks !== true)) {
       throw new RangeError(`slab slots must be 1..${native.MAX_BATCH}, got ${opts.slots}`);
     }
     const headroom = opts.headroom ?? 0;
@@ -54,6 +64,21 @@ export class Slab {
     this.ctrlStride = opts.ctrlStride ?? 0;
     this.ctrl = this.ctrlStride > 0 ? new Uint8Array(opts.slots * this.ctrlStride) : null;
     this.count = 0;
+  }
+
+  /** Views of consecutive runs of MAX_BATCH slots (the last one shorter),
+   * for addon calls; made once by the caller. */
+  chunks(): SlabChunk[] {
+    const out: SlabChunk[] = [];
+    for (let start = 0; start < this.slots; start += native.MAX_BATCH) {
+      out.push({
+        start,
+        bytes: this.bytes.subarray(start * this.slotSize),
+        lens: this.lens.subarray(start),
+        names: this.names?.subarray(start * this.nameStride) ?? null,
+      });
+    }
+    return out;
   }
 
   /** Byte offset of slot i's first byte (the start of its headroom). */

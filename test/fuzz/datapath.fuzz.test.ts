@@ -28,7 +28,7 @@ function tables(): DatapathTables {
       pairLength: 127, routed: k === 0 ? [parsePrefix('2001:db8:100::/64')] : [], mtu: 1480, ttl: k === 0 ? 255 : 0, tosInherit: k === 1, pmtuDiscovery: true,
     });
   }
-  dp.byName.get('t1')!.learnPathMtu(1290, 0);
+  dp.byName.get('t1')!.learnPathMtu(1290, 0, 0);
   return dp;
 }
 

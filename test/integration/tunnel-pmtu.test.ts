@@ -4,17 +4,17 @@ import { afterAll, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, type Topology } from '../../src/lab/topology.js';
-import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
+import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { ping } from '../helpers/programs.js';
 import { Lab } from '../../src/lab/netns.js';
 
 const MiB = 1024 * 1024;
 
-async function tunnelPair(lab: Lab, dir: string, ispServerMtu?: number): Promise<Topology> {
+async function tunnelPair(lab: Lab, dir: string, ispServerMtu?: number): Promise<Topology & { daemons: RunningDaemon[] }> {
   const t = buildTopology(lab, { clients: 1, ispServerMtu });
-  await startServer(t, dir);
-  await startClient(t, t.clients[0], dir);
-  return t;
+  const server = await startServer(t, dir);
+  const client = await startClient(t, t.clients[0], dir);
+  return { ...t, daemons: [server, client] };
 }
 
 /** The path MTU the kernel in ns has cached towards addr (from a PTB), or null. */
@@ -70,6 +70,35 @@ describeRoot('path MTU below 1280 + 20', () => {
       }
     });
   }
+});
+
+describeRoot('an ISP link of MTU 1200', () => {
+  const lab = useLab('p1200');
+  const dir = runDir('p1200');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ping -s 2000 and 16 MiB of TCP cross it both ways, byte-exact, every packet forwarded or a named drop', async () => {
+    const t = await tunnelPair(lab, dir, 1200);
+    const c = t.clients[0];
+    // The first large pings teach both ends the path (a PTB each way); then all must pass.
+    ping(lab, c.ns, HOST_V6, { count: 4, size: 2000, interval: 0.2 });
+    ping(lab, t.host, c.clientV6, { count: 4, size: 2000, interval: 0.2 });
+    const up = ping(lab, c.ns, HOST_V6, { count: 5, size: 2000 });
+    expect(up.received, up.output).toBe(5);
+    const down = ping(lab, t.host, c.clientV6, { count: 5, size: 2000 });
+    expect(down.received, down.output).toBe(5);
+    for (const [from, to, addr, port] of [[t.host, c.ns, c.clientV6, 5021], [c.ns, t.host, HOST_V6, 5022]] as const) {
+      const r = await tcpTransfer(lab, from, to, addr, 16 * MiB, port);
+      expect(r.received).toBe(r.sent);
+    }
+    // Both ends fragmented (each learned 1200); nothing lost to a full fragment buffer or a failed send.
+    for (const d of t.daemons) {
+      const s = (await status(d)).tunnels[0];
+      expect(s.drops['tx-busy'] ?? 0).toBe(0);
+      expect(s.drops['tx-error'] ?? 0).toBe(0);
+      expect(s.path_mtu).toBe(1200);
+    }
+  });
 });
 
 describeRoot('ICMPv4 errors on the IPv4 path', () => {

@@ -5,12 +5,12 @@ import { Slab } from '../../src/sys/slab.js';
 import { SOCKADDR_IN_LEN } from '../../src/sys/sockaddr.js';
 import { DatapathTables } from '../../src/datapath/tables.js';
 import { wordsOf } from '../../src/route/prefix-table.js';
-import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
+import { createXmitScratch, FRAGMENTS_PER_DATAGRAM, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
 import { TokenBucket } from '../../src/datapath/token-bucket.js';
 import { ANSWERED, DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
-import type { TunnelSpec } from '../../src/route/tunnel.js';
+import { MIN_PMTU, PMTU_EXPIRY_MS, type TunnelSpec } from '../../src/route/tunnel.js';
 import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
 import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
 import { finishIcmpv6, icmpv6ChecksumOk, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
@@ -153,7 +153,7 @@ describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
 
   it('answers a packet over the tunnel MTU with a Packet Too Big from the tunnel’s server address', () => {
     const dp = server();
-    dp.byName.get('home')!.learnPathMtu(1400, 0);
+    dp.byName.get('home')!.learnPathMtu(1400, 0, 0);
     const slab = txSlab();
     ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::3', 1400);
     slab.lens[0] = 1400;
@@ -177,7 +177,7 @@ describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
   it('below 1280 + 20 on the path: no DF, and datagrams over the path MTU are fragmented by sixtun (RFC 4213 §3.2.2)', () => {
     const dp = server();
     const t = dp.byName.get('home')!;
-    t.learnPathMtu(1290, 0);
+    t.learnPathMtu(1290, 0, 0);
     expect(t.effectiveMtu(1)).toBe(1280);
     expect(t.dontFragment()).toBe(false);
     const slab = txSlab();
@@ -204,6 +204,59 @@ describe('xmit: encapsulation (RFC 4213 §3.5)', () => {
     }
     // Reassembled, the fragments hold exactly the inner packet.
     expect(Uint8Array.from(payload)).toEqual(slab.bytes.slice(slab.dataStart(0), slab.dataStart(0) + 1280));
+  });
+});
+
+describe('low path MTU', () => {
+  it('a whole batch of the largest packets at the floor path MTU becomes fragments, none dropped; each datagram has one non-zero ID', () => {
+    const dp = server();
+    const t = dp.byName.get('home')!;
+    // An ICMP claiming 100: taken as the floor, 552.
+    expect(t.learnPathMtu(100, 0, 0)).toBe(true);
+    expect(t.pathMtu).toBe(MIN_PMTU);
+    const batch = 128;
+    const slab = new Slab({ slots: batch, slotSize: 2048, headroom: 20, nameStride: SOCKADDR_IN_LEN });
+    for (let i = 0; i < batch; i++) {
+      ipv6Packet(slab.bytes, slab.dataStart(i), HOST, '2001:db8:ff::3', 1280);
+      slab.lens[i] = 1280;
+    }
+    t.ipId = 0xfffe;
+    const sc = scratch(batch);
+    xmitBatch(dp, slab, batch, sc, 1);
+    expect(t.counters.drops[Drop.TxBusy]).toBe(0);
+    expect(sc.fragments.count).toBe(batch * FRAGMENTS_PER_DATAGRAM);
+    const ids = new Map<number, Set<number>>();
+    const h = newIpv4Header();
+    for (let f = 0; f < sc.fragments.count; f++) {
+      parseIpv4(sc.fragments.bytes, sc.fragments.slotStart(f), h);
+      expect(h.totalLength).toBeLessThanOrEqual(MIN_PMTU);
+      const slot = sc.fragmentSlot[f];
+      ids.set(slot, (ids.get(slot) ?? new Set()).add(h.id));
+    }
+    expect(ids.size).toBe(batch);
+    for (const set of ids.values()) {
+      expect(set.size).toBe(1);
+      expect([...set][0]).not.toBe(0);
+    }
+    // The ID wrapped past 0xffff to 1, not 0.
+    expect([...ids.get(0)!][0]).toBe(0xffff);
+    expect([...ids.get(1)!][0]).toBe(1);
+  });
+
+  it('the learned path MTU only goes down (expiry raises it), never below 552; an MTU of 0 takes the RFC 1191 plateau below the refused size', () => {
+    const t = server().byName.get('home')!;
+    expect(t.learnPathMtu(1400, 1500, 0)).toBe(true);
+    expect(t.learnPathMtu(1450, 1500, 1)).toBe(false);
+    expect(t.pathMtu).toBe(1400);
+    expect(t.learnPathMtu(0, 1400, 2)).toBe(true);
+    expect(t.pathMtu).toBe(1006);
+    expect(t.learnPathMtu(0, 1006, 3)).toBe(true);
+    expect(t.pathMtu).toBe(MIN_PMTU);
+    expect(t.learnPathMtu(68, 600, 4)).toBe(false);
+    // After expiry the configured MTU holds again, and a larger MTU may be learned.
+    expect(t.effectiveMtu(4 + PMTU_EXPIRY_MS + 1)).toBe(1480);
+    expect(t.learnPathMtu(0, 1500, 5 + PMTU_EXPIRY_MS)).toBe(true);
+    expect(t.pathMtu).toBe(1492);
   });
 });
 
