@@ -48,6 +48,7 @@ export function tunnelSpecs(cfg: Config, localIpv4: string): TunnelSpec[] {
     return [{
       ...common, name: 'server', localV4, remoteV4: parseIpv4Address(cfg.serverIpv4),
       serverV6: parseIp(cfg.serverIpv6).bytes, clientV6: cfg.clientIpv6.bytes, pairLength: cfg.clientIpv6.length, routed: cfg.routes,
+      ownSources: [cfg.clientIpv6, ...(cfg.lan ? [cfg.lan.address] : [])],
     }];
   }
   return cfg.tunnels.map((t) => serverTunnelSpec(cfg, t, localV4));

@@ -80,7 +80,7 @@ export class Datapath {
   private readonly errCtrl = new Uint8Array(512);
   private readonly errInfo = new Int32Array(4);
   private readonly errName = new Uint8Array(SOCKADDR_IN_LEN);
-  private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
+  private readonly queued: QueuedError = { errno: 0, origin: 0, type: 0, code: 0, info: 0, rfc4884Length: 0 };
   private readonly rounds: number;
   private readonly rxOriginalLen: Int32Array;
   /** Called when the TUN fd fails (the device was deleted): the daemon opens it again. */
@@ -474,7 +474,7 @@ export class Datapath {
       if (n < 0) break;
       if (parseRecvErr(this.errCtrl, this.errInfo[1], this.queued)) {
         const destination = readSockaddrInAddr(this.errName, 0);
-        handleQueuedError(this.tables, this.queued, this.errData, n, destination, replies, this.xs.icmpLimit, Date.now());
+        handleQueuedError(this.tables, this.queued, this.errData, n, destination, replies, this.xs.icmpLimits, Date.now());
       }
     }
     if (replies.count > 0) this.writeReplies();

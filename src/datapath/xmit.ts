@@ -9,13 +9,13 @@ import { isServerAddress } from './rcv.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH, IPV6_SRC } from '../wire/ipv6.js';
 import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, UNREACH_NO_ROUTE, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
-import { TokenBucket } from './token-bucket.js';
+import { ErrorLimits } from './rate-limits.js';
 import { MIN_PMTU, type Tunnel } from '../route/tunnel.js';
 
 /** Scratch the transmit path fills besides the packet slab. */
@@ -34,7 +34,7 @@ export interface XmitScratch {
   /** Per fragment: the batch slot of the datagram it is part of (a
    * datagram's fragments are consecutive). */
   fragmentSlot: Int32Array;
-  icmpLimit: TokenBucket;
+  icmpLimits: ErrorLimits;
 }
 
 /** sixtun fragments only below this path MTU (1280 + 20: above it DF is set
@@ -55,7 +55,7 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + MTU_MAX, headroom: VNET_HDR_LEN }),
     fragments: new Slab({ slots: batch * FRAGMENTS_PER_DATAGRAM, inChunks: true, slotSize: MIN_FRAGMENTING_MTU, nameStride: SOCKADDR_IN_LEN }),
     fragmentSlot: new Int32Array(batch * FRAGMENTS_PER_DATAGRAM),
-    icmpLimit: new TokenBucket(icmpRate, Math.max(1, icmpRate / 2)),
+    icmpLimits: new ErrorLimits(icmpRate),
   };
 }
 
@@ -167,7 +167,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
  * from the tunnel's server address, rate limited (RFC 4443 §2.4 (f)). */
 export function answerTooBig(t: Tunnel, b: Uint8Array, p: number, len: number, mtu: number, sc: XmitScratch, now: number): void {
   t.counters.drops[Drop.TooBig]++;
-  if (mayAnswerWithError(b, p, len, true) && sc.replies.count < sc.replies.slots && sc.icmpLimit.take(now)) {
+  if (mayAnswerWithError(b, p, len, true) && sc.replies.count < sc.replies.slots && sc.icmpLimits.allow(true, b, p + IPV6_SRC, now)) {
     const r = sc.replies.count++;
     sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_PACKET_TOO_BIG, 0, mtu, t.spec.serverV6, b, p, len);
     t.counters.icmpSent++;
@@ -179,7 +179,7 @@ export function answerTooBig(t: Tunnel, b: Uint8Array, p: number, len: number, m
  * that no tunnel holds; rate limited with the other errors. */
 function answerUnassigned(dp: DatapathTables, b: Uint8Array, p: number, len: number, sc: XmitScratch, now: number): void {
   const src = dp.unreachableSource;
-  if (src === null || !mayAnswerWithError(b, p, len, false) || sc.replies.count >= sc.replies.slots || !sc.icmpLimit.take(now)) return;
+  if (src === null || !mayAnswerWithError(b, p, len, false) || sc.replies.count >= sc.replies.slots || !sc.icmpLimits.allow(false, b, p + IPV6_SRC, now)) return;
   const r = sc.replies.count++;
   sc.replies.lens[r] = emitIcmpv6Error(sc.replies.bytes, sc.replies.dataStart(r), ICMPV6_DEST_UNREACHABLE, UNREACH_NO_ROUTE, 0, src, b, p, len);
   dp.global.icmpSent++;

@@ -26,6 +26,9 @@ export interface TunnelSpec {
   clientV6: Uint8Array;
   pairLength: number;
   routed: IpPrefix[];
+  /** A client's own inner sources: its pair prefix and its LAN (a server's
+   * are looked up in its tables). What an ICMPv4 error may be relayed to. */
+  ownSources?: IpPrefix[];
   /** Tunnel MTU (TUN MTU): 1280..1480. */
   mtu: number;
   /** Outer TTL, 0 = inherit the inner hop limit. */

@@ -22,6 +22,8 @@ export const IPPROTO_ICMPV6 = 58;
 export const IP_HDRINCL = 3;
 export const IP_MTU_DISCOVER = 10;
 export const IP_RECVERR = 11;
+/** linux/in.h (5.9): the queued error says where an RFC 4884 quote's original datagram ends. */
+export const IP_RECVERR_RFC4884 = 26;
 export const IP_MTU = 14;
 export const IP_PMTUDISC_DONT = 0;
 export const IP_PMTUDISC_PROBE = 3;

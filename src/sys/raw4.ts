@@ -3,7 +3,7 @@
 // their IPv4 header (after reassembly).
 import { native } from './native.js';
 import {
-  AF_INET, IPPROTO_IP, IP_HDRINCL, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, IP_RECVERR,
+  AF_INET, IPPROTO_IP, IP_HDRINCL, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, IP_RECVERR, IP_RECVERR_RFC4884,
   SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, SO_RCVBUFFORCE, SO_SNDBUFFORCE,
 } from './constants.js';
 import { sockaddrIn } from './sockaddr.js';
@@ -25,7 +25,14 @@ export function openRaw4(opts: Raw4Options): number {
     // PROBE: the kernel neither fragments nor refuses on its cached PMTU; we
     // set DF ourselves and learn the path MTU from the errors queued below.
     native.setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
-    if (opts.recvErr) native.setsockopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+    if (opts.recvErr) {
+      native.setsockopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+      try {
+        native.setsockopt(fd, IPPROTO_IP, IP_RECVERR_RFC4884, 1);
+      } catch {
+        // Before Linux 5.9: extension objects cannot be told from the quote (rare; relayed as quoted).
+      }
+    }
     if (opts.bufferBytes) {
       native.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.bufferBytes);
       native.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, opts.bufferBytes);

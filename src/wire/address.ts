@@ -165,13 +165,17 @@ export function formatPrefix(p: IpPrefix): string {
 
 /** Whether addr lies inside prefix (same family). */
 export function prefixContains(prefix: IpPrefix, addr: Uint8Array): boolean {
-  if (addr.length !== prefix.bytes.length) return false;
+  return addr.length === prefix.bytes.length && prefixContainsAt(prefix, addr, 0);
+}
+
+/** Whether the address of prefix's family at buf[off] lies inside prefix. */
+export function prefixContainsAt(prefix: IpPrefix, buf: Uint8Array, off: number): boolean {
   const full = prefix.length >> 3;
-  for (let i = 0; i < full; i++) if (addr[i] !== prefix.bytes[i]) return false;
+  for (let i = 0; i < full; i++) if (buf[off + i] !== prefix.bytes[i]) return false;
   const rest = prefix.length & 7;
   if (rest === 0) return true;
   const mask = (0xff << (8 - rest)) & 0xff;
-  return (addr[full] & mask) === (prefix.bytes[full] & mask);
+  return (buf[off + full] & mask) === (prefix.bytes[full] & mask);
 }
 
 /** bytes with every bit from length on cleared: the prefix's first address. */

@@ -2,7 +2,17 @@
 // (RFC 8200 §8.1).
 import { sumWords, fold } from './checksum.js';
 import { readU16, writeU16, writeU32 } from './ipv4.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_ICMPV6, emitIpv6 } from './ipv6.js';
+import {
+  IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_DEST_OPTS,
+  NEXT_HEADER_FRAGMENT, NEXT_HEADER_HOP_BY_HOP, NEXT_HEADER_ICMPV6, NEXT_HEADER_ROUTING, emitIpv6,
+} from './ipv6.js';
+
+/** RFC 4443 §2.1: types 0..127 are errors, 128..255 informational. */
+const ICMPV6_INFORMATIONAL = 128;
+const NEXT_HEADER_AH = 51;
+const FRAGMENT_HEADER_LEN = 8;
+/** Extension headers walked before giving up (a chain longer than this is answered). */
+const MAX_EXTENSION_HEADERS = 8;
 
 export const ICMPV6_TYPE = 0;
 export const ICMPV6_CODE = 1;
@@ -73,17 +83,42 @@ export function emitIcmpv6Error(
   return IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN + quote;
 }
 
-/** RFC 4443 §2.4 (e): never answer an ICMPv6 error, or a packet to a
- * multicast destination (Packet Too Big excepted), with an error. */
+/** RFC 4443 §2.4 (e): never answer with an error an ICMPv6 error (also
+ * one behind extension headers, RFC 8200 §4), a packet to a multicast
+ * destination (Packet Too Big excepted), or a packet whose source is not
+ * one node (unspecified, multicast). A non-first fragment, or a chain cut
+ * short by the quote, cannot be told apart: it may be answered (as the
+ * kernel's is_ineligible decides). */
 export function mayAnswerWithError(buf: Uint8Array, ipOff: number, len: number, packetTooBig: boolean): boolean {
   if (buf[ipOff + IPV6_DST] === 0xff && !packetTooBig) return false;
-  if (buf[ipOff + 6] === NEXT_HEADER_ICMPV6 && len > IPV6_HEADER_LEN) {
-    const type = buf[ipOff + IPV6_HEADER_LEN];
-    if (type < 128) return false;
+  if (buf[ipOff + IPV6_SRC] === 0xff) return false;
+  let unspecified = true;
+  for (let i = 0; i < 16; i++) if (buf[ipOff + IPV6_SRC + i] !== 0) unspecified = false;
+  if (unspecified) return false;
+  const end = ipOff + len;
+  let next = buf[ipOff + IPV6_NEXT_HEADER];
+  let off = ipOff + IPV6_HEADER_LEN;
+  for (let hops = 0; hops < MAX_EXTENSION_HEADERS; hops++) {
+    if (next === NEXT_HEADER_ICMPV6) return off < end && buf[off + ICMPV6_TYPE] >= ICMPV6_INFORMATIONAL;
+    if (next === NEXT_HEADER_FRAGMENT) {
+      if (off + FRAGMENT_HEADER_LEN > end) return true;
+      if ((((buf[off + 2] << 8) | buf[off + 3]) & 0xfff8) !== 0) return true;
+      next = buf[off];
+      off += FRAGMENT_HEADER_LEN;
+    } else if (next === NEXT_HEADER_HOP_BY_HOP || next === NEXT_HEADER_ROUTING || next === NEXT_HEADER_DEST_OPTS) {
+      if (off + 2 > end) return true;
+      next = buf[off];
+      off += (buf[off + 1] + 1) * 8;
+    } else if (next === NEXT_HEADER_AH) {
+      // RFC 4302 §2.2: the length is in 4-octet units, minus 2.
+      if (off + 2 > end) return true;
+      next = buf[off];
+      off += (buf[off + 1] + 2) * 4;
+    } else {
+      return true;
+    }
   }
-  // Unspecified source: nowhere to send it.
-  for (let i = 0; i < 16; i++) if (buf[ipOff + IPV6_SRC + i] !== 0) return true;
-  return false;
+  return true;
 }
 
 /** RFC 4443 §4.2: the Echo Reply to the Echo Request at orig[origOff, +len),

@@ -8,7 +8,7 @@ import { DatapathTables } from '../../src/datapath/tables.js';
 import { createXmitScratch, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { createRcvScratch, rcvBatch } from '../../src/datapath/rcv.js';
 import { handleQueuedError } from '../../src/datapath/icmp-errors.js';
-import { TokenBucket } from '../../src/datapath/token-bucket.js';
+import { ErrorLimits } from '../../src/datapath/rate-limits.js';
 import { Drop, FORWARDED, FRAGMENTED } from '../../src/datapath/reasons.js';
 import { emitIpv4, newIpv4Header, parseIpv4Address } from '../../src/wire/ipv4.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
@@ -146,8 +146,8 @@ describe('datapath fuzz (seeded)', () => {
         if (quote.length > 20) quote[20] = 0x60;
       }
       replies.count = 0;
-      const e = { errno: rng.pick([90, 113, 101]), origin: rng.int(5), type: rng.pick([3, 11, 12, rng.int(256)]), code: rng.int(16), info: rng.int(70000) };
-      handleQueuedError(dp, e, quote, quote.length, rng.pick(REMOTES), replies, new TokenBucket(1e9, 1e9), n);
+      const e = { errno: rng.pick([90, 113, 101]), origin: rng.int(5), type: rng.pick([3, 11, 12, rng.int(256)]), code: rng.int(16), info: rng.int(70000), rfc4884Length: rng.int(2) ? 0 : rng.int(200) };
+      handleQueuedError(dp, e, quote, quote.length, rng.pick(REMOTES), replies, new ErrorLimits(1e9), n);
       for (let r = 0; r < replies.count; r++) expect(replies.lens[r]).toBeLessThanOrEqual(1280);
     }
   });

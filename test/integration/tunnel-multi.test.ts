@@ -6,6 +6,7 @@ import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer, status, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { helperScript, ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 
 describeRoot('one server, three clients', () => {
   const lab = useLab('multi');
@@ -106,6 +107,29 @@ describeRoot('one server, three clients', () => {
     expect((after.drops_without_tunnel['icmp-not-ours'] ?? 0) - (before.drops_without_tunnel['icmp-not-ours'] ?? 0)).toBe(5);
     expect(tunnelOf(after, c.name).icmp_sent).toBe(tunnelOf(before, c.name).icmp_sent);
     expect(ping(lab, t.host, c.clientV6).received).toBe(3);
+  });
+
+  it('an off-path host that knows both endpoints can neither push the path MTU below 552 nor aim ICMPv6 errors at a stranger', async () => {
+    const c = t.clients[1];
+    const before = tunnelOf(await status(server), c.name);
+    const icmp4 = (...args: string[]): { sent: number } => JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-icmp4'), SERVER_V4, ...args]));
+    // Fragmentation Needed, next-hop MTU 68, quoting a real-looking tunnel datagram.
+    expect(icmp4('3', '4', SERVER_V4, c.v4, '1', '68', HOST_V6, c.clientV6).sent).toBe(1);
+    // Host unreachable quoting an inner packet between two strangers.
+    const forged = icmp4('3', '1', SERVER_V4, c.v4, '3', '0', '2001:db8:bad::1', '2001:db8:bad::2').sent;
+    expect(forged).toBeGreaterThan(0);
+    const notOurs = (x: typeof before): number => x.drops['icmp-not-ours'] ?? 0;
+    await waitFor(async () => {
+      const now = tunnelOf(await status(server), c.name);
+      return now.path_mtu !== null && notOurs(now) - notOurs(before) >= forged;
+    }, 3000, 20, 'the errors read');
+    const after = tunnelOf(await status(server), c.name);
+    expect(after.path_mtu).toBe(552);
+    expect(after.icmp_sent).toBe(before.icmp_sent);
+    expect(notOurs(after) - notOurs(before)).toBe(forged);
+    // Still forwarding, large packets too: after one Packet Too Big (1280) the host's fragments are fragmented by sixtun.
+    ping(lab, t.host, c.clientV6, { size: 1400, count: 1 });
+    expect(ping(lab, t.host, c.clientV6, { size: 1400 }).received).toBe(3);
   });
 
   it('propagates CE from the outer header into an ECT inner packet', async () => {

@@ -8,12 +8,12 @@ import { wordsOf } from '../../src/route/prefix-table.js';
 import { createXmitScratch, FRAGMENTS_PER_DATAGRAM, xmitBatch, type XmitScratch } from '../../src/datapath/xmit.js';
 import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
-import { TokenBucket } from '../../src/datapath/token-bucket.js';
+import { ERRORS_PER_DESTINATION, ErrorLimits, TOO_BIG_PER_DESTINATION } from '../../src/datapath/rate-limits.js';
 import { ANSWERED, DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
 import { MIN_PMTU, PMTU_EXPIRY_MS, type TunnelSpec } from '../../src/route/tunnel.js';
 import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
 import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
-import { finishIcmpv6, icmpv6ChecksumOk, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
+import { finishIcmpv6, icmpv6ChecksumOk, mayAnswerWithError, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
 import { formatIp, parseIp, parsePrefix } from '../../src/wire/address.js';
 
 const LOCAL = parseIpv4Address('203.0.113.1');
@@ -376,32 +376,99 @@ function recvErrCmsg(origin: number, type: number, code: number, info: number, e
 }
 
 describe('ICMPv4 errors from the error queue', () => {
-  function quoted(innerQuote: number, dst = REMOTE): { buf: Uint8Array; len: number } {
+  function quoted(innerQuote: number, dst = REMOTE, inner: [string, string] = [HOST, '2001:db8:ff::3']): { buf: Uint8Array; len: number } {
     const buf = new Uint8Array(20 + 1480);
     const h = newIpv4Header();
     Object.assign(h, { totalLength: 1500, ttl: 255, protocol: 41, src: LOCAL, dst, dontFragment: true });
     emitIpv4(h, buf, 0);
-    ipv6Packet(buf, 20, HOST, '2001:db8:ff::3', 1480);
+    ipv6Packet(buf, 20, inner[0], inner[1], 1480);
     return { buf, len: 20 + innerQuote };
   }
+  const unreachable = { errno: 113, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 1, info: 0, rfc4884Length: 0 };
+
+  it('relays an error only about a packet the tunnel carries: a forged quote cannot aim sixtun\'s ICMPv6 at a stranger', () => {
+    const dp = server();
+    const replies = new Slab({ slots: 4, slotSize: 1280 });
+    // Right outer addresses (the off-path host knows both endpoints), inner packet between two strangers.
+    const forged = quoted(48, REMOTE, ['2001:db8:bad::1', '2001:db8:bad::2']);
+    expect(handleQueuedError(dp, unreachable, forged.buf, forged.len, REMOTE, replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Ignored);
+    expect(replies.count).toBe(0);
+    expect(dp.byName.get('home')!.counters.drops[Drop.IcmpNotOurs]).toBe(1);
+    // To the tunnel's routed prefix: relayed.
+    const routed = quoted(48, REMOTE, [HOST, '2001:db8:100::9']);
+    expect(handleQueuedError(dp, unreachable, routed.buf, routed.len, REMOTE, replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Relayed);
+  });
+
+  it('RFC 4884: only the original datagram is quoted on, not the extension objects after it', () => {
+    const dp = server();
+    const replies = new Slab({ slots: 4, slotSize: 1280 });
+    const { buf } = quoted(200);
+    // 128 bytes of original datagram (RFC 4884 §5.1), then an extension structure.
+    buf.fill(0xee, 128, 220);
+    expect(handleQueuedError(dp, { ...unreachable, rfc4884Length: 128 }, buf, 220, REMOTE, replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Relayed);
+    expect(replies.lens[0]).toBe(40 + 8 + 128 - 20);
+  });
+
+  it('errors are limited per destination and in all; Packet Too Big only per destination, so a heavy sender cannot starve it', () => {
+    const limits = new ErrorLimits(100);
+    const a = parseIp('2001:db8:a::1').bytes;
+    const b = parseIp('2001:db8:b::1').bytes;
+    let toA = 0;
+    for (let i = 0; i < 100; i++) if (limits.allow(false, a, 0, 1)) toA++;
+    expect(toA).toBe(ERRORS_PER_DESTINATION);
+    // Others share what is left of the budget (burst 50) …
+    let others = 0;
+    for (let i = 0; i < 100; i++) if (limits.allow(false, parseIp(`2001:db8:c::${i.toString(16)}`).bytes, 0, 1)) others++;
+    expect(others).toBe(50 - ERRORS_PER_DESTINATION);
+    // … which is gone now; Packet Too Big still reaches b, up to its own per-destination burst.
+    expect(limits.allow(false, b, 0, 1)).toBe(false);
+    let tooBig = 0;
+    for (let i = 0; i < 200; i++) if (limits.allow(true, b, 0, 1)) tooBig++;
+    expect(tooBig).toBe(TOO_BIG_PER_DESTINATION);
+  });
+
+  it('never answers an ICMPv6 error, also behind extension headers, nor a multicast or unspecified source (RFC 4443 §2.4 (e))', () => {
+    const pkt = (next: number, ext: number[], type: number, src = HOST): Uint8Array => {
+      const buf = new Uint8Array(40 + ext.length + 8);
+      emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: ext.length + 8, nextHeader: next, hopLimit: 64, src: parseIp(src).bytes, dst: parseIp('2001:db8:ff::3').bytes }, buf, 0);
+      buf.set(ext, 40);
+      buf[40 + ext.length] = type;
+      return buf;
+    };
+    const hopByHop = [NEXT_HEADER_ICMPV6, 0, 1, 4, 0, 0, 0, 0];
+    const firstFragment = [NEXT_HEADER_ICMPV6, 0, 0, 0, 0, 0, 0, 1];
+    const laterFragment = [NEXT_HEADER_ICMPV6, 0, 0x05, 0x00, 0, 0, 0, 1];
+    const dstOptsThenFragment = [44, 0, 1, 4, 0, 0, 0, 0, ...firstFragment];
+    const may = (b: Uint8Array): boolean => mayAnswerWithError(b, 0, b.length, false);
+    expect(may(pkt(NEXT_HEADER_ICMPV6, [], 1))).toBe(false);
+    expect(may(pkt(NEXT_HEADER_ICMPV6, [], 128))).toBe(true);
+    expect(may(pkt(0, hopByHop, 1))).toBe(false);
+    expect(may(pkt(0, hopByHop, 128))).toBe(true);
+    expect(may(pkt(44, firstFragment, 3))).toBe(false);
+    expect(may(pkt(60, dstOptsThenFragment, 2))).toBe(false);
+    // A later fragment: what it carries cannot be seen.
+    expect(may(pkt(44, laterFragment, 1))).toBe(true);
+    expect(may(pkt(NEXT_HEADER_ICMPV6, [], 128, 'ff02::1'))).toBe(false);
+    expect(may(pkt(NEXT_HEADER_ICMPV6, [], 128, '::'))).toBe(false);
+  });
 
   it('parses the IP_RECVERR control message', () => {
     const { ctrl, len } = recvErrCmsg(SO_EE_ORIGIN_ICMP, 3, 4, 1400, 90);
-    const out = { errno: 0, origin: 0, type: 0, code: 0, info: 0 };
+    const out = { errno: 0, origin: 0, type: 0, code: 0, info: 0, rfc4884Length: 0 };
     expect(parseRecvErr(ctrl, len, out)).toBe(true);
-    expect(out).toEqual({ errno: 90, origin: 2, type: 3, code: 4, info: 1400 });
+    expect(out).toEqual({ errno: 90, origin: 2, type: 3, code: 4, info: 1400, rfc4884Length: 0 });
     expect(parseRecvErr(ctrl, 10, out)).toBe(false);
   });
 
   it('Fragmentation Needed and a local EMSGSIZE set the path MTU', () => {
     for (const e of [
-      { errno: 90, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 4, info: 1400 },
-      { errno: 90, origin: SO_EE_ORIGIN_LOCAL, type: 0, code: 0, info: 1400 },
+      { errno: 90, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 4, info: 1400, rfc4884Length: 0 },
+      { errno: 90, origin: SO_EE_ORIGIN_LOCAL, type: 0, code: 0, info: 1400, rfc4884Length: 0 },
     ]) {
       const dp = server();
       const { buf, len } = quoted(8);
       const replies = new Slab({ slots: 4, slotSize: 1280 });
-      expect(handleQueuedError(dp, e, buf, e.origin === SO_EE_ORIGIN_LOCAL ? 0 : len, REMOTE, replies, new TokenBucket(10, 10), 5)).toBe(ErrorOutcome.PathMtu);
+      expect(handleQueuedError(dp, e, buf, e.origin === SO_EE_ORIGIN_LOCAL ? 0 : len, REMOTE, replies, new ErrorLimits(10), 5)).toBe(ErrorOutcome.PathMtu);
       expect(dp.byName.get('home')!.pathMtu).toBe(1400);
       expect(dp.byName.get('home')!.effectiveMtu(6)).toBe(1380);
     }
@@ -412,14 +479,14 @@ describe('ICMPv4 errors from the error queue', () => {
       const dp = server();
       const replies = new Slab({ slots: 4, slotSize: 1280 });
       const { buf, len } = quoted(48);
-      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0 }, buf, len, REMOTE, replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Relayed);
+      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0, rfc4884Length: 0 }, buf, len, REMOTE, replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Relayed);
       const h = parseIpv6(replies.bytes, 0);
       expect(formatIp(h.dst)).toBe(HOST);
       expect(formatIp(h.src)).toBe('2001:db8:ff::2');
       expect(replies.bytes[40]).toBe(v6type);
       expect(icmpv6ChecksumOk(replies.bytes, 0, replies.lens[0] - 40)).toBe(true);
       const short = quoted(8);
-      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0 }, short.buf, short.len, REMOTE, replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Ignored);
+      expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type, code, info: 0, rfc4884Length: 0 }, short.buf, short.len, REMOTE, replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Ignored);
       expect(dp.byName.get('home')!.counters.drops[Drop.IcmpQuoteShort]).toBe(1);
     }
   });
@@ -428,7 +495,7 @@ describe('ICMPv4 errors from the error queue', () => {
     const dp = server();
     const replies = new Slab({ slots: 4, slotSize: 1280 });
     const { buf, len } = quoted(48, parseIpv4Address('192.0.2.77'));
-    expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 1, info: 0 }, buf, len, parseIpv4Address('192.0.2.77'), replies, new TokenBucket(10, 10), 1)).toBe(ErrorOutcome.Ignored);
+    expect(handleQueuedError(dp, { errno: 113, origin: SO_EE_ORIGIN_ICMP, type: 3, code: 1, info: 0, rfc4884Length: 0 }, buf, len, parseIpv4Address('192.0.2.77'), replies, new ErrorLimits(10), 1)).toBe(ErrorOutcome.Ignored);
     expect(replies.count).toBe(0);
     expect(dp.global.drops[Drop.IcmpNotOurs]).toBe(1);
   });
