@@ -106,11 +106,11 @@ export async function status(argv: string[]): Promise<number> {
       ? 'offload off\n'
       : `offload ${mode}: ${off.super_packets} super-packets cut into ${off.segments} segments; ${off.coalesced_segments} segments written as ${off.coalesced_packets} packets\n`);
   }
-  const ndp = result.ndp as { mode: string; seen?: number; answered?: number; not_ours?: number; rate_limited?: number; invalid?: Record<string, number> } | null;
+  const ndp = result.ndp as { mode: string; seen?: number; answered?: number; not_ours?: number; rate_limited?: number; other_host?: number; invalid?: Record<string, number> } | null;
   if (ndp) {
     const invalid = Object.entries(ndp.invalid ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
     process.stdout.write(ndp.mode === 'userspace'
-      ? `ndp userspace: seen ${ndp.seen} answered ${ndp.answered} not-ours ${ndp.not_ours} rate-limited ${ndp.rate_limited} invalid ${invalid}\n`
+      ? `ndp userspace: seen ${ndp.seen} answered ${ndp.answered} not-ours ${ndp.not_ours} rate-limited ${ndp.rate_limited} other-host ${ndp.other_host} invalid ${invalid}\n`
       : `ndp ${ndp.mode}\n`);
   }
   for (const w of result.kernel_interference as string[]) process.stdout.write(`warning: ${w}\n`);

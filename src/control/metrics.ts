@@ -89,6 +89,7 @@ export function renderMetrics(
     e.sample('sixtun_ndp_solicitations_total', { result: 'answered' }, ndp.answered);
     e.sample('sixtun_ndp_solicitations_total', { result: 'not-ours' }, ndp.notOurs);
     e.sample('sixtun_ndp_solicitations_total', { result: 'rate-limited' }, ndp.rateLimited);
+    e.sample('sixtun_ndp_solicitations_total', { result: 'other-host' }, ndp.otherHost);
     ndp.invalid.forEach((v, i) => { if (v > 0) e.sample('sixtun_ndp_solicitations_total', { result: `invalid-${NS_CHECK_NAMES[i]}` }, v); });
   }
   if (offload) {

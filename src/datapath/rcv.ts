@@ -14,6 +14,9 @@ import { MTU_MAX } from '../config/config.js';
 import type { Tunnel } from '../route/tunnel.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
 
+/** RFC 4291 §2.7: the scope field of a multicast address (its second byte's low nibble). */
+const MULTICAST_SCOPE_LINK = 2;
+
 export const INNER_OFFSET = IPV4_HEADER_LEN;
 
 /** Scratch the receive path fills: tunnel id per slot for counting after the write. */
@@ -113,8 +116,9 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
       continue;
     }
     const da = p + IPV6_DST;
-    if (b[da] === 0xff ? b[da + 1] !== 0x02 : classifySource(b, da) !== SourceClass.Ok) {
-      // Only link-scope multicast makes sense on a point-to-point tunnel;
+    if (b[da] === 0xff ? (b[da + 1] & 0x0f) !== MULTICAST_SCOPE_LINK : classifySource(b, da) !== SourceClass.Ok) {
+      // Only link-scope multicast makes sense on a point-to-point tunnel (the
+      // scope is the low nibble whatever the flags: ff02, ff12, ff32 …);
       // loopback, unspecified and IPv4-mapped/compatible never do.
       c[Drop.MartianDestination]++;
       sc.verdict[i] = Drop.MartianDestination;

@@ -13,8 +13,12 @@ import { NS_FILTER } from './filter.js';
 import type { NdpResponder } from './responder.js';
 import type { Tracer } from '../trace/tracer.js';
 
-/** sockaddr_ll.sll_pkttype (byte 10): PACKET_OUTGOING frames are our own host's. */
+/** sockaddr_ll.sll_pkttype (byte 10, linux/if_packet.h). */
 const SLL_PKTTYPE = 10;
+/** A frame to another host's MAC, seen because the interface is promiscuous
+ * (a bridge port, a running tcpdump): not for us, as IPv6 input drops it. */
+const PACKET_OTHERHOST = 3;
+/** Our own host's frames going out. */
 const PACKET_OUTGOING = 4;
 
 /** The proxy's socket on the external interface: NS frames only, all-multicast. */
@@ -45,7 +49,12 @@ export class NdpProxy {
       if (n <= 0) return;
       const now = Date.now();
       for (let i = 0; i < n; i++) {
-        if (rx.names![i * rx.nameStride + SLL_PKTTYPE] === PACKET_OUTGOING || rx.lens[i] < 0) continue;
+        const kind = rx.names![i * rx.nameStride + SLL_PKTTYPE];
+        if (kind === PACKET_OUTGOING || rx.lens[i] < 0) continue;
+        if (kind === PACKET_OTHERHOST) {
+          this.responder.counters.otherHost++;
+          continue;
+        }
         const frame = rx.bytes.subarray(rx.slotStart(i), rx.slotStart(i) + rx.slotSize);
         const len = this.responder.handle(frame, rx.lens[i], this.out, now);
         if (this.tracer !== null && this.tracer.active) {

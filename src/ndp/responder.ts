@@ -4,7 +4,8 @@
 // kernel's proxy_ndp uses (ndisc_recv_ns): O=0, S=1 for a normal NS and S=0
 // to ff02::1 for DAD, TLLA when the NS was multicast or DAD.
 import { PrefixTable } from '../route/prefix-table.js';
-import { readU32 } from '../wire/ipv4.js';
+import { AddressLimiter } from '../datapath/rate-limits.js';
+import { TokenBucket } from '../datapath/token-bucket.js';
 import { ETH_DST, ETH_HEADER_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV6, writeMulticastMac } from '../wire/ethernet.js';
 import { IPV6_SRC } from '../wire/ipv6.js';
 import { NA_FLAG_ROUTER, NA_FLAG_SOLICITED, ND_TARGET, NS_CHECK_NAMES, NsCheck, checkNs, emitNa, newNsInfo } from '../wire/ndp.js';
@@ -18,6 +19,8 @@ export class NdpCounters {
   answered = 0;
   notOurs = 0;
   rateLimited = 0;
+  /** Frames to another host's MAC (promiscuous interface): never answered. */
+  otherHost = 0;
   readonly invalid = new Float64Array(NS_CHECK_NAMES.length);
 }
 
@@ -25,19 +28,20 @@ export class NdpCounters {
 export function ndpCountersJson(c: Readonly<NdpCounters>): Record<string, unknown> {
   const invalid: Record<string, number> = {};
   c.invalid.forEach((v, i) => { if (v > 0) invalid[NS_CHECK_NAMES[i]] = v; });
-  return { seen: c.seen, answered: c.answered, not_ours: c.notOurs, rate_limited: c.rateLimited, invalid };
-}
-
-interface Bucket {
-  tokens: number;
-  last: number;
+  return { seen: c.seen, answered: c.answered, not_ours: c.notOurs, rate_limited: c.rateLimited, other_host: c.otherHost, invalid };
 }
 
 export interface ResponderOptions {
   routerFlag: boolean;
   /** Answers per second per solicitor (burst: the same number). */
   ratePerSolicitor: number;
+  /** Answers per second in all (burst: the same number). */
+  ratePerSecond?: number;
 }
+
+/** Answers per second in all, unless told otherwise: a flood from many
+ * (spoofed) solicitors costs at most this many frames out. */
+export const NDP_ANSWERS_PER_SECOND = 1000;
 
 export class NdpResponder {
   readonly counters = new NdpCounters();
@@ -48,29 +52,21 @@ export class NdpResponder {
   mac: Uint8Array = new Uint8Array(6);
   linkLocal: Uint8Array = new Uint8Array(16);
   private readonly info = newNsInfo();
-  private readonly buckets = new Map<number, Bucket>();
+  /** Per solicitor: its whole IPv6 source, or (DAD, source ::) its MAC. */
+  private readonly perSolicitor: AddressLimiter;
+  private readonly all: TokenBucket;
+  private readonly key = new Uint8Array(16);
   private readonly dstScratch = new Uint8Array(16);
 
-  constructor(private readonly opts: ResponderOptions) {}
+  constructor(private readonly opts: ResponderOptions) {
+    this.perSolicitor = new AddressLimiter(opts.ratePerSolicitor, opts.ratePerSolicitor, MAX_SOLICITORS);
+    const total = opts.ratePerSecond ?? NDP_ANSWERS_PER_SECOND;
+    this.all = new TokenBucket(total, total);
+  }
 
   setInterface(mac: Uint8Array, linkLocal: Uint8Array): void {
     this.mac = mac.slice(0, 6);
     this.linkLocal = linkLocal.slice(0, 16);
-  }
-
-  private allow(key: number, now: number): boolean {
-    let b = this.buckets.get(key);
-    if (!b) {
-      // Bounded memory under a flood from many (spoofed) solicitors.
-      if (this.buckets.size >= MAX_SOLICITORS) this.buckets.clear();
-      b = { tokens: this.opts.ratePerSolicitor, last: now };
-      this.buckets.set(key, b);
-    }
-    b.tokens = Math.min(this.opts.ratePerSolicitor, b.tokens + ((now - b.last) * this.opts.ratePerSolicitor) / 1000);
-    b.last = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
   }
 
   /** Handles frame[0, len). Returns the NA frame's length written into out,
@@ -98,10 +94,15 @@ export class NdpResponder {
       return 0;
     }
     const s = ip + IPV6_SRC;
-    const key = info.dad
-      ? (readU32(frame, ETH_SRC) ^ ((frame[ETH_SRC + 4] << 8) | frame[ETH_SRC + 5])) >>> 0
-      : (readU32(frame, s) ^ readU32(frame, s + 4) ^ readU32(frame, s + 8) ^ readU32(frame, s + 12)) >>> 0;
-    if (!this.allow(key, now)) {
+    let allowed: boolean;
+    if (info.dad) {
+      // Source ::, so the MAC (in a key of its own kind: the rest zero, never an address a host sends from).
+      for (let i = 0; i < 6; i++) this.key[i] = frame[ETH_SRC + i];
+      allowed = this.perSolicitor.take(this.key, 0, now);
+    } else {
+      allowed = this.perSolicitor.take(frame, s, now);
+    }
+    if (!allowed || !this.all.take(now)) {
       c.rateLimited++;
       this.lastVerdict = 'ignored: rate-limited';
       return 0;

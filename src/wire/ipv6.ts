@@ -106,7 +106,3 @@ export function isLinkLocal(w0: number): boolean {
   return (w0 >>> 22) === (0xfe80 >>> 6);
 }
 
-/** Link-local scope multicast, ff02::/16 (all-nodes, all-routers, solicited-node, MLD). */
-export function isLinkScopeMulticast(w0: number): boolean {
-  return (w0 >>> 16) === 0xff02;
-}

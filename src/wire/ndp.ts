@@ -31,11 +31,14 @@ export const enum NsCheck {
   BadOption,
   DadNotSolicitedNode,
   DadWithSourceLinkLayer,
+  MulticastSource,
+  BadSourceLinkLayer,
 }
 
 export const NS_CHECK_NAMES: readonly string[] = [
   'ok', 'truncated', 'not-icmpv6', 'not-ns', 'bad-hop-limit', 'bad-code', 'too-short', 'bad-checksum',
-  'multicast-target', 'bad-option', 'dad-not-solicited-node', 'dad-with-source-link-layer',
+  'multicast-target', 'bad-option', 'dad-not-solicited-node', 'dad-with-source-link-layer', 'multicast-source',
+  'bad-source-link-layer',
 ];
 
 /** What a valid NS says; filled by checkNs into an object the caller owns. */
@@ -49,6 +52,9 @@ export interface NsInfo {
   /** The IPv6 destination is multicast. */
   multicastDestination: boolean;
 }
+
+/** RFC 2464 §6: type, length, 6-byte address. */
+const ETHERNET_LL_OPTION_LEN = 8;
 
 export function newNsInfo(): NsInfo {
   return { icmp: 0, sourceLinkLayer: -1, dad: false, multicastDestination: false };
@@ -79,13 +85,20 @@ export function checkNs(buf: Uint8Array, ip: number, len: number, out: NsInfo): 
   if (payload < ND_MIN_LEN) return NsCheck.TooShort;
   if (!icmpv6ChecksumOk(buf, ip, payload)) return NsCheck.BadChecksum;
   if (buf[icmp + ND_TARGET] === 0xff) return NsCheck.MulticastTarget;
+  // RFC 4861 §7.1.1 via RFC 4291 §2.7: a multicast source is never one node.
+  if (buf[ip + IPV6_SRC] === 0xff) return NsCheck.MulticastSource;
   let sll = -1;
   const end = icmp + payload;
   for (let p = icmp + ND_OPTIONS; p < end;) {
     if (end - p < 2) return NsCheck.BadOption;
     const olen = buf[p + 1] * 8;
     if (olen === 0 || p + olen > end) return NsCheck.BadOption;
-    if (buf[p] === ND_OPT_SOURCE_LL && olen >= 8) sll = p + 2;
+    if (buf[p] === ND_OPT_SOURCE_LL && sll < 0) {
+      // RFC 2464 §6: on Ethernet the option is exactly 8 bytes; as the
+      // kernel (ndisc_parse_options), the first of duplicates counts.
+      if (olen !== ETHERNET_LL_OPTION_LEN) return NsCheck.BadSourceLinkLayer;
+      sll = p + 2;
+    }
     p += olen;
   }
   const dad = isUnspecified(buf, ip + IPV6_SRC);

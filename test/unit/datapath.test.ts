@@ -295,6 +295,14 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
     expect(formatIp(parseIpv6(slab.bytes, slab.slotStart(1) + 20).src)).toBe('2001:db8:100::7');
   });
 
+  it('accepts link-scope multicast whatever its flags (ff02, ff12, ff32: RFC 4291 §2.7 scope 2), as the kernel', () => {
+    const dp = server();
+    const slab = rxSlab();
+    ['ff02::1', 'ff12::1:2', 'ff32::abcd'].forEach((dst, i) => received(slab, i, REMOTE, 'fe80::1', dst));
+    rcvBatch(dp, slab, 3, createRcvScratch(8));
+    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([80, 80, 80]);
+  });
+
   it('drops with a named reason, never throwing', () => {
     const dp = server();
     const slab = rxSlab();
@@ -309,6 +317,7 @@ describe('rcv: decapsulation checks (RFC 4213 §3.6)', () => {
       [() => received(slab, 0, REMOTE, '::192.0.2.1', HOST), Drop.MartianSource, false],
       [() => received(slab, 0, REMOTE, '2001:db8:ff::3', '::1'), Drop.MartianDestination, false],
       [() => received(slab, 0, REMOTE, '2001:db8:ff::3', 'ff0e::1'), Drop.MartianDestination, false],
+      [() => received(slab, 0, REMOTE, '2001:db8:ff::3', 'ff15::1'), Drop.MartianDestination, false],
       [() => received(slab, 0, REMOTE, '2001:db8:ff::3', HOST, { ecnOuter: 3, tc: 0 }), Drop.EcnCeNotEct, false],
       [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.lens[0] = -70000; }, Drop.Oversize, true],
       [() => { received(slab, 0, REMOTE, '2001:db8:ff::3', HOST); slab.bytes[20] = 0x45; }, Drop.InnerNotIpv6, false],

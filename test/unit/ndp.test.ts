@@ -87,6 +87,8 @@ describe('Neighbor Solicitation validation (RFC 4861 §7.1.1)', () => {
       return g;
     }, NsCheck.TooShort],
     ['a payload length beyond the frame', (f) => f.subarray(0, f.length - 4), NsCheck.Truncated],
+    ['a multicast source', { src: 'ff02::1', slla: true }, NsCheck.MulticastSource],
+    ['an SLLA option of 16 bytes on Ethernet', { slla: false, extraOption: [1, 2, ...ROUTER_MAC, 0, 0, 0, 0, 0, 0, 0, 0] }, NsCheck.BadSourceLinkLayer],
   ];
   for (const [what, spec, want] of cases) {
     it(`${what} → ${NS_CHECK_NAMES[want]}`, () => {
@@ -144,6 +146,32 @@ describe('responder decisions', () => {
     expect(formatIp(na.slice(38, 54))).toBe('ff02::1');
     expect(na[58]).toBe(0x80);
     expect(na.length).toBe(14 + 40 + 32);
+  });
+
+  it('with two SLLA options the first counts, as the kernel', () => {
+    const r = responder();
+    const out = answer(r, nsFrame({ extraOption: [1, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55] }));
+    expect(Array.from(out!.subarray(0, 6))).toEqual(ROUTER_MAC);
+  });
+
+  it('per solicitor on the whole source address: two that a 32-bit fold would merge keep their own budgets; 1000 answers a second in all', () => {
+    const r = responder(2);
+    // XOR of their four words is equal: a fold keyed them together.
+    const a = '2001:db8:0:1::1';
+    const b = '2001:db8:0:1:0:1::';
+    for (let i = 0; i < 2; i++) expect(answer(r, nsFrame({ src: a }))).not.toBeNull();
+    expect(answer(r, nsFrame({ src: a }))).toBeNull();
+    expect(answer(r, nsFrame({ src: b }))).not.toBeNull();
+    const all = new NdpResponder({ routerFlag: false, ratePerSolicitor: 5, ratePerSecond: 1000 });
+    all.setInterface(SERVER_MAC, SERVER_LL);
+    all.targets.set(wordsOf(parseIp('2001:db8:ff::3').bytes), 128, 0);
+    let answered = 0;
+    for (let i = 0; i < 1500; i++) {
+      const f = nsFrame({ src: `2001:db8:5::${i.toString(16)}` });
+      if (all.handle(f, f.length, new Uint8Array(256), 7) > 0) answered++;
+    }
+    expect(answered).toBe(1000);
+    expect(all.counters.rateLimited).toBe(500);
   });
 
   it('not ours: counted, no answer; rate limited per solicitor', () => {
