@@ -11,7 +11,7 @@ import { isSysError, native } from '../sys/native.js';
 import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
-import { IFF_UP, RTPROT_SIXTUN } from '../netlink/constants.js';
+import { IFF_UP, RTPROT_KERNEL, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
 import { CrashRecord, recoverLeftovers } from './crash-record.js';
 import { EchoCheck } from './echo-check.js';
@@ -19,7 +19,7 @@ import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
 import { UpdateApi } from './update-api.js';
 import { exportedTunnel } from './export.js';
-import { desiredState, ndpTargets, poolPrefixes, tunnelProxies, tunnelRoutes } from './desired.js';
+import { desiredState, ndpTargets, poolPrefixes, tunPrefixRoutes, tunnelProxies, tunnelRoutes } from './desired.js';
 import { ndpCountersJson } from '../ndp/responder.js';
 import { openNdpSocket } from '../ndp/proxy.js';
 import { getLink } from '../netlink/link.js';
@@ -88,7 +88,7 @@ export class Daemon implements TunnelHost {
   private echo: EchoCheck | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
   private repairTimer: NodeJS.Timeout | null = null;
-  private repairs: { routes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], addresses: [], proxies: [] };
+  private repairs: { routes: DesiredRoute[]; prefixRoutes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], prefixRoutes: [], addresses: [], proxies: [] };
   private stopping = false;
   private readonly interference: string[];
   private traceLostEnded = 0;
@@ -390,6 +390,10 @@ export class Daemon implements TunnelHost {
       const r = this.reconciler.ownsRoute(routeKey({ dst, table: e.route.table, metric: e.route.metric ?? undefined }))
         ?? this.reconciler.ownsRoute(routeKey({ dst, table: e.route.table }));
       if (r) this.scheduleRepair({ routes: [r] });
+    } else if (e.kind === 'route' && e.route.protocol === RTPROT_KERNEL && e.route.oif === this.tunIndex) {
+      const dst = `${e.route.dst}/${e.route.dstLength}`;
+      const r = tunPrefixRoutes(this.cfg, this.localIpv4).find((x) => x.dst === dst);
+      if (r) this.scheduleRepair({ prefixRoutes: [r] });
     } else if (e.kind === 'addr') {
       const name = link(e.address.index);
       const a = name === undefined ? undefined : this.reconciler.ownsAddress(`${e.address.address}/${e.address.prefixLength}`, name);
@@ -402,26 +406,28 @@ export class Daemon implements TunnelHost {
   }
 
   /** Puts back what deletions took, once the burst of events is over. */
-  private scheduleRepair(what: { routes?: DesiredRoute[]; addresses?: DesiredAddress[]; proxies?: DesiredProxy[] }): void {
+  private scheduleRepair(what: { routes?: DesiredRoute[]; prefixRoutes?: DesiredRoute[]; addresses?: DesiredAddress[]; proxies?: DesiredProxy[] }): void {
     if (this.stopping) return;
     const r = this.repairs;
     r.routes.push(...(what.routes ?? []));
+    r.prefixRoutes.push(...(what.prefixRoutes ?? []));
     r.addresses.push(...(what.addresses ?? []));
     r.proxies.push(...(what.proxies ?? []));
     if (this.repairTimer) return;
     this.repairTimer = setTimeout(() => {
       this.repairTimer = null;
       const todo = this.repairs;
-      this.repairs = { routes: [], addresses: [], proxies: [] };
+      this.repairs = { routes: [], prefixRoutes: [], addresses: [], proxies: [] };
       (async () => {
         // An address before the routes that may need it.
         await this.reconciler.ensureAddresses(todo.addresses);
+        await this.reconciler.ensureKernelPrefixRoutes(todo.prefixRoutes);
         await this.reconciler.ensureRoutes(todo.routes);
         await this.reconciler.ensureProxies(todo.proxies);
       })().then(
         () => {
           this.persistOwned();
-          this.log.info('repaired', { addresses: todo.addresses.length, routes: todo.routes.length, proxies: todo.proxies.length });
+          this.log.info('repaired', { addresses: todo.addresses.length, routes: todo.routes.length, prefix_routes: todo.prefixRoutes.length, proxies: todo.proxies.length });
         },
         (err: Error) => this.log.error('repair failed', { error: err.message }),
       );
@@ -455,7 +461,11 @@ export class Daemon implements TunnelHost {
     if (this.reapplyTimer || this.stopping) return;
     this.reapplyTimer = setTimeout(() => {
       this.reapplyTimer = null;
-      this.reconciler.apply(desiredState(this.cfg, this.localIpv4)).then(
+      (async () => {
+        await this.reconciler.apply(desiredState(this.cfg, this.localIpv4));
+        // After lost events too: the kernel's prefix routes of our addresses.
+        await this.reconciler.ensureKernelPrefixRoutes(tunPrefixRoutes(this.cfg, this.localIpv4));
+      })().then(
         () => {
           this.persistOwned();
           this.log.info('state re-applied', { reason });

@@ -1,7 +1,7 @@
 // The kernel state a sixtun node needs, derived from its configuration.
 import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
 import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
-import { formatIp, formatPrefix, maskBytes, parseIp, prefixContains, type IpPrefix } from '../wire/address.js';
+import { formatIp, formatPrefix, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 
 /** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
 export function linkLocalFor(localV4: string): string {
@@ -78,6 +78,20 @@ export function clientState(cfg: ClientConfig, localIpv4: string): DesiredState 
   if (cfg.lan) addresses.push({ link: cfg.lan.interface, cidr: `${formatIp(cfg.lan.address.bytes)}/${cfg.lan.address.length}`, nodad: true });
   return { sysctls, links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }], addresses, routes };
 }
+
+/** The kernel's prefix routes of sixtun's addresses on the TUN (fe80::/64;
+ * a client's pair prefix): the kernel made them with the address, and puts
+ * them back only with the address, so after a flush sixtun does. */
+export function tunPrefixRoutes(cfg: Config, localIpv4: string): DesiredRoute[] {
+  const cidrs = cfg.mode === 'server'
+    ? [linkLocalFor(cfg.localIpv4)]
+    : [linkLocalFor(localIpv4), `${formatIp(cfg.clientIpv6.bytes)}/${cfg.clientIpv6.length}`];
+  return cidrs.map((cidr) => parsePrefix(cidr, false)).filter((p) => p.length < 128)
+    .map((p) => ({ dst: formatPrefix({ ...p, bytes: maskBytes(p.bytes, p.length) }), link: cfg.interface, metric: KERNEL_PREFIX_METRIC }));
+}
+
+/** The metric the kernel gives a prefix route of an IPv6 address (addrconf's IP6_RT_PRIO_ADDRCONF). */
+export const KERNEL_PREFIX_METRIC = 256;
 
 export function desiredState(cfg: Config, localIpv4: string): DesiredState {
   return cfg.mode === 'server' ? serverState(cfg) : clientState(cfg, localIpv4);

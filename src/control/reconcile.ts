@@ -9,10 +9,10 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { getLink, setLinkMtu, setLinkTxQueueLen, setLinkUp } from '../netlink/link.js';
 import { dumpAddresses, encodeAddrAdd, encodeAddrDel } from '../netlink/addr.js';
-import { dumpRoutes, encodeRouteAdd, encodeRouteDel, encodeRouteReplace, type Route, type RouteSpec } from '../netlink/route.js';
+import { dumpRoutes, encodeRouteAdd, encodeRouteAppend, encodeRouteDel, encodeRouteReplace, type Route, type RouteSpec } from '../netlink/route.js';
 import { encodeNeighAddProxy, encodeNeighDelProxy } from '../netlink/neigh.js';
 import type { BatchItem } from '../netlink/client.js';
-import { IFF_UP, RTPROT_SIXTUN, RT_TABLE_MAIN } from '../netlink/constants.js';
+import { IFF_UP, RTPROT_KERNEL, RTPROT_SIXTUN, RT_TABLE_MAIN } from '../netlink/constants.js';
 import { formatIp, parseIp, parsePrefix } from '../wire/address.js';
 import { readSysctl, writeSysctl } from '../sys/sysctl.js';
 
@@ -254,6 +254,23 @@ export class Reconciler {
       if (e === null) this.owned.routes.set(routeKey(list[replace[k]]), list[replace[k]]);
     });
     throwFirst(replaced);
+  }
+
+  /** Puts back prefix routes the kernel made for an address (protocol
+   * kernel, as the kernel makes them); they go with the address, never
+   * owned or torn down by sixtun. Appended: every link has its own
+   * fe80::/64 of the same metric. EEXIST (still there) is done. */
+  async ensureKernelPrefixRoutes(list: DesiredRoute[]): Promise<void> {
+    const items: BatchItem[] = [];
+    for (const r of list) {
+      const oif = r.link !== undefined ? await this.indexOrNull(r.link) : null;
+      if (oif === null) continue;
+      items.push({ msg: encodeRouteAppend({ dst: parsePrefix(r.dst, true), oif, metric: r.metric, protocol: RTPROT_KERNEL }), operation: `route append ${r.dst} proto kernel` });
+    }
+    const results = await this.nl.batch(items);
+    throwFirst(results, 'EEXIST');
+    const added = results.filter((e) => e === null).length;
+    if (added > 0) this.log.info('kernel prefix routes put back', { count: added });
   }
 
   async ensureProxy(p: DesiredProxy): Promise<void> {

@@ -17,6 +17,7 @@ export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
+export const NLM_F_APPEND = 0x800;
 /** In an NLMSG_ERROR reply: the request was not echoed (NETLINK_CAP_ACK). */
 export const NLM_F_CAPPED = 0x100;
 /** In an NLMSG_ERROR reply: extended-ack TLVs follow. */

@@ -1,6 +1,6 @@
 // Routes: struct rtmsg (12 bytes) + RTA_* attributes.
 import {
-  AF_INET, AF_INET6, NLMSG_HDRLEN, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA_DST, RTA_GATEWAY, RTA_OIF,
+  AF_INET, AF_INET6, NLMSG_HDRLEN, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA_DST, RTA_GATEWAY, RTA_OIF,
   RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTMSG_LEN, RTM_DELROUTE, RTM_F_LOOKUP_TABLE, RTM_GETROUTE, RTM_NEWROUTE,
   RTN_UNICAST, RTN_UNSPEC, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN,
 } from './constants.js';
@@ -63,6 +63,13 @@ function routeMessage(type: number, flags: number, spec: RouteSpec, forDelete: b
 /** `ip route add DST [via GW] [dev OIF] [proto P] [metric M] [table T]` (CREATE|EXCL) */
 export function encodeRouteAdd(spec: RouteSpec): Uint8Array {
   return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, spec, false);
+}
+
+/** `ip route append …` (CREATE|APPEND): next to routes of the same
+ * destination and metric on other links (each link's fe80::/64, metric 256),
+ * which add refuses (EEXIST) and replace would take away. */
+export function encodeRouteAppend(spec: RouteSpec): Uint8Array {
+  return routeMessage(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, spec, false);
 }
 
 /** `ip route replace …` (CREATE|REPLACE) */

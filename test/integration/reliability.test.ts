@@ -63,8 +63,23 @@ describeRoot('faults under a running server', () => {
     lab.ip(t.server, ['-6', 'route', 'flush', 'proto', '246']);
     expect(await timeUntil(() => routes().length === before.length, 'routes restored').catch((e: Error) => { throw new Error(`${e.message}\n${server.proc.output().split('\n').slice(-8).join('\n')}`); })).toBeLessThan(1000);
     // Only what was deleted is put back: no pass over the whole state.
-    await waitFor(() => /msg="?repaired"? addresses=0 routes=2 proxies=0/.test(server.proc.output()), 2000, 10, 'the repair log line');
+    await waitFor(() => /msg="?repaired"? addresses=0 routes=2 prefix_routes=0 proxies=0/.test(server.proc.output()), 2000, 10, 'the repair log line');
     expect(server.proc.output()).not.toMatch(/state re-applied/);
+  });
+
+  it('puts every route of its TUN back within 1 s after `ip -6 route flush dev sixtun0`, the kernel\'s prefix routes of its addresses too, and traffic resumes', async () => {
+    // The server's fe80::/64; the client's fe80::/64 and the /127 of its tunnel address (without it, return traffic is lost).
+    for (const [ns, own] of [[t.server, ['fe80::/64 kernel']], [t.clients[0].ns, ['fe80::/64 kernel', '2001:db8:ff::2/127 kernel']]] as const) {
+      const tunRoutes = (): string[] => lab.ipJson<Array<{ dst: string; protocol?: string }>>(ns, ['-6', 'route', 'show', 'dev', 'sixtun0'])
+        .map((r) => `${r.dst} ${r.protocol ?? 'boot'}`).sort();
+      const before = tunRoutes();
+      for (const r of own) expect(before).toContain(r);
+      lab.ip(ns, ['-6', 'route', 'flush', 'dev', 'sixtun0']);
+      expect(tunRoutes().length).toBeLessThan(before.length);
+      expect(await timeUntil(() => JSON.stringify(tunRoutes()) === JSON.stringify(before), `every route back in ${ns}`)
+        .catch((e: Error) => { throw new Error(`${e.message}: ${tunRoutes().join(', ')} instead of ${before.join(', ')}`); })).toBeLessThan(1000);
+      expect(ping(lab, t.host, t.clients[0].clientV6).received).toBe(3);
+    }
   });
 
   it('restores its address within 1 s after it is removed', async () => {
