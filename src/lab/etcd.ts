@@ -1,0 +1,104 @@
+// A real etcd cluster for tests and benches: N members on loopback, in a
+// directory of their own, on ports picked free for this run. Members are
+// processes this lab started and stops by PID (never by name).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './netns.js';
+
+export interface EtcdMember {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  proc: ChildProcess | null;
+  output: string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class EtcdCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'sixtun-etcd-'));
+  readonly members: EtcdMember[] = [];
+
+  private constructor(private readonly token: string) {}
+
+  /** Starts `size` members and waits until the cluster answers. */
+  static async start(size = 3): Promise<EtcdCluster> {
+    const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`);
+    try {
+      for (let i = 0; i < size; i++) {
+        c.members.push({ name: `m${i}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, proc: null, output: '' });
+      }
+      for (let i = 0; i < size; i++) c.startMember(i);
+      await c.waitHealthy();
+      return c;
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+  }
+
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientUrl);
+  }
+
+  startMember(i: number): void {
+    const m = this.members[i];
+    const cluster = this.members.map((x) => `${x.name}=${x.peerUrl}`).join(',');
+    m.output = '';
+    m.proc = spawn('etcd', [
+      '--name', m.name, '--data-dir', join(this.dir, m.name),
+      '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
+      '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
+      '--initial-cluster', cluster, '--initial-cluster-token', this.token, '--initial-cluster-state', 'new',
+      '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'warn',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer): void => { m.output = (m.output + d.toString()).slice(-20_000); };
+    m.proc.stdout!.on('data', keep);
+    m.proc.stderr!.on('data', keep);
+  }
+
+  /** Kills member i (SIGKILL) and waits for it to be gone. */
+  async killMember(i: number): Promise<void> {
+    const p = this.members[i].proc;
+    this.members[i].proc = null;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  }
+
+  /** Waits until every running member answers a read. */
+  async waitHealthy(timeoutMs = 15_000): Promise<void> {
+    await waitFor(async () => {
+      for (const m of this.members) {
+        if (!m.proc) continue;
+        try {
+          const r = await fetch(`${m.clientUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: 'aGVhbHRo' }), signal: AbortSignal.timeout(1000) });
+          if (!r.ok) return false;
+        } catch {
+          return false;
+        }
+      }
+      return true;
+    }, timeoutMs, 100, `etcd cluster ${this.members.map((m) => m.name).join(',')} to answer`).catch((e: Error) => {
+      throw new Error(`${e.message}\n${this.members.map((m) => `${m.name}: ${m.output.slice(-1500)}`).join('\n')}`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) await this.killMember(i);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
