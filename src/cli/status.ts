@@ -4,13 +4,17 @@ import { controlRequest } from '../control/control-server.js';
 import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
 
 export const STATUS_HELP = `Usage: sixtun status [NAME] [--filter TEXT] [--limit N] [--offset N] [--json] [--socket PATH]
+       sixtun status --cluster [--json] [--socket PATH]
 
 Shows a running daemon's tunnels, endpoints, routed prefixes, packets and
 bytes each way with the time of the last one, and drops per reason.
 With NAME, only that tunnel; on a server with many tunnels, --filter and
 --limit/--offset page through them (the daemon sends only those).
+With --cluster (servers sharing a registry in etcd): every server that ever
+reported, its tunnels, when it last reported, and whether it is alive.
 
 Options:
+  --cluster       the servers of the shared registry
   --filter TEXT   tunnels whose name, client IPv4 or client IPv6 contains TEXT
   --limit N       at most N tunnels (the table: 1000 unless given; --json: all)
   --offset N      skip the first N (with --limit: pages)
@@ -50,6 +54,7 @@ export async function status(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true, strict: true,
       options: {
         json: { type: 'boolean' }, socket: { type: 'string' }, filter: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' },
+        cluster: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -66,6 +71,7 @@ export async function status(argv: string[]): Promise<number> {
     if (!/^\d+$/.test(v)) throw new UsageError(`${flag} expects a number, got ${JSON.stringify(v)}`);
     return Number(v);
   };
+  if (values.cluster) return cluster(values.socket, values.json === true);
   let result: Record<string, unknown>;
   try {
     if (positionals.length > 1) throw new UsageError(`one tunnel NAME at most, got ${positionals.join(' ')}`);
@@ -114,5 +120,28 @@ export async function status(argv: string[]): Promise<number> {
       : `ndp ${ndp.mode}\n`);
   }
   for (const w of result.kernel_interference as string[]) process.stdout.write(`warning: ${w}\n`);
+  return 0;
+}
+
+/** `sixtun status --cluster`: the servers of the shared registry. */
+async function cluster(socket: string | undefined, json: boolean): Promise<number> {
+  let result: { servers: Array<{ name: string; groups: string[]; pid: number; tunnels: number; started: string; reported: string; alive: boolean }> };
+  try {
+    result = (await controlRequest(await resolveSocket(socket), { cmd: 'cluster' })) as typeof result;
+  } catch (e) {
+    process.stderr.write(`sixtun status: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return 0;
+  }
+  const now = Date.now();
+  const rows = [['SERVER', 'GROUPS', 'STATE', 'TUNNELS', 'LAST REPORT', 'STARTED', 'PID']];
+  for (const s of result.servers) {
+    rows.push([s.name, s.groups.join(',') || '-', s.alive ? 'alive' : 'DEAD', String(s.tunnels), ago(s.reported, now), s.started, String(s.pid)]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
   return 0;
 }

@@ -6,14 +6,15 @@ import { loadConfig } from '../config/config.js';
 import { EXPORT_FORMATS, exportedTunnel, renderExport, type ExportFormat, type ExportedTunnel } from '../control/export.js';
 
 export const TUNNEL_HELP = `Usage: sixtun tunnel add NAME --client-ipv4 IPV4 [--server-ipv6 ADDR/LEN --client-ipv6 ADDR]
-                  [--routed-prefix PREFIX]… [--routed48] [--user USER] [--json] [--socket PATH]
-       sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--json] [--socket PATH]
+                  [--routed-prefix PREFIX]… [--routed48] [--user USER] [--server NAME] [--json] [--socket PATH]
+       sixtun tunnel set NAME [--client-ipv4 IPV4] [--routed-prefix PREFIX]… [--user USER] [--server NAME] [--json] [--socket PATH]
        sixtun tunnel remove NAME [--json] [--socket PATH]
        sixtun tunnel key NAME [--socket PATH]
 
 Changes a running server's tunnels without a restart and without touching
 the others; the change is written back to its configuration file atomically
-(or appended to its tunnel journal). Without --server-ipv6 and --client-ipv6,
+(or appended to its tunnel journal, or written to the registry in etcd that
+several servers share: then on any of them, for a tunnel of any of them). Without --server-ipv6 and --client-ipv6,
 \`add\` takes the pair from the server's pools (and a /64 when no
 --routed-prefix is given), as Tunnel Broker does, and prints what it took;
 removing the tunnel gives them back.
@@ -28,6 +29,7 @@ Options:
   --routed-prefix PREFIX   a prefix routed to the client (repeat for more; set replaces the list)
   --routed48               add: also a /48 from the routed48 pool
   --user USER              user name for the update URL (default: the tunnel name)
+  --server NAME            which server carries it (a server_name or one of server_groups; default: every one)
   --json                   print the result as JSON (for scripts)
   --socket PATH            ${SOCKET_OPTION_HELP}
   -h, --help               this text
@@ -75,7 +77,7 @@ export async function tunnelCli(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true, strict: true,
       options: {
         'client-ipv4': { type: 'string' }, 'server-ipv6': { type: 'string' }, 'client-ipv6': { type: 'string' },
-        'routed-prefix': { type: 'string', multiple: true }, routed48: { type: 'boolean' }, user: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' },
+        'routed-prefix': { type: 'string', multiple: true }, routed48: { type: 'boolean' }, user: { type: 'string' }, server: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -99,6 +101,7 @@ export async function tunnelCli(argv: string[]): Promise<number> {
   if (values['client-ipv6']) fields.client_ipv6 = values['client-ipv6'];
   if (values['routed-prefix']) fields.routed_prefixes = values['routed-prefix'];
   if (values.user) fields.user = values.user;
+  if (values.server) fields.server = values.server;
   try {
     // An add without the pair's addresses takes them (and a /64) from the pools.
     const allocate = op === 'add' && fields.server_ipv6 === undefined && fields.client_ipv6 === undefined;

@@ -5,6 +5,7 @@ import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type D
 import { formatIp, formatPrefix, hex128, lastAddress, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 import type { PerTunnelMetrics } from '../control/metrics.js';
 import { isAbsolute } from 'node:path';
+import { hostname } from 'node:os';
 import { JournalError, positionOf, readJournal, type JournalPosition, type TunnelRecord } from '../store/journal.js';
 
 export const MTU_MIN = 1280;
@@ -26,6 +27,9 @@ export interface TunnelConfig {
   user: string;
   /** scrypt hash of the update key, if one was made. */
   updateKeyHash: string | null;
+  /** Which server carries it, by `server_name` or one of `server_groups`
+   * (several servers sharing a registry); null: every server. */
+  server: string | null;
 }
 
 /** A tunnel as the file and the journal write it (the YAML field names). */
@@ -34,7 +38,13 @@ export function tunnelRecord(t: TunnelConfig): TunnelRecord {
   if (t.routedPrefixes.length > 0) r.routed_prefixes = t.routedPrefixes.map(formatPrefix);
   if (t.user !== t.name) r.user = t.user;
   if (t.updateKeyHash !== null) r.update_key_hash = t.updateKeyHash;
+  if (t.server !== null) r.server = t.server;
   return r;
+}
+
+/** Whether this server carries tunnel t. */
+export function carries(cfg: ServerConfig, t: TunnelConfig): boolean {
+  return t.server === null || t.server === cfg.serverName || cfg.serverGroups.includes(t.server);
 }
 
 /** One tunnel from a record (a journal line, or fields given to `sixtun tunnel`),
@@ -96,7 +106,21 @@ export interface ServerConfig extends CommonConfig {
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
    * make at once before "abuse" (refilled at one every 2 s). */
   updateApi: { host: string; port: number; burst: number; allowDocumentation: boolean; checkReachable: boolean } | null;
+  /** This server's name in a shared registry (default: the host name) and the groups it is in. */
+  serverName: string;
+  serverGroups: string[];
+  /** The tunnels live in etcd, shared with other servers (`store: {etcd: …}`). */
+  etcd: EtcdStoreConfig | null;
   tunnels: TunnelConfig[];
+}
+
+export interface EtcdStoreConfig {
+  endpoints: string[];
+  /** Key prefix of this registry, e.g. /sixtun/. */
+  prefix: string;
+  username: string | null;
+  password: string | null;
+  tls: { ca: string | null; cert: string | null; key: string | null } | null;
 }
 
 export interface ClientConfig extends CommonConfig {
@@ -298,6 +322,16 @@ class Fields {
     return p;
   }
 
+  stringList(key: string): string[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) this.fail(key, 'expected a list of strings');
+    return v.map((item, i) => {
+      if (typeof item !== 'string' || item === '') this.fail(`${key}[${i}]`, 'expected a non-empty string');
+      return item;
+    });
+  }
+
   prefixList(key: string): IpPrefix[] {
     const v = this.get(key);
     if (v === undefined || v === null) return [];
@@ -448,6 +482,7 @@ function tunnelConfig(f: Fields): TunnelConfig | null {
     routedPrefixes: f.collect(() => f.prefixList('routed_prefixes'), []),
     user: f.collect(() => f.string('user', name), name),
     updateKeyHash: f.collect(() => (f.has('update_key_hash') ? f.string('update_key_hash') : (f.get('update_key_hash'), null)), null),
+    server: f.collect(() => (f.has('server') ? serverName(f, 'server') : (f.get('server'), null)), null),
   };
   f.done();
   return f.errorCount === before && serverIpv6 !== null ? { ...t, serverIpv6 } : null;
@@ -479,8 +514,14 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
       return path;
     }, null),
     journalRead: null,
+    serverName: f.collect(() => (f.has('server_name') ? serverName(f, 'server_name') : (f.get('server_name'), defaultServerName())), ''),
+    serverGroups: f.collect(() => f.stringList('server_groups').map((g, i) => checkServerName(f, `server_groups[${i}]`, g)), []),
+    etcd: f.collect(() => etcdStore(f), null),
     tunnels: [],
   };
+  if (cfg.etcd !== null && cfg.tunnelJournal !== null) {
+    f.collect(() => f.fail('tunnel_journal', 'goes with the file store, not store.etcd: the registry is in etcd'), undefined);
+  }
   if (ndp !== 'off' && cfg.externalInterface === null) {
     f.collect(() => f.fail('external_interface', `is required when ndp is ${ndp}: the interface facing the upstream router`), undefined);
   }
@@ -517,6 +558,9 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
       parsed.push(f.collect(() => tunnelConfig(jf), null));
       fail.push((key, expected) => f.collect(() => jf.fail(key, expected), undefined));
     }
+  }
+  if (cfg.etcd !== null && parsed.length > 0) {
+    return f.collect(() => f.fail('tunnels', 'with store.etcd the tunnels live in etcd: move them there with `sixtun store migrate`'), cfg);
   }
   // Cross-tunnel rules need every tunnel whole; they are checked once the tunnels are.
   if (parsed.some((t) => t === null)) return cfg;
@@ -581,6 +625,65 @@ export function checkTunnelSet(
     }
     open.push(s);
   }
+}
+
+const SERVER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function checkServerName(f: Fields, key: string, v: string): string {
+  if (!SERVER_NAME.test(v)) f.fail(key, `expected 1 to 64 letters, digits or _.-, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function serverName(f: Fields, key: string): string {
+  return checkServerName(f, key, f.string(key));
+}
+
+/** The host name, as a server name (its first label, characters outside the allowed ones as -). */
+function defaultServerName(): string {
+  return hostname().split('.')[0].replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'sixtun';
+}
+
+/** `store: {etcd: {endpoints: [...], prefix, username, password, tls: {ca, cert, key}}}` */
+function etcdStore(f: Fields): EtcdStoreConfig | null {
+  if (!f.has('store')) {
+    f.get('store');
+    return null;
+  }
+  const store = f.child('store', f.get('store'), null);
+  const sub = store.child('etcd', store.get('etcd'), null);
+  store.done();
+  const endpoints = sub.collect(() => {
+    const list = sub.stringList('endpoints');
+    if (list.length === 0) sub.fail('endpoints', 'expected at least one URL such as "http://10.0.0.1:2379"');
+    list.forEach((u, i) => {
+      if (!/^https?:\/\/[^/\s]+\/?$/.test(u)) sub.fail(`endpoints[${i}]`, `expected an http(s) URL such as "https://10.0.0.1:2379", got ${JSON.stringify(u)}`);
+    });
+    return list;
+  }, []);
+  const prefix = sub.collect(() => {
+    const v = sub.string('prefix', '/sixtun/');
+    if (!v.endsWith('/')) sub.fail('prefix', `expected a key prefix ending in /, such as /sixtun/, got ${JSON.stringify(v)}`);
+    return v;
+  }, '/sixtun/');
+  const username = sub.collect(() => (sub.has('username') ? sub.string('username') : (sub.get('username'), null)), null);
+  const password = sub.collect(() => (sub.has('password') ? sub.string('password') : (sub.get('password'), null)), null);
+  const tls = sub.collect(() => {
+    if (!sub.has('tls')) return (sub.get('tls'), null);
+    const t = sub.child('tls', sub.get('tls'), null);
+    const file = (k: string): string | null => t.collect(() => {
+      if (!t.has(k)) return (t.get(k), null);
+      const v = t.string(k);
+      if (!isAbsolute(v)) t.fail(k, `expected an absolute path to a PEM file, got ${JSON.stringify(v)}`);
+      return v;
+    }, null);
+    const out = { ca: file('ca'), cert: file('cert'), key: file('key') };
+    if ((out.cert === null) !== (out.key === null)) t.collect(() => t.fail(out.cert === null ? 'cert' : 'key', 'cert and key go together (a client certificate)'), undefined);
+    t.done();
+    return out;
+  }, null);
+  if (username !== null && password === null) sub.collect(() => sub.fail('password', 'is required with username'), undefined);
+  sub.done();
+  return { endpoints, prefix, username, password, tls };
 }
 
 const NO_POOLS: ServerConfig['pools'] = { pairs: null, pairLength: 127, routed64: null, routed48: null };

@@ -12,6 +12,7 @@ export interface TunnelFields {
   routed_prefixes?: string[];
   user?: string;
   update_key_hash?: string;
+  server?: string;
 }
 
 export type TunnelEdit =
@@ -22,7 +23,7 @@ export type TunnelEdit =
 
 /** The `sixtun tunnel` flag that sets each field. */
 const FLAG_OF: Record<string, string> = {
-  client_ipv4: '--client-ipv4', server_ipv6: '--server-ipv6', client_ipv6: '--client-ipv6', routed_prefixes: '--routed-prefix', user: '--user', name: 'NAME',
+  client_ipv4: '--client-ipv4', server_ipv6: '--server-ipv6', client_ipv6: '--client-ipv6', routed_prefixes: '--routed-prefix', user: '--user', server: '--server', name: 'NAME',
 };
 
 /** An edit that came from command-line flags and does not validate: it names

@@ -94,6 +94,10 @@ export class TunnelIndex {
     return this.names.get(name);
   }
 
+  all(): IterableIterator<TunnelConfig> {
+    return this.names.values();
+  }
+
   /** The tunnel whose endpoint is ipv4, if any. */
   holderOf(ipv4: string): string | undefined {
     return this.remotes.get(ipv4);

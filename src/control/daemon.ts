@@ -15,6 +15,7 @@ import { IFF_UP, RTPROT_KERNEL, RTPROT_SIXTUN } from '../netlink/constants.js';
 import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
 import { CrashRecord, recoverLeftovers } from './crash-record.js';
 import { EchoCheck } from './echo-check.js';
+import { EtcdRegistry } from '../store/registry.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
 import { UpdateApi } from './update-api.js';
@@ -34,12 +35,36 @@ import { DatapathThread, type NdpTarget } from '../datapath/thread.js';
 import type { Logger } from './log.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { TunnelSpec } from '../route/tunnel.js';
-import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { ConfigError, carries, tunnelFromRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
 import { parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { parseIp, type IpPrefix } from '../wire/address.js';
 
 const REAPPLY_DELAY_MS = 50;
+
+/** With store.etcd: the registry, read whole. This server's tunnels become
+ * cfg.tunnels; every tunnel is kept for the index. A record that is not a
+ * tunnel is logged and left out (another server wrote it). */
+async function loadRegistry(cfg: ServerConfig, log: Logger): Promise<{ registry: EtcdRegistry; all: TunnelConfig[]; revision: number }> {
+  const registry = new EtcdRegistry(cfg.etcd!, cfg.serverName);
+  try {
+    const { records, revision } = await registry.load();
+    const all: TunnelConfig[] = [];
+    for (const [name, record] of records) {
+      try {
+        all.push(tunnelFromRecord(record, `etcd ${cfg.etcd!.prefix}tunnels/${name}`, null));
+      } catch (e) {
+        log.error('ignoring a registry record that is not a tunnel', { tunnel: name, error: (e as Error).message });
+      }
+    }
+    cfg.tunnels = all.filter((t) => carries(cfg, t));
+    log.info('registry read from etcd', { revision, tunnels: all.length, here: cfg.tunnels.length, server: cfg.serverName });
+    return { registry, all, revision };
+  } catch (e) {
+    await registry.close();
+    throw Object.assign(new Error(`cannot read the tunnel registry from etcd (${cfg.etcd!.endpoints.join(', ')}): ${(e as Error).message}`), { code: (e as { code?: string }).code });
+  }
+}
 
 export function tunnelSpecs(cfg: Config, localIpv4: string): TunnelSpec[] {
   const common = { mtu: cfg.mtu, ttl: cfg.ttl, tosInherit: cfg.tosInherit, pmtuDiscovery: cfg.pmtuDiscovery };
@@ -86,6 +111,8 @@ export class Daemon implements TunnelHost {
   private control: ControlServer | null = null;
   /** Echo Requests to a tunnel's new endpoint (update API, `check_reachable`). */
   private echo: EchoCheck | null = null;
+  /** With store.etcd: the registry shared with other servers. */
+  private registry: EtcdRegistry | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
   private repairTimer: NodeJS.Timeout | null = null;
   private repairs: { routes: DesiredRoute[]; prefixRoutes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], prefixRoutes: [], addresses: [], proxies: [] };
@@ -133,6 +160,8 @@ export class Daemon implements TunnelHost {
     try {
       await preflight(cfg, nl);
       await recoverLeftovers(cfg, nl, log);
+      const shared = cfg.mode === 'server' && cfg.etcd !== null ? await loadRegistry(cfg, log) : null;
+      if (shared) undo.push(() => shared.registry.close());
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
       const tun = openTunOrExplain(cfg);
       undo.push(() => { native.close(tun.fd); });
@@ -179,6 +208,13 @@ export class Daemon implements TunnelHost {
       await d.refreshUnassigned();
       // Started means forwarding for every tunnel: the datapath thread has taken them all.
       await dp.stats();
+      if (shared && cfg.mode === 'server') {
+        d.registry = shared.registry;
+        d.changes.followRegistry(shared.registry, shared.all, shared.revision);
+        shared.registry.startReporting(() => ({
+          name: cfg.serverName, groups: cfg.serverGroups, pid: process.pid, started: new Date(d.started).toISOString(), tunnels: dp.byName.size,
+        }));
+      }
       if (cfg.mode === 'server' && cfg.ndp === 'userspace') {
         await d.startNdp(cfg);
       }
@@ -231,6 +267,8 @@ export class Daemon implements TunnelHost {
     if (this.localCheckTimer) clearTimeout(this.localCheckTimer);
     await this.updateApi?.close();
     this.echo?.close();
+    // First: the other servers see this one gone (its liveness lease revoked).
+    await this.registry?.close();
     await this.dp?.stop();
     if (this.ndpFd >= 0) native.close(this.ndpFd);
     this.monitor?.close();
@@ -531,6 +569,9 @@ export class Daemon implements TunnelHost {
         return this.startTrace(req, conn);
       case 'tunnel':
         return this.changes.command(req);
+      case 'cluster':
+        if (!this.registry) throw Object.assign(new Error('this server keeps no shared registry (store.etcd)'), { code: 'ENOTSUP' });
+        return this.registry.cluster().then((servers) => ({ servers }));
       case 'export': {
         const t = this.cfg.mode === 'server' ? this.cfg.tunnels.find((x) => x.name === req.name) : undefined;
         if (this.cfg.mode !== 'server' || !t) throw Object.assign(new Error(`no tunnel ${String(req.name)}`), { code: 'ENOENT' });

@@ -1,13 +1,15 @@
 // Changes to a server's tunnels while it runs — `sixtun tunnel add|set|
-// remove|key`, `/nic/update`, SIGHUP — one at a time: checked, made durable
-// (the configuration file, or a line of the tunnel journal), then applied to
-// the tunnels they touch and no others.
+// remove|key`, `/nic/update`, SIGHUP, another server's write to a shared
+// registry — one at a time: checked, made durable (the configuration file, a
+// line of the tunnel journal, or a transaction in etcd), then applied to the
+// tunnels they touch and no others.
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig, tunnelFromRecord, tunnelRecord, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { ConfigError, carries, loadConfig, tunnelFromRecord, tunnelRecord, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { EditError, editTunnels, flagError, flagOf, type TunnelEdit, type TunnelFields } from '../config/edit.js';
 import { TunnelIndex } from '../config/tunnel-index.js';
 import { TunnelJournal, positionOf, readJournal, type JournalTail, type TunnelRecord } from '../store/journal.js';
 import { writeAtomically } from '../sys/durable.js';
+import type { EtcdRegistry, RegistryChange } from '../store/registry.js';
 import { formatIp, formatPrefix, type IpPrefix } from '../wire/address.js';
 import { parseIpv4Address } from '../wire/ipv4.js';
 import { sameExceptEndpoint, sameTunnel } from './tunnel-diff.js';
@@ -55,6 +57,8 @@ export type TunnelSummary = { name: string; client_ipv4: string; server_ipv6: st
 export class TunnelChanges {
   /** With `tunnel_journal`: where changes go, and the index they are checked against. */
   private journal: TunnelJournal | null = null;
+  /** With store.etcd: where changes go; the index then holds every server's tunnels. */
+  private registry: EtcdRegistry | null = null;
   private index: TunnelIndex | null = null;
   /** The configuration file's own tunnels (not the journal's), as last read. */
   private fileTunnels = '';
@@ -86,6 +90,110 @@ export class TunnelChanges {
     this.journal = new TunnelJournal(path, cfg.journalRead ?? positionOf(readJournal(path)));
     this.index = new TunnelIndex(cfg.tunnels);
     this.fileTunnels = fileTunnelsKey(loadConfig(cfg.file, { journal: false }));
+  }
+
+  /** With store.etcd, once this server's tunnels are up: every tunnel of
+   * the registry is indexed (names, endpoints and prefixes are unique across
+   * servers), and the registry followed from the revision it was read at. */
+  followRegistry(registry: EtcdRegistry, all: TunnelConfig[], revision: number): void {
+    this.registry = registry;
+    this.index = new TunnelIndex(all);
+    const log = this.host.log;
+    registry.follow(revision + 1, {
+      // The index at once (an edit waiting to catch up checks against it), the tunnels in turn.
+      changes: (list) => this.queueApply(this.noteRegistry(list)),
+      resync: (records) => this.queueApply(this.noteRegistry(this.registryDiff(records))),
+      connection: (lost) => (lost
+        ? log.warn('etcd unreachable: forwarding goes on with the registry as last read; changes are refused until it is back')
+        : log.info('etcd reachable again: catching up from the last revision seen')),
+    });
+  }
+
+  private queueApply(own: Change[]): void {
+    if (own.length === 0) return;
+    void this.serialized(() => this.applyOwn(own)).catch((e: Error) => this.host.log.error('applying registry changes failed', { error: (e as Error).message }));
+  }
+
+  /** The changes that turn the index into records (after compaction: a whole read). */
+  private registryDiff(records: Map<string, TunnelRecord>): RegistryChange[] {
+    const out: RegistryChange[] = [];
+    for (const [name, record] of records) out.push({ name, record });
+    for (const t of this.index!.all()) if (!records.has(t.name)) out.push({ name: t.name, record: null });
+    return out;
+  }
+
+  /** Registry changes, another server's or this one's own, into the index
+   * and this server's list of tunnels (a tunnel moving to or from this server
+   * is added or removed here); returns what the datapath and kernel must do.
+   * A record seen before changes nothing. */
+  private noteRegistry(changes: RegistryChange[]): Change[] {
+    const cfg = this.host.cfg as ServerConfig;
+    const index = this.index!;
+    const own: Change[] = [];
+    for (const { name, record } of changes) {
+      let next: TunnelConfig | undefined;
+      if (record !== null) {
+        try {
+          next = tunnelFromRecord(record, `etcd ${cfg.etcd!.prefix}tunnels/${name}`, null);
+        } catch (e) {
+          this.host.log.error('ignoring a registry record that is not a tunnel', { tunnel: name, error: (e as Error).message });
+          continue;
+        }
+      }
+      const current = index.get(name);
+      if (current && next && sameTunnel(current, next) && current.server === next.server) continue;
+      if (!current && !next) continue;
+      if (next) index.put(next);
+      else index.remove(name);
+      const before = current && carries(cfg, current) ? current : undefined;
+      const after = next && carries(cfg, next) ? next : undefined;
+      if (!before && !after) continue;
+      if (before && after) cfg.tunnels[cfg.tunnels.indexOf(before)] = after;
+      else if (before) cfg.tunnels.splice(cfg.tunnels.indexOf(before), 1);
+      else cfg.tunnels.push(after!);
+      own.push({ name, before, after });
+    }
+    return own;
+  }
+
+  private async applyOwn(own: Change[]): Promise<void> {
+    const cfg = this.host.cfg as ServerConfig;
+    const result = await this.apply(cfg, cfg, own);
+    this.host.persistOwned();
+    this.host.log.info('registry changes applied', { added: result.added.length, removed: result.removed.length, changed: result.changed.length });
+  }
+
+  /** One change with store.etcd: built from every server's tunnels as this
+   * server knows them, written as a compare-and-set transaction (after
+   * another server's write: caught up, built and checked again, a pool
+   * prefix taken anew), then applied here if this server carries it. */
+  private async editRegistry(cfg: ServerConfig, registry: EtcdRegistry, e: TunnelEdit): Promise<ChangeResult> {
+    const index = this.index!;
+    await registry.write(() => {
+      const current = index.get(e.name);
+      if (e.op === 'add' && current) throw new EditError(`a tunnel named ${e.name} exists already (in the registry)`, 'EEXIST');
+      if (e.op !== 'add' && !current) throw new EditError(`no tunnel named ${e.name}`, 'ENOENT');
+      if (e.op === 'remove') return { name: e.name, record: null };
+      const fields = e.op === 'add' && e.allocate ? this.allocate(cfg, e.fields, e.allocate.routed48) : e.fields;
+      const given = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<string, unknown>;
+      const record = { ...(current ? tunnelRecord(current) : {}), ...given, name: e.name } as TunnelRecord;
+      let next: TunnelConfig;
+      try {
+        next = tunnelFromRecord(record, 'the registry', null);
+      } catch (err) {
+        throw err instanceof ConfigError ? flagError(err, given) : err;
+      }
+      const conflict = index.conflict(next, this.host.localIpv4, cfg);
+      if (conflict) throw new EditError(`${flagOf(conflict.field)}: ${conflict.message}`);
+      return { name: e.name, record: tunnelRecord(next) };
+    }).catch((err: Error) => {
+      if (err instanceof EditError || err instanceof ConfigError) throw err;
+      throw new EditError(`the registry in etcd cannot be changed now, nothing changed: ${err.message}`, (err as { code?: string }).code ?? 'EIO');
+    }).then(async ({ change }) => {
+      const own = this.noteRegistry([change]);
+      if (own.length > 0) await this.applyOwn(own);
+    });
+    return { added: e.op === 'add' ? [e.name] : [], removed: e.op === 'remove' ? [e.name] : [], changed: e.op === 'set' ? [e.name] : [] };
   }
 
   /** Before the drop to `user:`: the journal becomes that user's. */
@@ -134,6 +242,12 @@ export class TunnelChanges {
     return this.serialized(async () => {
       const { journal } = this;
       const file = this.host.cfg.file;
+      if (this.registry) {
+        // The tunnels are the registry's: the file gives the settings (server_groups among them).
+        const next = loadConfig(file) as ServerConfig;
+        next.tunnels = [...this.index!.all()].filter((t) => carries(next, t));
+        return this.reload(next);
+      }
       if (journal === null || this.host.cfg.mode !== 'server') return this.reload(loadConfig(file));
       const fileOnly = loadConfig(file, { journal: false });
       const tail = fileOnly.mode === 'server' && fileOnly.tunnelJournal === journal.path && fileTunnelsKey(fileOnly) === this.fileTunnels ? journal.readAppended() : null;
@@ -210,7 +324,7 @@ export class TunnelChanges {
       result = await this.apply(current, next, [...names].map((name) => ({ name, before: before.get(name), after: after.get(name) })));
     }
     this.host.cfg = next;
-    if (this.index && next.mode === 'server') this.index = new TunnelIndex(next.tunnels);
+    if (this.index && !this.registry && next.mode === 'server') this.index = new TunnelIndex(next.tunnels);
     this.host.refreshNdpTargets();
     this.host.persistOwned();
     return result;
@@ -222,6 +336,17 @@ export class TunnelChanges {
     return this.serialized(async () => {
       const cfg = this.host.cfg;
       if (cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
+      // A shared registry allocates inside each attempt of its write: another server may take a prefix first.
+      if (this.registry) {
+        const result: ChangeResult = { added: [], removed: [], changed: [] };
+        for (const e of edits) {
+          const r = await this.editRegistry(cfg, this.registry, e);
+          result.added.push(...r.added);
+          result.removed.push(...r.removed);
+          result.changed.push(...r.changed);
+        }
+        return result;
+      }
       // Allocation inside the serialized edit: two adds cannot take the same prefix.
       edits = edits.map((e) => (e.op === 'add' && e.allocate ? { ...e, fields: this.allocate(cfg, e.fields, e.allocate.routed48) } : e));
       if (this.journal) {
@@ -353,7 +478,6 @@ export class TunnelChanges {
     return t ? { name, client_ipv4: t.clientIpv4, server_ipv6: formatPrefix(t.serverIpv6), client_ipv6: t.clientIpv6, routed_prefixes: t.routedPrefixes.map(formatPrefix) } : null;
   }
 
-  /** The update API's view of the tunnels, and its one change: an endpoint. */
   /** The update API's view of the tunnels; reachable, if given, is asked of every new endpoint. */
   updateBackend(reachable?: (ipv4: string) => Promise<boolean>): UpdateBackend {
     return {

@@ -1,7 +1,8 @@
-// A real etcd cluster for tests and benches: N members on loopback, in a
-// directory of their own, on ports picked free for this run. Members are
-// processes this lab started and stops by PID (never by name).
-import { spawn, type ChildProcess } from 'node:child_process';
+// A real etcd cluster for tests and benches: N members, on loopback (ports
+// picked free for this run) or in a namespace of the lab (on an address of
+// it), in a directory of their own. Members are processes this lab started
+// and stops by PID (never by name).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,18 +28,30 @@ function freePort(): Promise<number> {
   });
 }
 
+export interface EtcdClusterOptions {
+  /** Run inside this network namespace, listening on host (ports from 2379 up). */
+  ns?: string;
+  host?: string;
+}
+
 export class EtcdCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'sixtun-etcd-'));
   readonly members: EtcdMember[] = [];
+  /** The command that runs a program where the members are. */
+  private readonly wrap: string[];
 
-  private constructor(private readonly token: string) {}
+  private constructor(private readonly token: string, ns: string | undefined) {
+    this.wrap = ns === undefined ? [] : ['ip', 'netns', 'exec', ns];
+  }
 
   /** Starts `size` members and waits until the cluster answers. */
-  static async start(size = 3): Promise<EtcdCluster> {
-    const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`);
+  static async start(size = 3, opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+    const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns);
+    const host = opts.host ?? '127.0.0.1';
     try {
       for (let i = 0; i < size; i++) {
-        c.members.push({ name: `m${i}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, proc: null, output: '' });
+        const [client, peer] = opts.ns === undefined ? [await freePort(), await freePort()] : [2379 + 2 * i, 2380 + 2 * i];
+        c.members.push({ name: `m${i}`, clientUrl: `http://${host}:${client}`, peerUrl: `http://${host}:${peer}`, proc: null, output: '' });
       }
       for (let i = 0; i < size; i++) c.startMember(i);
       await c.waitHealthy();
@@ -57,7 +70,8 @@ export class EtcdCluster {
     const m = this.members[i];
     const cluster = this.members.map((x) => `${x.name}=${x.peerUrl}`).join(',');
     m.output = '';
-    m.proc = spawn('etcd', [
+    const argv = [...this.wrap, 'etcd'];
+    m.proc = spawn(argv[0], [...argv.slice(1),
       '--name', m.name, '--data-dir', join(this.dir, m.name),
       '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
@@ -84,12 +98,8 @@ export class EtcdCluster {
     await waitFor(async () => {
       for (const m of this.members) {
         if (!m.proc) continue;
-        try {
-          const r = await fetch(`${m.clientUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: 'aGVhbHRo' }), signal: AbortSignal.timeout(1000) });
-          if (!r.ok) return false;
-        } catch {
-          return false;
-        }
+        const argv = [...this.wrap, 'curl', '-sf', '-m', '1', '-X', 'POST', '-d', '{"key":"aGVhbHRo"}', `${m.clientUrl}/v3/kv/range`];
+        if (spawnSync(argv[0], argv.slice(1)).status !== 0) return false;
       }
       return true;
     }, timeoutMs, 100, `etcd cluster ${this.members.map((m) => m.name).join(',')} to answer`).catch((e: Error) => {

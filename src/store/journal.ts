@@ -23,6 +23,7 @@ export interface TunnelRecord {
   routed_prefixes?: string[];
   user?: string;
   update_key_hash?: string;
+  server?: string;
 }
 
 export type JournalLine = { op: 'put'; tunnel: TunnelRecord } | { op: 'del'; name: string };
