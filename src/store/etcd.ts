@@ -209,9 +209,11 @@ export class EtcdClient {
   }
 
   /** Follows every change under prefix from revision on, until stop() is
-   * called: reconnects (to the next endpoint) when the stream ends, from
+   * called: reconnects (to the next endpoint) when the stream ends, or is
+   * silent for idleMs (a member cut off by the network sends nothing, not
+   * even a reset: give the prefix a key written more often than that), from
    * the revision after the last event seen. */
-  watch(prefix: string, fromRevision: number, handler: WatchHandler): { stop(): void } {
+  watch(prefix: string, fromRevision: number, handler: WatchHandler, idleMs = 0): { stop(): void } {
     let stopped = false;
     let next = fromRevision;
     let lost = false;
@@ -221,6 +223,10 @@ export class EtcdClient {
         try {
           await this.authenticated();
           res = await this.stream('/v3/watch', { create_request: { key: b64(prefix), range_end: rangeEndB64(prefix), start_revision: String(next), progress_notify: true } });
+          if (idleMs > 0) {
+            const r = res;
+            r.socket.setTimeout(idleMs, () => r.destroy());
+          }
           if (lost) {
             lost = false;
             handler.connection(false);

@@ -39,6 +39,9 @@ export interface RegistryFollower {
 /** How long a dead server stays "alive" in status (the lease's TTL). */
 export const LIVENESS_TTL_S = 10;
 const REPORT_EVERY_MS = 3000;
+/** Every server reports into the watched prefix every REPORT_EVERY_MS: a
+ * watch silent this long is cut off (a partition sends no reset). */
+const WATCH_IDLE_MS = 4 * REPORT_EVERY_MS;
 const WRITE_ATTEMPTS = 20;
 
 export class EtcdRegistry {
@@ -104,7 +107,7 @@ export class EtcdRegistry {
           }, () => setTimeout(() => start(from), 1000));
         },
         connection: (lost) => follower.connection(lost),
-      });
+      }, WATCH_IDLE_MS);
     };
     start(fromRevision);
   }

@@ -12,7 +12,7 @@ import { buildClusterTopology, clusterClientYaml, clusterServerYaml, ETCD_V4, ty
 import { EtcdCluster } from '../../src/lab/etcd.js';
 import { runDir, startDaemon, status, type RunningDaemon } from '../../src/lab/daemons.js';
 import { controlRequest } from '../../src/control/control-server.js';
-import { HOST_V6, ROUTER_V6 } from '../../src/lab/topology.js';
+import { HOST_V6, ISP_CLIENT_SIDE_V4 } from '../../src/lab/topology.js';
 import { cli, ping } from '../helpers/programs.js';
 import { waitFor } from '../../src/lab/netns.js';
 
@@ -71,7 +71,6 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     // The router finds the client's address through b's NDP proxy.
     lab.ip(t.router, ['-6', 'neigh', 'flush', 'dev', 'br6']);
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
-    expect(ROUTER_V6).toBeTruthy();
   });
 
   it('shows every server of the cluster, alive, with its tunnels', async () => {
@@ -84,10 +83,23 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect(final.servers.map((s) => [s.name, s.alive]).sort()).toEqual([['a', true], ['b', true], ['c', true]]);
   });
 
+  it('/nic/update through server c moves the tunnel\'s endpoint on b, and traffic through b follows', async () => {
+    const c = t.clients[0];
+    const key = (await cli(['tunnel', 'key', c.name, '--socket', socket(2)])).out.trim();
+    // The client moves to a new address; it tells server c.
+    lab.ip(c.ns, ['addr', 'del', `${c.v4}/24`, 'dev', 'wan0']);
+    lab.ip(c.ns, ['addr', 'add', '198.51.100.77/24', 'dev', 'wan0']);
+    lab.ip(c.ns, ['route', 'replace', 'default', 'via', ISP_CLIENT_SIDE_V4]);
+    const answer = lab.exec(c.ns, ['curl', '-s', '-m', '10', '-u', `${c.name}:${key}`, `http://${t.servers[2].v4}:8080/nic/update?hostname=${c.name}`]).trim();
+    expect(answer).toBe('good 198.51.100.77');
+    await waitFor(async () => ((await status(servers[1])).tunnels[0] as unknown as { remote_ipv4: string }).remote_ipv4 === '198.51.100.77', 1000, 10, 'the endpoint moved on b');
+    await waitFor(() => ping(lab, c.ns, HOST_V6, { count: 1 }).received === 1, 5000, 100, 'traffic through b from the new address');
+  });
+
   it('200 allocations at once on two servers never give the same prefix twice', async () => {
     // 100 in flight at a time, half on each server (a control socket takes 64 connections at once).
     const add = (i: number): Promise<{ tunnel: { server_ipv6: string; routed_prefixes: string[] } }> => controlRequest(socket(i % 2), {
-      cmd: 'tunnel', op: 'add', name: `alloc${i}`, fields: { client_ipv4: `198.51.100.${10 + i}`, server: 'nowhere' }, allocate: true,
+      cmd: 'tunnel', op: 'add', name: `alloc${i}`, fields: { client_ipv4: `203.0.113.${10 + i}`, server: 'nowhere' }, allocate: true,
     }, 60_000) as Promise<{ tunnel: { server_ipv6: string; routed_prefixes: string[] } }>;
     const ok = [
       ...await Promise.all(Array.from({ length: 100 }, (_, i) => add(i))),
@@ -99,4 +111,44 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect(new Set(pairs).size).toBe(pairs.length);
     expect(new Set(routed).size).toBe(routed.length);
   }, 120_000);
+
+  it('with one etcd member killed everything works; with all stopped forwarding goes on and writes are refused; restarted, the servers catch up', async () => {
+    const c = t.clients[0];
+    const [c2] = [t.clients[1]];
+    await etcd.killMember(0);
+    const one = await cli(['tunnel', 'add', 'spare1', '--client-ipv4', '203.0.113.240', '--server', 'nowhere', '--socket', socket(0)]);
+    expect(one.code, one.err).toBe(0);
+    for (let i = 1; i < 3; i++) await etcd.killMember(i);
+    expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+    const refused = await cli(['tunnel', 'add', 'spare2', '--client-ipv4', '203.0.113.241', '--server', 'nowhere', '--socket', socket(0)]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/registry in etcd cannot be changed now, nothing changed: no etcd endpoint answers/);
+    for (let i = 0; i < 3; i++) etcd.startMember(i);
+    await etcd.waitHealthy();
+    // Server b cut off from etcd (its management link down) while a adds a tunnel b carries.
+    lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'down']);
+    const add = await cli(['tunnel', 'add', c2.name, '--client-ipv4', c2.v4, '--server-ipv6', `${c2.serverV6}/127`, '--client-ipv6', c2.clientV6, '--server', 'b', '--socket', socket(0)]);
+    expect(add.code, add.err).toBe(0);
+    // b is seen dead once its lease runs out.
+    await waitFor(async () => {
+      const r = (await controlRequest(socket(0), { cmd: 'cluster' })) as { servers: Array<{ name: string; alive: boolean }> };
+      return r.servers.find((x) => x.name === 'b')?.alive === false;
+    }, 20_000, 200, 'b reported dead');
+    expect((await status(servers[1])).tunnels.map((x) => x.name)).toEqual([c.name]);
+    lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'up']);
+    await waitFor(async () => (await status(servers[1])).tunnels.some((x) => x.name === c2.name), 30_000, 100, 'b catching up');
+    expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+  }, 90_000);
+
+  it('a server killed with SIGKILL and started again carries its tunnels again, from the registry', async () => {
+    const c = t.clients[0];
+    const was = (await status(servers[1])).tunnels.map((x) => x.name).sort();
+    process.kill(servers[1].proc.pid, 'SIGKILL');
+    await servers[1].proc.exited;
+    const again = await startServer(1);
+    expect((await status(again)).tunnels.map((x) => x.name).sort()).toEqual(was);
+    expect(again.proc.output()).toMatch(/undid what a previous run left behind/);
+    expect(again.proc.output()).toMatch(new RegExp(`registry read from etcd.*here=${was.length}`));
+    expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+  }, 60_000);
 });
