@@ -5,6 +5,7 @@ import { trace } from './trace.js';
 import { demo } from './demo.js';
 import { exportCli, tunnelCli } from './tunnel.js';
 import { bench } from './bench.js';
+import { storeCli } from './store.js';
 import { completion } from './reference.js';
 import { USAGE, VERSION } from './usage.js';
 
@@ -24,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
       return tunnelCli(rest);
     case 'export':
       return exportCli(rest);
+    case 'store':
+      return storeCli(rest);
     case 'bench':
       return bench(rest);
     case 'completion':

@@ -9,6 +9,7 @@ import { RUN_HELP } from './run.js';
 import { STATUS_HELP } from './status.js';
 import { TRACE_HELP } from './trace.js';
 import { EXPORT_HELP, TUNNEL_HELP } from './tunnel.js';
+import { STORE_HELP } from './store.js';
 import { USAGE, VERSION } from './usage.js';
 import { PACKAGE_ROOT } from '../lab/daemons.js';
 
@@ -31,6 +32,7 @@ export const COMMANDS: Array<[string, string]> = [
   ['trace', TRACE_HELP],
   ['tunnel', TUNNEL_HELP],
   ['export', EXPORT_HELP],
+  ['store', STORE_HELP],
   ['bench', BENCH_HELP],
   ['completion', COMPLETION_HELP],
 ];

@@ -17,6 +17,7 @@ Commands:
   trace            show or save (pcapng) the packets a daemon handles, with verdicts
   tunnel           add, remove or change a running server's tunnels; make update keys
   export NAME      print a client configuration for a tunnel (iproute2, netplan, …)
+  store migrate    move a tunnel registry between a file, a journal and etcd
   bench            measure sixtun against kernel paths and a C forwarder, in namespaces
   completion SHELL print a bash or zsh completion script
   help             this text

@@ -5,12 +5,12 @@
 // failures leave forwarding alone, refuse writes, and are caught up after.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildClusterTopology, clusterClientYaml, clusterServerYaml, ETCD_V4, type ClusterTopology } from '../../src/lab/cluster.js';
 import { EtcdCluster } from '../../src/lab/etcd.js';
-import { runDir, startDaemon, status, type RunningDaemon } from '../../src/lab/daemons.js';
+import { SIXTUN_BIN, runDir, startDaemon, status, type RunningDaemon } from '../../src/lab/daemons.js';
 import { controlRequest } from '../../src/control/control-server.js';
 import { HOST_V6, ISP_CLIENT_SIDE_V4 } from '../../src/lab/topology.js';
 import { cli, ping } from '../helpers/programs.js';
@@ -151,4 +151,21 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect(again.proc.output()).toMatch(new RegExp(`registry read from etcd.*here=${was.length}`));
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
   }, 60_000);
+
+  it('store migrate moves a file\'s tunnels into etcd and back out into a journal, checked, never over a registry with tunnels', async () => {
+    const file = join(dir, 'old.yaml');
+    const tunnels = [0, 1, 2].map((i) => `  - {name: m${i}, client_ipv4: 203.0.113.${100 + i}, server_ipv6: "2001:db8:ff:2::${(2 * i).toString(16)}/127", client_ipv6: "2001:db8:ff:2::${(2 * i + 1).toString(16)}", routed_prefixes: ["2001:db8:400:${i + 1}::/64"]}`);
+    writeFileSync(file, `mode: server\ninterface: sixtun0\nlocal_ipv4: 203.0.113.1\nndp: off\ncontrol_socket: ${join(dir, 'old.sock')}\ntunnels:\n${tunnels.join('\n')}\n`);
+    const url = `etcd://${etcd.endpoints.map((e) => e.replace('http://', '')).join(',')}/moved/`;
+    const run = (...args: string[]): string => lab.exec(t.servers[0].ns, [process.execPath, SIXTUN_BIN, 'store', 'migrate', ...args]);
+    expect(run('--from', file, '--to', url)).toMatch(/^migrated 3 tunnels/);
+    expect(() => run('--from', file, '--to', url)).toThrow(/holds tunnels already/);
+    const out = join(dir, 'moved.jsonl');
+    expect(run('--from', url, '--to', out)).toMatch(/^migrated 3 tunnels/);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tunnel: { name: string; routed_prefixes: string[] } });
+    expect(lines.map((l) => [l.tunnel.name, l.tunnel.routed_prefixes]).sort()).toEqual([0, 1, 2].map((i) => [`m${i}`, [`2001:db8:400:${i + 1}::/64`]]));
+    // A source that is not a registry: two tunnels on one endpoint.
+    writeFileSync(join(dir, 'bad.jsonl'), ['a', 'b'].map((n, i) => JSON.stringify({ op: 'put', tunnel: { name: n, client_ipv4: '203.0.113.150', server_ipv6: `2001:db8:ff:3::${2 * i}/127`, client_ipv6: `2001:db8:ff:3::${2 * i + 1}` } })).join('\n') + '\n');
+    expect(() => run('--from', join(dir, 'bad.jsonl'), '--to', `${url.slice(0, -'moved/'.length)}other/`)).toThrow(/duplicate remote IPv4 203\.0\.113\.150/);
+  });
 });
