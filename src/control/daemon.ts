@@ -35,36 +35,12 @@ import { DatapathThread, type NdpTarget } from '../datapath/thread.js';
 import type { Logger } from './log.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { TunnelSpec } from '../route/tunnel.js';
-import { ConfigError, carries, tunnelFromRecord, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
 import { preflight } from './preflight.js';
 import { parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { parseIp, type IpPrefix } from '../wire/address.js';
 
 const REAPPLY_DELAY_MS = 50;
-
-/** With store.etcd: the registry, read whole. This server's tunnels become
- * cfg.tunnels; every tunnel is kept for the index. A record that is not a
- * tunnel is logged and left out (another server wrote it). */
-async function loadRegistry(cfg: ServerConfig, log: Logger): Promise<{ registry: EtcdRegistry; all: TunnelConfig[]; revision: number }> {
-  const registry = new EtcdRegistry(cfg.etcd!, cfg.serverName);
-  try {
-    const { records, revision } = await registry.load();
-    const all: TunnelConfig[] = [];
-    for (const [name, record] of records) {
-      try {
-        all.push(tunnelFromRecord(record, `etcd ${cfg.etcd!.prefix}tunnels/${name}`, null));
-      } catch (e) {
-        log.error('ignoring a registry record that is not a tunnel', { tunnel: name, error: (e as Error).message });
-      }
-    }
-    cfg.tunnels = all.filter((t) => carries(cfg, t));
-    log.info('registry read from etcd', { revision, tunnels: all.length, here: cfg.tunnels.length, server: cfg.serverName });
-    return { registry, all, revision };
-  } catch (e) {
-    await registry.close();
-    throw Object.assign(new Error(`cannot read the tunnel registry from etcd (${cfg.etcd!.endpoints.join(', ')}): ${(e as Error).message}`), { code: (e as { code?: string }).code });
-  }
-}
 
 export function tunnelSpecs(cfg: Config, localIpv4: string): TunnelSpec[] {
   const common = { mtu: cfg.mtu, ttl: cfg.ttl, tosInherit: cfg.tosInherit, pmtuDiscovery: cfg.pmtuDiscovery };
@@ -160,7 +136,7 @@ export class Daemon implements TunnelHost {
     try {
       await preflight(cfg, nl);
       await recoverLeftovers(cfg, nl, log);
-      const shared = cfg.mode === 'server' && cfg.etcd !== null ? await loadRegistry(cfg, log) : null;
+      const shared = cfg.mode === 'server' && cfg.etcd !== null ? await EtcdRegistry.open(cfg, log) : null;
       if (shared) undo.push(() => shared.registry.close());
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
       const tun = openTunOrExplain(cfg);

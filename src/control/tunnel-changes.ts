@@ -102,7 +102,10 @@ export class TunnelChanges {
     registry.follow(revision + 1, {
       // The index at once (an edit waiting to catch up checks against it), the tunnels in turn.
       changes: (list) => this.queueApply(this.noteRegistry(list)),
-      resync: (records) => this.queueApply(this.noteRegistry(this.registryDiff(records))),
+      resync: (records) => {
+        log.warn('the registry watch fell behind etcd\'s compaction: read whole again, the difference applied', { tunnels: records.size });
+        this.queueApply(this.noteRegistry(this.registryDiff(records)));
+      },
       connection: (lost) => (lost
         ? log.warn('etcd unreachable: forwarding goes on with the registry as last read; changes are refused until it is back')
         : log.info('etcd reachable again: catching up from the last revision seen')),

@@ -131,6 +131,10 @@ export class EtcdClient {
   private token: string | null = null;
   private readonly httpAgent = new HttpAgent({ keepAlive: true });
   private readonly httpsAgent: HttpsAgent;
+  /** Watches on connections of their own, never a pooled one that a
+   * partition may have left dead without a word. */
+  private readonly streamHttpAgent = new HttpAgent({ keepAlive: false });
+  private readonly streamHttpsAgent: HttpsAgent;
   private readonly timeoutMs: number;
   private closed = false;
 
@@ -138,19 +142,19 @@ export class EtcdClient {
     if (opts.endpoints.length === 0) throw new EtcdError('no etcd endpoints', 'EETCD');
     this.endpoints = opts.endpoints.map((e) => new URL(e));
     const tls = opts.tls ?? {};
-    this.httpsAgent = new HttpsAgent({
-      keepAlive: true,
+    const pem = {
       ca: tls.ca ? readFileSync(tls.ca) : undefined,
       cert: tls.cert ? readFileSync(tls.cert) : undefined,
       key: tls.key ? readFileSync(tls.key) : undefined,
-    });
+    };
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, ...pem });
+    this.streamHttpsAgent = new HttpsAgent({ keepAlive: false, ...pem });
     this.timeoutMs = opts.timeoutMs ?? 5000;
   }
 
   close(): void {
     this.closed = true;
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const a of [this.httpAgent, this.httpsAgent, this.streamHttpAgent, this.streamHttpsAgent]) a.destroy();
   }
 
   /** Every key under prefix at one revision (the current one unless given),
@@ -274,7 +278,7 @@ export class EtcdClient {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
           if (line === '') continue;
-          let msg: { result?: { header?: { revision?: string }; events?: Array<{ type?: string; kv: RawKv }>; canceled?: boolean; compact_revision?: string }; error?: unknown };
+          let msg: { result?: { header?: { revision?: string }; events?: Array<{ type?: string; kv: RawKv }>; created?: boolean; canceled?: boolean; compact_revision?: string }; error?: unknown };
           try {
             msg = JSON.parse(line);
           } catch {
@@ -293,6 +297,9 @@ export class EtcdClient {
             resolve(Number(r.compact_revision));
             return;
           }
+          // The "created" answer carries the store's revision, not how far this
+          // watch has come: events before it may still follow.
+          if (r.created) continue;
           const events = (r.events ?? []).map((e): WatchEvent => ({ type: e.type === 'DELETE' ? 'delete' : 'put', kv: kvOf(e.kv) }));
           const revision = events.length > 0 ? events[events.length - 1].kv.modRevision : Number(r.header?.revision ?? 0);
           if (revision > 0) onEvents(events, revision);
@@ -329,7 +336,7 @@ export class EtcdClient {
 
   private send<T>(path: string, body: unknown, withToken: boolean): Promise<T> {
     return new Promise((resolve, reject) => {
-      const req = this.open(path, withToken, (res) => {
+      const req = this.open(path, withToken, false, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => { text += d; });
@@ -365,9 +372,13 @@ export class EtcdClient {
     });
   }
 
+  /** A streaming call: resolves with the response once its headers came
+   * (within the request timeout: a member without a leader, or cut off,
+   * may never answer), which then streams as long as it likes. */
   private stream(path: string, body: unknown): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = this.open(path, true, (res) => {
+      const req = this.open(path, true, true, (res) => {
+        req.setTimeout(0);
         if (res.statusCode !== 200) {
           res.resume();
           reject(new EtcdError(`etcd answered ${path} with ${res.statusCode}`, 'EUNAVAILABLE'));
@@ -375,16 +386,18 @@ export class EtcdClient {
         }
         resolve(res);
       });
+      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
       req.end(JSON.stringify(body));
     });
   }
 
-  private open(path: string, withToken: boolean, onResponse: (res: IncomingMessage) => void) {
+  private open(path: string, withToken: boolean, streaming: boolean, onResponse: (res: IncomingMessage) => void) {
     const url = new URL(path, this.endpoints[this.current]);
     const https = url.protocol === 'https:';
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (withToken && this.token !== null) headers.authorization = this.token;
-    return (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent: https ? this.httpsAgent : this.httpAgent }, onResponse);
+    const agent = https ? (streaming ? this.streamHttpsAgent : this.httpsAgent) : (streaming ? this.streamHttpAgent : this.httpAgent);
+    return (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent }, onResponse);
   }
 }

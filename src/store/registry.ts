@@ -9,7 +9,8 @@
 // once (the same tunnel, or taking the same prefix from a pool) cannot both
 // win; the loser catches up through its watch, checks again and retries.
 import { EtcdClient, EtcdError, type KeyValue, type WatchEvent } from './etcd.js';
-import type { EtcdStoreConfig } from '../config/config.js';
+import { carries, tunnelFromRecord, type EtcdStoreConfig, type ServerConfig, type TunnelConfig } from '../config/config.js';
+import type { Logger } from '../control/log.js';
 import type { TunnelRecord } from './journal.js';
 
 export interface ServerReport {
@@ -60,6 +61,32 @@ export class EtcdRegistry {
       password: cfg.password ?? undefined,
       tls: cfg.tls ? { ca: cfg.tls.ca ?? undefined, cert: cfg.tls.cert ?? undefined, key: cfg.tls.key ?? undefined } : undefined,
     });
+  }
+
+  /** With store.etcd: connects and reads the registry whole. This server's
+   * tunnels become cfg.tunnels; every tunnel is returned for the index. A
+   * record that is not a tunnel is logged and left out (another server
+   * wrote it); etcd unreachable fails the start, naming the endpoints. */
+  static async open(cfg: ServerConfig, log: Logger): Promise<{ registry: EtcdRegistry; all: TunnelConfig[]; revision: number }> {
+    const registry = new EtcdRegistry(cfg.etcd!, cfg.serverName);
+    const t0 = Date.now();
+    try {
+      const { records, revision } = await registry.load();
+      const all: TunnelConfig[] = [];
+      for (const [name, record] of records) {
+        try {
+          all.push(tunnelFromRecord(record, `etcd ${cfg.etcd!.prefix}tunnels/${name}`, null));
+        } catch (e) {
+          log.error('ignoring a registry record that is not a tunnel', { tunnel: name, error: (e as Error).message });
+        }
+      }
+      cfg.tunnels = all.filter((t) => carries(cfg, t));
+      log.info('registry read from etcd', { revision, tunnels: all.length, here: cfg.tunnels.length, server: cfg.serverName, ms: Date.now() - t0 });
+      return { registry, all, revision };
+    } catch (e) {
+      await registry.close();
+      throw Object.assign(new Error(`cannot read the tunnel registry from etcd (${cfg.etcd!.endpoints.join(', ')}): ${(e as Error).message}`), { code: (e as { code?: string }).code });
+    }
   }
 
   private key(kind: 'tunnels' | 'servers' | 'alive', name: string): string {

@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import { describeRoot } from '../support/root.js';
 import { C_BATCH, C_OFFLOAD, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench, svg } from '../../bench/e2e/run.js';
 import { apiFlood } from '../../bench/api-flood.js';
+import { clusterBench } from '../../bench/cluster.js';
+import { spawnSync } from 'node:child_process';
 
 describeRoot('end-to-end benchmark (short)', () => {
   it('measures every available path in one run, tabulates them and charts them', async () => {
@@ -57,4 +59,14 @@ describeRoot('the update API flood bench (short)', () => {
     expect(r.requests_per_s.flood).toBeGreaterThan(0);
     expect(Number.isFinite(r.flood_over_plain_throughput)).toBe(true);
   }, 120_000);
+});
+
+describeRoot('the cluster bench (short)', () => {
+  const haveEtcd = spawnSync('etcd', ['--version']).status === 0;
+  (haveEtcd ? it : it.skip)('measures write-to-forwarding across two servers and a start from etcd', async () => {
+    const r = await clusterBench(5, [500], () => undefined) as { writeToForwardMs: { p50: number }; startups: Array<{ tunnels: number; startMs: number; readMs: number }> };
+    expect(r.writeToForwardMs.p50).toBeGreaterThan(0);
+    expect(r.startups.map((s) => s.tunnels)).toEqual([500]);
+    expect(Number.isFinite(r.startups[0].readMs)).toBe(true);
+  }, 180_000);
 });

@@ -136,7 +136,8 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     }, 20_000, 200, 'b reported dead');
     expect((await status(servers[1])).tunnels.map((x) => x.name)).toEqual([c.name]);
     lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'up']);
-    await waitFor(async () => (await status(servers[1])).tunnels.some((x) => x.name === c2.name), 30_000, 100, 'b catching up');
+    await waitFor(async () => (await status(servers[1])).tunnels.some((x) => x.name === c2.name), 30_000, 100, 'b catching up')
+      .catch((e: Error) => { throw new Error(`${e.message}\n${servers[1].proc.output().split('\n').slice(-10).join('\n')}`); });
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
   }, 90_000);
 
@@ -149,6 +150,28 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect((await status(again)).tunnels.map((x) => x.name).sort()).toEqual(was);
     expect(again.proc.output()).toMatch(/undid what a previous run left behind/);
     expect(again.proc.output()).toMatch(new RegExp(`registry read from etcd.*here=${was.length}`));
+    expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
+  }, 60_000);
+
+  it('a server whose watch fell behind compaction reads the registry again and applies only the difference', async () => {
+    const c = t.clients[0];
+    const lostBefore = (servers[1].proc.output().match(/etcd unreachable/g) ?? []).length;
+    lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'down']);
+    // b's watch notices the silence (12 s) and keeps trying to reconnect meanwhile.
+    await waitFor(() => (servers[1].proc.output().match(/etcd unreachable/g) ?? []).length > lostBefore, 30_000, 100, 'b losing its watch');
+    const added = await cli(['tunnel', 'add', 'behind', '--client-ipv4', '203.0.113.242', '--server-ipv6', '2001:db8:ff:4::/127', '--client-ipv6', '2001:db8:ff:4::1', '--server', 'b', '--socket', socket(0)]);
+    expect(added.code, added.err).toBe(0);
+    // Compact the history b would resume from.
+    const head = JSON.parse(lab.exec(t.etcd, ['curl', '-s', '-X', 'POST', '-d', '{"key":"AA=="}', `${etcd.endpoints[0]}/v3/kv/range`])) as { header: { revision: string } };
+    lab.exec(t.etcd, ['curl', '-s', '-X', 'POST', '-d', JSON.stringify({ revision: head.header.revision, physical: true }), `${etcd.endpoints[0]}/v3/kv/compaction`]);
+    const before = (await status(servers[1])).tunnels.find((x) => x.name === c.name)!;
+    lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'up']);
+    await waitFor(async () => (await status(servers[1])).tunnels.some((x) => x.name === 'behind'), 30_000, 100, 'b resynced');
+    await waitFor(() => /fell behind etcd's compaction[^\n]*\n(.*\n)*.*registry changes applied"? added=1 removed=0 changed=0/.test(servers[1].proc.output()), 5000, 20, 'the resync and its one change')
+      .catch((e: Error) => { throw new Error(`${e.message}\n${servers[1].proc.output().split('\n').slice(-8).join('\n')}`); });
+    // The tunnel that did not change was not touched: its counters went on.
+    const after = (await status(servers[1])).tunnels.find((x) => x.name === c.name)!;
+    expect(after.rx.packets).toBeGreaterThanOrEqual(before.rx.packets);
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
   }, 60_000);
 

@@ -1,6 +1,6 @@
 // Configuration: valid files parse; every bad one names file, line, field and what is expected.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, type ServerConfig, type ClientConfig } from '../../src/config/config.js';
+import { ConfigError, carries, parseConfig, type ServerConfig, type ClientConfig } from '../../src/config/config.js';
 import { Rng } from '../support/rng.js';
 
 const SERVER = `mode: server
@@ -71,6 +71,24 @@ describe('configuration', () => {
     expect(error(CLIENT + 'user: 65534\n').message).toMatch(/user: nobody is shared/);
     expect(error(CLIENT + 'user: root\n').message).toMatch(/user: root keeps every privilege/);
     expect((parseConfig(CLIENT + 'user: 990\n', 'c.yaml') as ClientConfig).user).toBe('990');
+  });
+
+  it('reads a registry in etcd: endpoints, prefix, auth and TLS; no tunnels in the file then; a tunnel names its server', () => {
+    const base = SERVER.slice(0, SERVER.indexOf('tunnels:'));
+    const c = parseConfig(`${base}server_name: fra1\nserver_groups: [eu]\nstore: {etcd: {endpoints: ["https://10.0.0.1:2379"], username: u, password: p, tls: {ca: /etc/ca.pem}}}\n`, 's.yaml') as ServerConfig;
+    expect([c.serverName, c.serverGroups, c.etcd]).toEqual(['fra1', ['eu'], { endpoints: ['https://10.0.0.1:2379'], prefix: '/sixtun/', username: 'u', password: 'p', tls: { ca: '/etc/ca.pem', cert: null, key: null } }]);
+    expect(error(`${base}store: {etcd: {endpoints: []}}\n`).message).toMatch(/store\.etcd\.endpoints: expected at least one URL/);
+    expect(error(`${base}store: {etcd: {endpoints: ["10.0.0.1:2379"]}}\n`).message).toMatch(/store\.etcd\.endpoints\[0\]: expected an http\(s\) URL/);
+    expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], prefix: /x}}\n`).message).toMatch(/store\.etcd\.prefix: expected a key prefix ending in \//);
+    expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], username: u}}\n`).message).toMatch(/store\.etcd\.password: is required with username/);
+    expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], tls: {cert: /c.pem}}}\n`).message).toMatch(/store\.etcd\.tls\.key: cert and key go together/);
+    expect(error(SERVER + 'store: {etcd: {endpoints: ["http://a:1"]}}\n').message).toMatch(/tunnels: with store\.etcd the tunnels live in etcd/);
+    expect(error(`${base}server_name: "a b"\n`).message).toMatch(/server_name: expected 1 to 64 letters/);
+    const withServer = parseConfig(SERVER.replace('    routed_prefixes: [2001:db8:100::/64]', '    routed_prefixes: [2001:db8:100::/64]\n    server: eu'), 's.yaml') as ServerConfig;
+    expect(withServer.tunnels[0].server).toBe('eu');
+    expect(carries({ ...withServer, serverName: 'x', serverGroups: ['eu'] }, withServer.tunnels[0])).toBe(true);
+    expect(carries({ ...withServer, serverName: 'x', serverGroups: [] }, withServer.tunnels[0])).toBe(false);
+    expect(carries(withServer, withServer.tunnels[1])).toBe(true);
   });
 
   it('parses the design’s client example with defaults', () => {
