@@ -48,7 +48,7 @@ describe('CLI reference', () => {
     expect(complete('sixtun t').sort()).toEqual(['trace', 'tunnel']);
     expect(complete('sixtun tunnel ')).toEqual(expect.arrayContaining(['add', 'remove', 'set', 'key', '--client-ipv4', '--json']));
     expect(complete('sixtun trace --dr')).toEqual(['--dropped']);
-    expect(optionsOf(COMMANDS.find(([c]) => c === 'status')![1])).toEqual(['--filter', '--limit', '--offset', '--json', '--socket', '-h', '--help']);
+    expect(optionsOf(COMMANDS.find(([c]) => c === 'status')![1])).toEqual(['--cluster', '--filter', '--limit', '--offset', '--json', '--socket', '-h', '--help']);
     const zsh = zshCompletion();
     expect(zsh.startsWith('#compdef sixtun\n')).toBe(true);
     for (const [c] of COMMANDS) expect(zsh).toContain(`    ${c}) compadd -- `);
