@@ -366,7 +366,6 @@ export class EtcdClient {
         });
         res.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
       });
-      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)));
       req.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
       req.end(JSON.stringify(body));
     });
@@ -378,7 +377,6 @@ export class EtcdClient {
   private stream(path: string, body: unknown): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = this.open(path, true, true, (res) => {
-        req.setTimeout(0);
         if (res.statusCode !== 200) {
           res.resume();
           reject(new EtcdError(`etcd answered ${path} with ${res.statusCode}`, 'EUNAVAILABLE'));
@@ -386,7 +384,6 @@ export class EtcdClient {
         }
         resolve(res);
       });
-      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
       req.end(JSON.stringify(body));
     });
@@ -398,6 +395,14 @@ export class EtcdClient {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (withToken && this.token !== null) headers.authorization = this.token;
     const agent = https ? (streaming ? this.streamHttpsAgent : this.httpsAgent) : (streaming ? this.streamHttpAgent : this.httpAgent);
-    return (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent }, onResponse);
+    // A timer of its own, not the socket's: that one starts only once connected, and a
+    // connect sent where the network is cut keeps retrying its SYN for minutes.
+    const req = (https ? httpsRequest : httpRequest)(url, { method: 'POST', headers, agent }, (res) => {
+      clearTimeout(timer);
+      onResponse(res);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url.host} within ${this.timeoutMs} ms`)), this.timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    return req;
   }
 }

@@ -43,7 +43,7 @@ const REPORT_EVERY_MS = 3000;
 /** Every server reports into the watched prefix every REPORT_EVERY_MS: a
  * watch silent this long is cut off (a partition sends no reset). */
 const WATCH_IDLE_MS = 4 * REPORT_EVERY_MS;
-const WRITE_ATTEMPTS = 20;
+const WRITE_ATTEMPTS = 100;
 
 export class EtcdRegistry {
   readonly etcd: EtcdClient;
@@ -173,6 +173,8 @@ export class EtcdRegistry {
         return { change, revision: r.revision };
       }
       await this.caughtUp(r.ranges[0]?.[0]?.modRevision ?? 0);
+      // Two busy writers would otherwise keep colliding in step: a random pause, longer each time.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
     }
     throw new EtcdError(`the registry changed under ${WRITE_ATTEMPTS} attempts in a row`, 'EETCD');
   }

@@ -35,6 +35,8 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
   let etcd: EtcdCluster;
   const servers: RunningDaemon[] = [];
   const socket = (i: number): string => join(dir, `${t.servers[i].name}.sock`);
+  /** Client 1's update key, made through server c. */
+  let key1 = '';
 
   async function startServer(i: number): Promise<RunningDaemon> {
     const config = join(dir, `${t.servers[i].name}.yaml`);
@@ -85,7 +87,8 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
 
   it('/nic/update through server c moves the tunnel\'s endpoint on b, and traffic through b follows', async () => {
     const c = t.clients[0];
-    const key = (await cli(['tunnel', 'key', c.name, '--socket', socket(2)])).out.trim();
+    key1 = (await cli(['tunnel', 'key', c.name, '--socket', socket(2)])).out.trim();
+    const key = key1;
     // The client moves to a new address; it tells server c.
     lab.ip(c.ns, ['addr', 'del', `${c.v4}/24`, 'dev', 'wan0']);
     lab.ip(c.ns, ['addr', 'add', '198.51.100.77/24', 'dev', 'wan0']);
@@ -123,6 +126,12 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     const refused = await cli(['tunnel', 'add', 'spare2', '--client-ipv4', '203.0.113.241', '--server', 'nowhere', '--socket', socket(0)]);
     expect(refused.code).not.toBe(0);
     expect(refused.err).toMatch(/registry in etcd cannot be changed now, nothing changed: no etcd endpoint answers/);
+    // An endpoint change that cannot be stored: 911, and the tunnel stays where it is.
+    lab.ip(c.ns, ['addr', 'add', '198.51.100.78/24', 'dev', 'wan0']);
+    const update = lab.exec(c.ns, ['curl', '-s', '-m', '20', '-u', `${c.name}:${key1}`, `http://${t.servers[0].v4}:8080/nic/update?hostname=${c.name}&myip=198.51.100.78`]).trim();
+    expect(update).toBe('911');
+    expect(((await status(servers[1])).tunnels[0] as unknown as { remote_ipv4: string }).remote_ipv4).toBe('198.51.100.77');
+    lab.ip(c.ns, ['addr', 'del', '198.51.100.78/24', 'dev', 'wan0']);
     for (let i = 0; i < 3; i++) etcd.startMember(i);
     await etcd.waitHealthy();
     // Server b cut off from etcd (its management link down) while a adds a tunnel b carries.
@@ -150,6 +159,8 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect((await status(again)).tunnels.map((x) => x.name).sort()).toEqual(was);
     expect(again.proc.output()).toMatch(/undid what a previous run left behind/);
     expect(again.proc.output()).toMatch(new RegExp(`registry read from etcd.*here=${was.length}`));
+    // One pass: the registry's tunnels applied once at start, no second whole pass.
+    expect(again.proc.output()).not.toMatch(/state re-applied/);
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
   }, 60_000);
 
