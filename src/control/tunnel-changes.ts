@@ -334,34 +334,19 @@ export class TunnelChanges {
   }
 
   /** Runs configuration edits one at a time: validate, write the file, then
-   * apply (or, with a tunnel journal, validate, append, apply). */
+   * apply (or, with a tunnel journal, validate, append, apply; with a shared
+   * registry, validate, write in etcd, apply). */
   edit(edits: TunnelEdit[], fromFlags = false): Promise<ChangeResult> {
     return this.serialized(async () => {
       const cfg = this.host.cfg;
       if (cfg.mode !== 'server') throw Object.assign(new Error('tunnels can only be changed on a server'), { code: 'EINVAL' });
       // A shared registry allocates inside each attempt of its write: another server may take a prefix first.
-      if (this.registry) {
-        const result: ChangeResult = { added: [], removed: [], changed: [] };
-        for (const e of edits) {
-          const r = await this.editRegistry(cfg, this.registry, e);
-          result.added.push(...r.added);
-          result.removed.push(...r.removed);
-          result.changed.push(...r.changed);
-        }
-        return result;
-      }
+      const { registry } = this;
+      if (registry) return eachEdit(edits, (e) => this.editRegistry(cfg, registry, e));
       // Allocation inside the serialized edit: two adds cannot take the same prefix.
       edits = edits.map((e) => (e.op === 'add' && e.allocate ? { ...e, fields: this.allocate(cfg, e.fields, e.allocate.routed48) } : e));
-      if (this.journal) {
-        const result: ChangeResult = { added: [], removed: [], changed: [] };
-        for (const e of edits) {
-          const r = await this.editJournal(cfg, this.journal, e);
-          result.added.push(...r.added);
-          result.removed.push(...r.removed);
-          result.changed.push(...r.changed);
-        }
-        return result;
-      }
+      const { journal } = this;
+      if (journal) return eachEdit(edits, (e) => this.editJournal(cfg, journal, e));
       const { text, config } = editTunnels(readFileSync(cfg.file, 'utf8'), cfg.file, edits, fromFlags);
       // Written first: a change that cannot be kept (a read-only file
       // system, a file the dropped user may not replace) is not made at all.
@@ -511,6 +496,18 @@ export class TunnelChanges {
       log: (msg, fields) => this.host.log.warn(msg, fields),
     };
   }
+}
+
+/** Edits one after another, their results together. */
+async function eachEdit(edits: TunnelEdit[], one: (e: TunnelEdit) => Promise<ChangeResult>): Promise<ChangeResult> {
+  const result: ChangeResult = { added: [], removed: [], changed: [] };
+  for (const e of edits) {
+    const r = await one(e);
+    result.added.push(...r.added);
+    result.removed.push(...r.removed);
+    result.changed.push(...r.changed);
+  }
+  return result;
 }
 
 function fileTunnelsKey(cfg: Config): string {

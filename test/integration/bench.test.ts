@@ -6,7 +6,7 @@ import { describeRoot } from '../support/root.js';
 import { C_BATCH, C_OFFLOAD, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench, svg } from '../../bench/e2e/run.js';
 import { apiFlood } from '../../bench/api-flood.js';
 import { clusterBench } from '../../bench/cluster.js';
-import { spawnSync } from 'node:child_process';
+import { haveEtcd } from '../support/etcd.js';
 
 describeRoot('end-to-end benchmark (short)', () => {
   it('measures every available path in one run, tabulates them and charts them', async () => {
@@ -62,7 +62,6 @@ describeRoot('the update API flood bench (short)', () => {
 });
 
 describeRoot('the cluster bench (short)', () => {
-  const haveEtcd = spawnSync('etcd', ['--version']).status === 0;
   (haveEtcd ? it : it.skip)('measures write-to-forwarding across two servers and a start from etcd', async () => {
     const r = await clusterBench(5, [500], () => undefined) as { writeToForwardMs: { p50: number }; startups: Array<{ tunnels: number; startMs: number; readMs: number }> };
     expect(r.writeToForwardMs.p50).toBeGreaterThan(0);

@@ -4,7 +4,6 @@
 // concurrent allocations on two servers never hand out a prefix twice; etcd
 // failures leave forwarding alone, refuse writes, and are caught up after.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
@@ -15,16 +14,7 @@ import { controlRequest } from '../../src/control/control-server.js';
 import { HOST_V6, ISP_CLIENT_SIDE_V4 } from '../../src/lab/topology.js';
 import { cli, ping } from '../helpers/programs.js';
 import { waitFor } from '../../src/lab/netns.js';
-
-const haveEtcd = ((): boolean => {
-  try {
-    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n*** sixtun: no etcd binary (Debian: etcd-server) — the cluster tests are SKIPPED ***\n');
-    return false;
-  }
-})();
+import { haveEtcd } from '../support/etcd.js';
 
 const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/56"}\nupdate_api: {listen: "0.0.0.0:8080", allow_documentation: true}\n';
 

@@ -3,20 +3,10 @@
 // leases, a watch that follows every change and survives the member it is
 // connected to being killed, and compaction reported for a resync.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { EtcdClient, EtcdError, type WatchEvent } from '../../src/store/etcd.js';
 import { EtcdCluster } from '../../src/lab/etcd.js';
 import { waitFor } from '../../src/lab/netns.js';
-
-const haveEtcd = ((): boolean => {
-  try {
-    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n*** sixtun: no etcd binary (Debian: etcd-server) — etcd tests are SKIPPED ***\n');
-    return false;
-  }
-})();
+import { haveEtcd } from '../support/etcd.js';
 
 (haveEtcd ? describe : describe.skip)('etcd client against a 3-member cluster', () => {
   let cluster: EtcdCluster;
