@@ -44,6 +44,7 @@ const REPORT_EVERY_MS = 3000;
  * watch silent this long is cut off (a partition sends no reset). */
 const WATCH_IDLE_MS = 4 * REPORT_EVERY_MS;
 const WRITE_ATTEMPTS = 100;
+const CLOSE_WAIT_MS = 1000;
 
 export class EtcdRegistry {
   readonly etcd: EtcdClient;
@@ -189,7 +190,11 @@ export class EtcdRegistry {
 
   /** Reports this server (and keeps its liveness key alive) every few seconds. */
   startReporting(report: () => Omit<ServerReport, 'reported'>): void {
+    let busy = false;
     const tick = async (): Promise<void> => {
+      // With etcd away a tick waits for timeouts: the next one does not pile up behind it.
+      if (busy) return;
+      busy = true;
       try {
         if (this.lease === null || !(await this.etcd.leaseKeepAlive(this.lease))) {
           this.lease = await this.etcd.leaseGrant(LIVENESS_TTL_S);
@@ -198,6 +203,8 @@ export class EtcdRegistry {
         await this.etcd.put(this.key('servers', this.serverName), JSON.stringify({ ...report(), reported: new Date().toISOString() }));
       } catch {
         // etcd away: the next tick tries again (a lease that expired meanwhile is granted anew).
+      } finally {
+        busy = false;
       }
     };
     void tick();
@@ -217,7 +224,11 @@ export class EtcdRegistry {
   async close(): Promise<void> {
     this.watch?.stop();
     if (this.reportTimer) clearInterval(this.reportTimer);
-    if (this.lease !== null) await this.etcd.leaseRevoke(this.lease).catch(() => undefined);
+    // The others see this server gone at once; with etcd away, the lease runs out by itself
+    // (a stop does not wait on timeouts).
+    if (this.lease !== null) {
+      await Promise.race([this.etcd.leaseRevoke(this.lease).catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    }
     this.etcd.close();
   }
 }

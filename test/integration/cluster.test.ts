@@ -122,8 +122,15 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
     expect(update).toBe('911');
     expect(((await status(servers[1])).tunnels[0] as unknown as { remote_ipv4: string }).remote_ipv4).toBe('198.51.100.77');
     lab.ip(c.ns, ['addr', 'del', '198.51.100.78/24', 'dev', 'wan0']);
+
     for (let i = 0; i < 3; i++) etcd.startMember(i);
     await etcd.waitHealthy();
+    // Cut off from etcd, server c still stops cleanly within a 10 s grace (a stop waits
+    // at most 1 s for etcd to drop its liveness lease).
+    lab.ip(t.servers[2].ns, ['link', 'set', 'mgmt0', 'down']);
+    expect(await lab.stop(servers[2].proc, 10_000)).toBe(0);
+    lab.ip(t.servers[2].ns, ['link', 'set', 'mgmt0', 'up']);
+    await startServer(2);
     // Server b cut off from etcd (its management link down) while a adds a tunnel b carries.
     lab.ip(t.servers[1].ns, ['link', 'set', 'mgmt0', 'down']);
     const add = await cli(['tunnel', 'add', c2.name, '--client-ipv4', c2.v4, '--server-ipv6', `${c2.serverV6}/127`, '--client-ipv6', c2.clientV6, '--server', 'b', '--socket', socket(0)]);
