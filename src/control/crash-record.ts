@@ -21,7 +21,7 @@ import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, re
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { NetlinkClient } from '../netlink/client.js';
-import { parseIp, parsePrefix } from '../wire/address.js';
+import { formatIp, parseIp, parsePrefix, type IpPrefix } from '../wire/address.js';
 import { Reconciler, type OwnedRecord } from './reconcile.js';
 import type { Logger } from './log.js';
 
@@ -200,7 +200,7 @@ export function allowList(owned: OwnedRecord, cfg: Config): { allowed: OwnedReco
       && (before.mtu === undefined || (Number.isInteger(before.mtu) && (before.mtu as number) >= 68 && (before.mtu as number) <= 65535))
       && (before.txQueueLen === undefined || (Number.isInteger(before.txQueueLen) && (before.txQueueLen as number) >= 0))) as OwnedRecord['links'],
     addresses: keep<OwnedRecord['addresses'][number]>(owned.addresses, (a) => `address ${a.cidr} dev ${a.link}`, (a) => (a.link === cfg.interface && parsePrefix(a.cidr, false).family === 6)
-      || (lan !== null && a.link === lan.interface && parsePrefix(a.cidr, false).length === lan.address.length && samePrefixText(a.cidr, lan.address))),
+      || (lan !== null && a.link === lan.interface && sameAddress(parsePrefix(a.cidr, false), lan.address))),
     routes: keep<OwnedRecord['routes'][number]>(owned.routes, (r) => `route ${r.dst} dev ${r.link}`, (r) => r.link === cfg.interface && parsePrefix(r.dst, true).family === 6
       && (r.gateway === undefined || parseIp(r.gateway).family === 6)),
     proxies: keep<OwnedRecord['proxies'][number]>(owned.proxies, (p) => `proxy ${p.address} dev ${p.link}`, (p) => external !== null && p.link === external && parseIp(p.address).family === 6),
@@ -212,9 +212,9 @@ export function allowList(owned: OwnedRecord, cfg: Config): { allowed: OwnedReco
   return { allowed, refused };
 }
 
-function samePrefixText(cidr: string, p: { bytes: Uint8Array; length: number }): boolean {
-  const a = parsePrefix(cidr, false);
-  return a.bytes.every((b, i) => b === p.bytes[i]);
+/** The same interface address: address and prefix length. */
+function sameAddress(a: IpPrefix, b: IpPrefix): boolean {
+  return a.length === b.length && formatIp(a.bytes) === formatIp(b.bytes);
 }
 
 function safeDescribe(f: () => string): string {

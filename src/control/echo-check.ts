@@ -10,7 +10,7 @@ import { AF_INET, SOCK_NONBLOCK, SOCK_RAW } from '../sys/constants.js';
 import { sockaddrIn } from '../sys/sockaddr.js';
 import { Watcher } from '../sys/watch.js';
 import { checksum } from '../wire/checksum.js';
-import { parseIpv4Address } from '../wire/ipv4.js';
+import { parseIpv4Address, readU32 } from '../wire/ipv4.js';
 
 const IPPROTO_ICMP = 1;
 /** linux/icmp.h: a bit per ICMP type the raw socket is not to receive. */
@@ -111,8 +111,7 @@ export class EchoCheck {
       if (n < icmp + ECHO_DATA + TOKEN_BYTES || this.rx[icmp + ECHO_TYPE] !== ICMP_ECHO_REPLY) continue;
       if (((this.rx[icmp + ECHO_ID] << 8) | this.rx[icmp + ECHO_ID + 1]) !== this.id) continue;
       const w = this.waiting.get((this.rx[icmp + ECHO_SEQ] << 8) | this.rx[icmp + ECHO_SEQ + 1]);
-      const source = ((this.rx[IPV4_SOURCE] << 24) | (this.rx[IPV4_SOURCE + 1] << 16) | (this.rx[IPV4_SOURCE + 2] << 8) | this.rx[IPV4_SOURCE + 3]) >>> 0;
-      if (w === undefined || source !== w.ip) continue;
+      if (w === undefined || readU32(this.rx, IPV4_SOURCE) !== w.ip) continue;
       if (w.token.every((b, i) => this.rx[icmp + ECHO_DATA + i] === b)) w.answered();
     }
   }

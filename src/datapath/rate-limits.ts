@@ -5,6 +5,7 @@
 // bucket again; a global limit next to this one still holds then). And the
 // limits on the ICMPv6 errors sixtun generates, built from them.
 import { TokenBucket } from './token-bucket.js';
+import { readI32 } from '../wire/ipv4.js';
 
 const KEY_WORDS = 4;
 /** ICMPv6 errors per second to one destination (burst the same). */
@@ -32,10 +33,10 @@ export class AddressLimiter {
 
   /** Takes a token for the 16-byte key at buf[off] at time now (ms). */
   take(buf: Uint8Array, off: number, now: number): boolean {
-    const w0 = word(buf, off);
-    const w1 = word(buf, off + 4);
-    const w2 = word(buf, off + 8);
-    const w3 = word(buf, off + 12);
+    const w0 = readI32(buf, off);
+    const w1 = readI32(buf, off + 4);
+    const w2 = readI32(buf, off + 8);
+    const w3 = readI32(buf, off + 12);
     let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
     h = Math.imul(h ^ w1 ^ (h >>> 13), 0xc2b2ae35);
     h = Math.imul(h ^ w2 ^ (h >>> 16), 0x85ebca6b);
@@ -75,10 +76,6 @@ export class AddressLimiter {
     this.tokens[i] -= 1;
     return true;
   }
-}
-
-function word(buf: Uint8Array, off: number): number {
-  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
 }
 
 /** Limits on the ICMPv6 errors sixtun generates (RFC 4443 §2.4 (f)): per

@@ -157,13 +157,13 @@ export class EtcdClient {
     for (const a of [this.httpAgent, this.httpsAgent, this.streamHttpAgent, this.streamHttpsAgent]) a.destroy();
   }
 
-  /** Every key under prefix at one revision (the current one unless given),
-   * read a page at a time. */
-  async rangePrefix(prefix: string, revision = 0): Promise<{ kvs: KeyValue[]; revision: number }> {
+  /** Every key under prefix, read a page at a time, all pages at the
+   * revision of the first. */
+  async rangePrefix(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
     const end = rangeEndB64(prefix);
     const kvs: KeyValue[] = [];
     let from = b64(prefix);
-    let rev = revision;
+    let rev = 0;
     for (;;) {
       const r = await this.call<{ header: { revision: string }; kvs?: RawKv[]; more?: boolean }>('/v3/kv/range', {
         key: from, range_end: end, limit: String(PAGE), ...(rev > 0 ? { revision: String(rev) } : {}),
@@ -178,8 +178,9 @@ export class EtcdClient {
     return { kvs, revision: rev };
   }
 
-  async get(key: string): Promise<KeyValue | null> {
-    const r = await this.call<{ kvs?: RawKv[] }>('/v3/kv/range', { key: b64(key) });
+  /** One key, now or at revision. */
+  async get(key: string, revision = 0): Promise<KeyValue | null> {
+    const r = await this.call<{ kvs?: RawKv[] }>('/v3/kv/range', { key: b64(key), ...(revision > 0 ? { revision: String(revision) } : {}) });
     return r.kvs && r.kvs.length > 0 ? kvOf(r.kvs[0]) : null;
   }
 

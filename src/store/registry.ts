@@ -104,8 +104,7 @@ export class EtcdRegistry {
     const { kvs, revision } = await this.etcd.rangePrefix(`${this.cfg.prefix}tunnels/`);
     const records = new Map<string, TunnelRecord>();
     for (const kv of kvs) records.set(kv.key.slice(`${this.cfg.prefix}tunnels/`.length), parseRecord(kv));
-    const reg = await this.etcd.rangePrefix(this.registryKey, revision);
-    this.seen = reg.kvs.find((k) => k.key === this.registryKey)?.modRevision ?? 0;
+    this.seen = (await this.etcd.get(this.registryKey, revision))?.modRevision ?? 0;
     return { records, revision };
   }
 
