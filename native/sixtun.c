@@ -579,6 +579,60 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   return int_value(env, n);
 }
 
+/* sendBatchV(fd, bytes, iov, lens, count, names, nameStride, nameLen):
+ * sendmmsg of message i gathered from two ranges of bytes, iov[4i..4i+3] =
+ * (offset, length, offset, length) (a header, then a payload where it lies:
+ * no copy to make it contiguous; a length of 0 leaves the range out). The
+ * contract of sendBatch: lens[i] > 0 marks a message to send; on return 0 if
+ * sent, -errno if refused, unchanged if not attempted; the result is the
+ * number sent. */
+static napi_value js_send_batch_v(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  int32_t fd, count, name_stride, name_len;
+  uint8_t *bytes, *names;
+  size_t bytes_len, names_len, iov_count, lens_count;
+  int32_t *iov, *lens;
+  if (!get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &bytes, &bytes_len) || !get_i32_array(env, argv[2], &iov, &iov_count) ||
+      !get_i32_array(env, argv[3], &lens, &lens_count) || !get_i32(env, argv[4], &count) || !get_bytes(env, argv[5], &names, &names_len) ||
+      !get_i32(env, argv[6], &name_stride) || !get_i32(env, argv[7], &name_len) || count < 0 || name_len <= 0 || name_len > name_stride)
+    return throw_arg(env, "sendBatchV(fd, bytes, iov, lens, count, names, nameStride, nameLen)");
+  if (count > MAX_BATCH) count = MAX_BATCH;
+  if ((size_t)count > lens_count || (size_t)count * 4 > iov_count || (size_t)count * (size_t)name_stride > names_len)
+    return throw_arg(env, "sendBatchV: count beyond iov, lens or names");
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iovs[MAX_BATCH][2];
+  int slot_of[MAX_BATCH];
+  int m = 0;
+  for (int i = 0; i < count; i++) {
+    if (lens[i] <= 0) continue;
+    int parts = 0;
+    for (int k = 0; k < 2; k++) {
+      int32_t off = iov[4 * i + 2 * k], len = iov[4 * i + 2 * k + 1];
+      if (len == 0) continue;
+      if (off < 0 || len < 0 || (size_t)off + (size_t)len > bytes_len) return throw_arg(env, "sendBatchV: a range outside bytes");
+      iovs[m][parts].iov_base = bytes + off;
+      iovs[m][parts].iov_len = (size_t)len;
+      parts++;
+    }
+    memset(&msgs[m], 0, sizeof(msgs[m]));
+    msgs[m].msg_hdr.msg_iov = iovs[m];
+    msgs[m].msg_hdr.msg_iovlen = (size_t)parts;
+    msgs[m].msg_hdr.msg_name = names + (size_t)i * (size_t)name_stride;
+    msgs[m].msg_hdr.msg_namelen = (socklen_t)name_len;
+    slot_of[m++] = i;
+  }
+  if (m == 0) return int_value(env, 0);
+  int n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    if (is_hard_error(errno)) return throw_errno(env, errno, "sendmmsg");
+    lens[slot_of[0]] = -errno;
+    return int_value(env, 0);
+  }
+  for (int k = 0; k < n; k++) lens[slot_of[k]] = 0;
+  return int_value(env, n);
+}
+
 /* readBatch(fd, slab, slotSize, offset, lens, count, byteBudget?): read()
  * until EAGAIN, the batch is full, or byteBudget bytes were read (TUN: one
  * packet per read; the budget keeps 64 KiB super-packets from filling more
@@ -897,7 +951,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"keepCapabilities", js_keep_capabilities}, {"setCapabilities", js_set_capabilities},
       {"lockDownThreads", js_lock_down_threads}, {"execve", js_execve},
       {"recvBatch", js_recv_batch},
-      {"sendBatch", js_send_batch},  {"readBatch", js_read_batch},
+      {"sendBatch", js_send_batch},  {"sendBatchV", js_send_batch_v},  {"readBatch", js_read_batch},
       {"writeBatch", js_write_batch}, {"sendTo", js_send_to},
       {"sum16", js_sum16},          {"sum16Batch", js_sum16_batch},
       {"copyBatch", js_copy_batch},

@@ -36,6 +36,8 @@ export interface Native {
     fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number,
     names?: Uint8Array | null, nameStride?: number, nameLen?: number,
   ): number;
+  /** sendmmsg of messages gathered from two ranges each: iov[4i..4i+3] = (offset, length, offset, length). */
+  sendBatchV(fd: number, bytes: Uint8Array, iov: Int32Array, lens: Int32Array, count: number, names: Uint8Array, nameStride: number, nameLen: number): number;
   readBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number, byteBudget?: number): number;
   writeBatch(fd: number, slab: Uint8Array, slotSize: number, offset: number, lens: Int32Array, count: number): number;
   /** RFC 1071 sum of bytes[offset, offset+length) as big-endian words, folded to 16 bits, not complemented. */

@@ -151,6 +151,48 @@ describeRoot('native addon against the kernel (namespaces)', () => {
     }
   });
 
+  it('sendBatchV gathers each datagram from a header range and a payload range elsewhere in the buffer, byte-exact', () => {
+    const rawA = withNetns(a, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4 }));
+    const rawB = withNetns(b, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, bufferBytes: 4 << 20 }));
+    try {
+      // Headers (IPv4 + 40 bytes of IPv6) in slots, payloads in a staging area behind them.
+      const out = new Slab({ slots: 16, slotSize: 128, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN, tailBytes: 16 * 300 });
+      const iov = new Int32Array(16 * 4);
+      for (let i = 0; i < 16; i++) {
+        out.bytes.fill(0, out.dataStart(i), out.dataStart(i) + 40);
+        out.bytes[out.dataStart(i)] = 0x60;
+        out.lens[i] = 40 + 100 + i;
+      }
+      encapsulate(out, 16, A_V4, B_V4);
+      for (let i = 0; i < 16; i++) {
+        const payload = out.tailStart + i * 300;
+        for (let k = 0; k < 100 + i; k++) out.bytes[payload + k] = (i * 7 + k) & 0xff;
+        iov.set([out.slotStart(i), IPV4_HEADER_LEN + 40, payload, 100 + i], 4 * i);
+      }
+      // One message left out (length 0), one of a single range.
+      out.lens[3] = 0;
+      iov.set([out.slotStart(5), IPV4_HEADER_LEN + 40, 0, 0], 20);
+      out.bytes[out.slotStart(5) + 2] = 0;
+      out.bytes[out.slotStart(5) + 3] = IPV4_HEADER_LEN + 40;
+      expect(native.sendBatchV(rawA, out.bytes, iov, out.lens, 16, out.names!, out.nameStride, SOCKADDR_IN_LEN)).toBe(15);
+      expect(Array.from(out.lens)).toEqual(new Array(16).fill(0));
+      const inb = new Slab({ slots: 16, slotSize: 512 });
+      const got = native.recvBatch(rawB, inb.bytes, inb.slotSize, 0, inb.lens, 16);
+      expect(got).toBe(15);
+      const sent = [0, 1, 2, 4, 5, ...Array.from({ length: 10 }, (_, k) => 6 + k)];
+      sent.forEach((i, j) => {
+        const start = inb.slotStart(j) + IPV4_HEADER_LEN + 40;
+        const want = i === 5 ? 0 : 100 + i;
+        expect(inb.lens[j]).toBe(IPV4_HEADER_LEN + 40 + want);
+        for (let k = 0; k < want; k++) expect(inb.bytes[start + k]).toBe((i * 7 + k) & 0xff);
+      });
+      expect(() => native.sendBatchV(rawA, out.bytes, Int32Array.of(0, 10, out.bytes.length, 10), Int32Array.of(20), 1, out.names!, out.nameStride, SOCKADDR_IN_LEN)).toThrow(/outside bytes/);
+    } finally {
+      native.close(rawA);
+      native.close(rawB);
+    }
+  });
+
   it('watch fires on the main thread', async () => {
     const rawA = withNetns(a, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4 }));
     const rawB = withNetns(b, () => openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4 }));
