@@ -13,7 +13,7 @@ import { Watcher } from '../sys/watch.js';
 import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
 import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { answerTooBig, createXmitScratch, xmitBatch, type XmitScratch } from './xmit.js';
+import { answerTooBig, createXmitScratch, joinPayload, xmitBatch, type XmitScratch } from './xmit.js';
 import { INNER_OFFSET, createRcvScratch, rcvBatch, type RcvScratch } from './rcv.js';
 import { handleQueuedError, parseRecvErr, type QueuedError } from './icmp-errors.js';
 import type { Tracer } from '../trace/tracer.js';
@@ -21,7 +21,10 @@ import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
 } from '../wire/virtio-net.js';
-import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment, type Merge, type OffloadMode } from './offload.js';
+import {
+  Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, segmentPayloadAt, segmentPayloadLen, writeSegment, writeSegmentInPlace,
+  type Merge, type OffloadMode,
+} from './offload.js';
 
 export interface DatapathOptions {
   /** Packets per batch (≤ 256, default 128). */
@@ -32,6 +35,9 @@ export interface DatapathOptions {
   icmpRate?: number;
   /** How the TUN fd was opened (see offload.ts); 'off' without IFF_VNET_HDR. */
   offload?: OffloadMode;
+  /** Send TSO segments gathered from their headers and the payload where it
+   * was read (default), rather than moved behind the headers first. */
+  inPlaceSegments?: boolean;
 }
 
 /** Runs of one TCP flow inside a received batch are what GRO can glue
@@ -97,18 +103,26 @@ export class Datapath {
   /** Payload moves and checksums of the transmit slots filled from offloaded reads. */
   private readonly pending: PendingBytes;
   private readonly segmentStats = { superPackets: 0, segments: 0 };
+  private readonly inPlaceSegments: boolean;
+  /** Transmit slots of the batch being built that hold only headers. */
+  private splitSlots = 0;
+  /** sendBatchV's (offset, length, offset, length) per transmit slot. */
+  private readonly txIov: Int32Array;
 
   constructor(readonly tables: DatapathTables, public tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
     const batch = opts.batch ?? DEFAULT_BATCH;
     this.rounds = opts.rounds ?? 8;
     this.offload = opts.offload ?? 'off';
+    this.inPlaceSegments = opts.inPlaceSegments ?? true;
+    this.txIov = new Int32Array(batch * 4);
     const staging = this.offload === 'off' ? 0 : batch * READ_SLOT;
     this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN, tailBytes: staging });
     this.readArea = staging > 0 ? new Uint8Array(this.tx.buffer, this.tx.tailStart, staging) : null;
     this.readLens = new Int32Array(batch);
     this.rx = new Slab({ slots: batch, slotSize: RX_SLOT, headroom: INNER_OFFSET });
     this.coalescer = new Coalescer(batch, RX_SLOT, INNER_OFFSET);
-    this.pending = new PendingBytes(batch);
+    // Two checksum entries per segment sent in place (payload, then headers).
+    this.pending = new PendingBytes(2 * batch);
     this.xs = createXmitScratch(batch, opts.icmpRate ?? 100);
     this.fragmentChunks = this.xs.fragments.chunks();
     this.rs = createRcvScratch(batch);
@@ -177,7 +191,19 @@ export class Datapath {
     this.sendTx(count, now);
     if (this.xs.fragments.count > 0) this.sendFragments(now);
     if (this.xs.replies.count > 0) this.writeReplies();
+    if (this.splitSlots > 0) this.joinSplitSlots(count);
     if (this.tracer !== null && this.tracer.active) this.tracer.captureTx(tx, count, this.xs);
+  }
+
+  /** After the send: a trace wants whole packets; the next batch starts with none split. */
+  private joinSplitSlots(count: number): void {
+    const xs = this.xs;
+    if (this.tracer !== null && this.tracer.active) {
+      for (let i = 0; i < count; i++) joinPayload(this.tx.bytes, xs, i, this.tx.dataStart(i));
+    } else {
+      xs.payloadLen.fill(0, 0, count);
+    }
+    this.splitSlots = 0;
   }
 
   /** TUN reads with a virtio header into the staging area; each packet is
@@ -232,7 +258,14 @@ export class Datapath {
         }
         this.segmentStats.superPackets++;
         for (let at = 0; at < sp.payloadLen; at += sp.segmentSize) {
-          tx.lens[out] = writeSegment(b, sp, at, tx.dataStart(out), this.pending);
+          if (this.inPlaceSegments) {
+            tx.lens[out] = writeSegmentInPlace(b, sp, at, tx.dataStart(out), this.pending);
+            this.xs.payloadAt[out] = segmentPayloadAt(sp, at);
+            this.xs.payloadLen[out] = segmentPayloadLen(sp, at);
+            this.splitSlots++;
+          } else {
+            tx.lens[out] = writeSegment(b, sp, at, tx.dataStart(out), this.pending);
+          }
           out++;
           this.segmentStats.segments++;
           if (out === tx.slots) {
@@ -281,10 +314,14 @@ export class Datapath {
     const lens = tx.lens;
     const xs = this.xs;
     const tunnels = this.tables.tunnels;
+    const gather = this.splitSlots > 0;
+    if (gather) this.fillTxIov(count);
     // Repeat while the kernel makes progress: each call sends what it can and
     // marks sent slots 0 and refused ones -errno.
     for (let guard = 0; guard < count + 1; guard++) {
-      const sent = native.sendBatch(this.rawFd, tx.bytes, tx.slotSize, 0, lens, count, tx.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
+      const sent = gather
+        ? native.sendBatchV(this.rawFd, tx.bytes, this.txIov, lens, count, tx.names!, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN)
+        : native.sendBatch(this.rawFd, tx.bytes, tx.slotSize, 0, lens, count, tx.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
       let refused = 0;
       let pending = 0;
       let tooBig = 0;
@@ -321,6 +358,20 @@ export class Datapath {
     }
   }
 
+  /** Each datagram from its slot, and a split one's payload from where it lies. */
+  private fillTxIov(count: number): void {
+    const iov = this.txIov;
+    const xs = this.xs;
+    for (let i = 0; i < count; i++) {
+      const k = 4 * i;
+      const split = xs.payloadLen[i];
+      iov[k] = this.tx.slotStart(i);
+      iov[k + 1] = split > 0 ? IPV4_HEADER_LEN + xs.innerLen[i] - split : this.tx.lens[i];
+      iov[k + 2] = xs.payloadAt[i];
+      iov[k + 3] = split;
+    }
+  }
+
   /** Our own interface refused datagrams with EMSGSIZE: learn its MTU from
    * the error queue, then answer those packets with Packet Too Big at once,
    * as kernel SIT does, instead of losing them silently. */
@@ -332,7 +383,9 @@ export class Datapath {
       if (tx.lens[i] !== -EMSGSIZE) continue;
       tx.lens[i] = 0;
       const t = this.tables.tunnels[xs.slotTunnel[i]];
-      if (t) answerTooBig(t, tx.bytes, tx.dataStart(i), xs.innerLen[i], t.effectiveMtu(now), xs, now);
+      if (!t) continue;
+      joinPayload(tx.bytes, xs, i, tx.dataStart(i));
+      answerTooBig(t, tx.bytes, tx.dataStart(i), xs.innerLen[i], t.effectiveMtu(now), xs, now);
     }
     if (xs.replies.count > 0) this.writeReplies();
   }

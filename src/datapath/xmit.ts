@@ -26,6 +26,11 @@ export interface XmitScratch {
   verdict: Int32Array;
   /** Inner length per slot, for counting after the send. */
   innerLen: Int32Array;
+  /** A slot whose payload was left where it was read (a TSO segment: see
+   * writeSegmentInPlace) holds only its headers; payloadLen[i] > 0 bytes
+   * follow at payloadAt[i] of the same buffer, and the send gathers both. */
+  payloadAt: Int32Array;
+  payloadLen: Int32Array;
   /** ICMPv6 errors, and echo replies from server addresses, to write back into the TUN. */
   replies: Slab;
   /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch):
@@ -50,6 +55,8 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     slotTunnel: new Int32Array(batch),
     verdict: new Int32Array(batch),
     innerLen: new Int32Array(batch),
+    payloadAt: new Int32Array(batch),
+    payloadLen: new Int32Array(batch),
     // Headroom for the TUN's virtio header when offloads are on (kept zero).
     // An echo reply is as long as its request: up to the TUN's largest MTU.
     replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + MTU_MAX, headroom: VNET_HDR_LEN }),
@@ -86,18 +93,23 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       const reason = b[d] === 0xff ? Drop.MulticastDestination : dp.pools.lookupAt(b, d) >= 0 ? Drop.Unassigned : Drop.NoRoute;
       dp.global.drops[reason]++;
       sc.verdict[i] = reason;
-      if (reason === Drop.Unassigned) answerUnassigned(dp, b, p, len, sc, now);
+      if (reason === Drop.Unassigned) {
+        joinPayload(b, sc, i, p);
+        answerUnassigned(dp, b, p, len, sc, now);
+      }
       continue;
     }
     const t = dp.tunnels[id]!;
     if (dp.mode === 'server' && isServerAddress(b, d, t.words)) {
       // The tunnel's server address is sixtun's own, not the kernel's: answered here, into the TUN.
+      joinPayload(b, sc, i, p);
       answerEcho(t, b, p, len, sc, i);
       sc.slotTunnel[i] = id;
       continue;
     }
     const mtu = t.effectiveMtu(now);
     if (len > mtu) {
+      joinPayload(b, sc, i, p);
       answerTooBig(t, b, p, len, mtu, sc, now);
       sc.slotTunnel[i] = id;
       sc.verdict[i] = Drop.TooBig;
@@ -144,6 +156,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     if (!df && t.pathMtu !== 0 && total > t.pathMtu) {
       // Path below 1280 + 20: fragment the IPv4 datagram ourselves (IP_HDRINCL never does).
       sc.slotTunnel[i] = id;
+      joinPayload(b, sc, i, p);
       fragment(b, s, total, t.pathMtu, sc, i, t);
       sc.verdict[i] = FRAGMENTED;
       continue;
@@ -161,6 +174,16 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
     lens[i] = total;
     sc.slotTunnel[i] = id;
   }
+}
+
+/** Moves slot i's payload behind its headers at b[p] (the packet is about
+ * to be quoted, answered, fragmented or traced: rare paths that want it whole). */
+export function joinPayload(b: Uint8Array, sc: XmitScratch, i: number, p: number): void {
+  const n = sc.payloadLen[i];
+  if (n === 0) return;
+  const at = sc.payloadAt[i];
+  b.copyWithin(p + sc.innerLen[i] - n, at, at + n);
+  sc.payloadLen[i] = 0;
 }
 
 /** Counts a too-big packet and answers it with ICMPv6 Packet Too Big (mtu)
