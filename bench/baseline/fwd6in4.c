@@ -3,13 +3,19 @@
  * (bench/e2e). One static tunnel, no checks beyond the outer source, no
  * PMTU, no ECN: only what moving packets needs. Compiled by the bench into a
  * temporary directory; not part of sixtun.
- *   fwd6in4 single|batch|offload TUN LOCAL_IPV4 REMOTE_IPV4
- * single:  one read/sendto and one recvfrom/write per packet;
+ *   fwd6in4 single|batch|offload TUN LOCAL_IPV4 REMOTE_IPV4|@TABLE
+ * single:  one read/send and one recvfrom/write per packet;
  * batch:   up to 64 packets per recvmmsg/sendmmsg and per TUN read loop;
  * offload: batch, plus a TUN with IFF_VNET_HDR: TCP super-packets (TSO) are
  *          segmented here, and runs of consecutive TCP segments of one flow
  *          in a received batch are coalesced into one write (GRO), each
  *          segment's checksum verified first, as wireguard-go does.
+ * @TABLE: many tunnels (a broker), from a file of lines "CLIENT_IPV4 PREFIX"
+ * (PREFIX an IPv6 /64, e.g. 2001:db8:1000:1::; several lines per client):
+ * the remote of a sent packet is the client whose /64 holds its inner
+ * destination, a received packet must come from a known client and carry an
+ * inner source in one of its /64s (BCP 38); both in open-addressing hash
+ * tables, as a C broker would.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,10 +71,65 @@ static void encap(uint8_t *b, int inner, uint32_t local, uint32_t remote) {
 static uint8_t tx[BATCH][SLOT], rx[BATCH][SLOT], big[BIG], out[BIG];
 static struct mmsghdr msgs[BATCH];
 static struct iovec iov[BATCH];
-static struct sockaddr_in to, from[BATCH];
+static struct sockaddr_in to[BATCH], from[BATCH];
 static int ntx;
 static int raw, tun, offload;
 static uint32_t local, remote;
+
+/* The broker's tables: /64 prefix -> client IPv4, client IPv4 -> known. */
+#define TABLE_SLOTS (1 << 20)
+static uint64_t prefix_key[TABLE_SLOTS];
+static uint32_t prefix_client[TABLE_SLOTS];
+static uint32_t client_key[TABLE_SLOTS];
+static int broker;
+
+static uint32_t slot_of(uint64_t k) { return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 44); }
+
+static uint64_t prefix64(const uint8_t *a) { uint64_t k; memcpy(&k, a, 8); return k | 1; /* never 0: 0 marks free */ }
+
+/* The client whose /64 holds address a, or 0. */
+static uint32_t client_of(const uint8_t *a) {
+  uint64_t k = prefix64(a);
+  for (uint32_t i = slot_of(k);; i = (i + 1) & (TABLE_SLOTS - 1)) {
+    if (prefix_key[i] == k) return prefix_client[i];
+    if (prefix_key[i] == 0) return 0;
+  }
+}
+
+static int known_client(uint32_t v4) {
+  for (uint32_t i = slot_of(v4);; i = (i + 1) & (TABLE_SLOTS - 1)) {
+    if (client_key[i] == v4) return 1;
+    if (client_key[i] == 0) return 0;
+  }
+}
+
+static int load_table(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) { perror(file); return -1; }
+  char v4[64], v6[64];
+  int n = 0;
+  while (fscanf(f, "%63s %63s", v4, v6) == 2) {
+    uint32_t c;
+    uint8_t a[16];
+    if (inet_pton(AF_INET, v4, &c) != 1 || inet_pton(AF_INET6, v6, a) != 1 || c == 0 || n >= TABLE_SLOTS / 2) { fclose(f); return -1; }
+    uint64_t k = prefix64(a);
+    uint32_t i = slot_of(k);
+    while (prefix_key[i] != 0 && prefix_key[i] != k) i = (i + 1) & (TABLE_SLOTS - 1);
+    prefix_key[i] = k;
+    prefix_client[i] = c;
+    for (i = slot_of(c); client_key[i] != 0 && client_key[i] != c; i = (i + 1) & (TABLE_SLOTS - 1)) {}
+    client_key[i] = c;
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+/* Whether a received datagram from v4 with inner packet p may be forwarded. */
+static int accepted(uint32_t v4, const uint8_t *p) {
+  if (!broker) return v4 == remote;
+  return known_client(v4) && client_of(p + 8) == v4;
+}
 
 static void flush_tx(void) {
   if (ntx > 0) sendmmsg(raw, msgs, (unsigned)ntx, 0);
@@ -77,14 +138,18 @@ static void flush_tx(void) {
 
 /* Queues the inner packet already in tx[ntx] + 20. */
 static void queue_tx(int inner) {
-  encap(tx[ntx], inner, local, remote);
+  uint32_t r = broker ? client_of(tx[ntx] + 20 + 24) : remote;
+  if (r == 0) return;
+  encap(tx[ntx], inner, local, r);
+  to[ntx].sin_family = AF_INET;
+  to[ntx].sin_addr.s_addr = r;
   iov[ntx].iov_base = tx[ntx];
   iov[ntx].iov_len = (size_t)inner + 20;
   memset(&msgs[ntx], 0, sizeof(msgs[ntx]));
   msgs[ntx].msg_hdr.msg_iov = &iov[ntx];
   msgs[ntx].msg_hdr.msg_iovlen = 1;
-  msgs[ntx].msg_hdr.msg_name = &to;
-  msgs[ntx].msg_hdr.msg_namelen = sizeof(to);
+  msgs[ntx].msg_hdr.msg_name = &to[ntx];
+  msgs[ntx].msg_hdr.msg_namelen = sizeof(to[ntx]);
   if (++ntx == BATCH) flush_tx();
 }
 
@@ -184,11 +249,15 @@ static void rx_offloaded(uint8_t **pkts, int *lens, int n) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload TUN LOCAL REMOTE\n"); return 2; }
+  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload TUN LOCAL REMOTE|@TABLE\n"); return 2; }
   int batch = strcmp(argv[1], "single") != 0;
   offload = strcmp(argv[1], "offload") == 0;
   inet_pton(AF_INET, argv[3], &local);
-  inet_pton(AF_INET, argv[4], &remote);
+  broker = argv[4][0] == '@';
+  if (broker ? load_table(argv[4] + 1) <= 0 : inet_pton(AF_INET, argv[4], &remote) != 1) {
+    fprintf(stderr, "bad remote or table: %s\n", argv[4]);
+    return 2;
+  }
   tun = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
   struct ifreq ifr = {0};
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
@@ -204,8 +273,6 @@ int main(int argc, char **argv) {
   signal(SIGINT, stop);
   printf("ready\n");
   fflush(stdout);
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = remote;
   struct mmsghdr rmsgs[BATCH];
   struct iovec riov[BATCH];
   struct pollfd pfd[2] = {{tun, POLLIN, 0}, {raw, POLLIN, 0}};
@@ -220,12 +287,8 @@ int main(int argc, char **argv) {
         } else {
           ssize_t r = read(tun, tx[ntx] + 20, SLOT - 20);
           if (r <= 0) break;
-          if (!batch) {
-            encap(tx[0], (int)r, local, remote);
-            sendto(raw, tx[0], (size_t)r + 20, 0, (struct sockaddr *)&to, sizeof(to));
-            continue;
-          }
           queue_tx((int)r);
+          if (!batch) flush_tx();
         }
       }
       flush_tx();
@@ -254,8 +317,8 @@ int main(int argc, char **argv) {
       for (int i = 0; i < n; i++) {
         uint8_t *b = rx[i];
         int len = (int)rmsgs[i].msg_len;
-        if (len < 40 || from[i].sin_addr.s_addr != remote) continue;
         int ihl = (b[0] & 15) * 4;
+        if (len < ihl + 40 || !accepted(from[i].sin_addr.s_addr, b + ihl)) continue;
         pkts[m] = b + ihl;
         lens[m++] = len - ihl;
       }

@@ -6,7 +6,7 @@
 // forwarder at both ends (one packet per syscall, batched, batched with
 // TSO+GRO) and the naive Node forwarder (npm raw-socket, fs.read/fs.write).
 // Everything stays inside namespaces made here.
-//   node dist/bench/e2e/run.js [--seconds 5] [--reps 3] [--write-docs]
+//   node dist/bench/e2e/run.js [--seconds 5] [--reps 3] [--only 'name|name'] [--profile] [--write-docs]
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Lab, waitFor } from '../../src/lab/netns.js';
 import { buildTopology, HOST_V6, SERVER_EXT_V6, SERVER_V4, type Topology } from '../../src/lab/topology.js';
 import { PACKAGE_ROOT, runDir, startClient, startServer } from '../../src/lab/daemons.js';
+import { profileMarkdown, recordProfile, type Profile } from './profile.js';
 
 export interface Measured { min: number; median: number; max: number; runs: number[] }
 
@@ -30,6 +31,8 @@ export interface ScenarioResult {
   loadedP50Ms?: number;
   loadedP99Ms?: number;
   cpuUsPerPacket?: number | null;
+  /** With --profile: where the machine's time went during one more TCP stream. */
+  profile?: { mbps: number; profile: Profile };
 }
 
 interface Path {
@@ -38,6 +41,8 @@ interface Path {
   ns: string;
   /** Forwarder processes whose CPU time counts (none for kernel paths). */
   pids: number[];
+  /** Which end each of pids is. */
+  ends: string[];
 }
 
 const stat = (xs: number[]): Measured => {
@@ -66,7 +71,7 @@ function kernelPath(lab: Lab, t: Topology): Path {
   lab.ip(t.server, ['-6', 'route', 'add', '2001:db8:f0::/64', 'via', '2001:db8:f1::1']);
   lab.ip(t.router, ['-6', 'route', 'add', '2001:db8:f0::/64', 'via', SERVER_EXT_V6]);
   for (const ns of [t.isp, t.server]) lab.sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
-  return { client: '2001:db8:f0::2', ns: c.ns, pids: [] };
+  return { client: '2001:db8:f0::2', ns: c.ns, pids: [], ends: [] };
 }
 
 function vxlanPath(lab: Lab, t: Topology): Path {
@@ -79,7 +84,7 @@ function vxlanPath(lab: Lab, t: Topology): Path {
   lab.ip(c.ns, ['-6', 'route', 'add', 'default', 'via', '2001:db8:f2::1']);
   lab.ip(t.router, ['-6', 'route', 'add', '2001:db8:f2::/64', 'via', SERVER_EXT_V6]);
   lab.sysctl(t.server, 'net.ipv6.conf.all.forwarding', '1');
-  return { client: '2001:db8:f2::2', ns: c.ns, pids: [] };
+  return { client: '2001:db8:f2::2', ns: c.ns, pids: [], ends: [] };
 }
 
 /** Kernel sit, if this kernel has it (the machines here do not: that is the point of sixtun). */
@@ -94,13 +99,13 @@ function sitPath(lab: Lab, t: Topology): Path {
   lab.sysctl(t.server, 'net.ipv6.conf.all.forwarding', '1');
   lab.sysctl(t.server, 'net.ipv6.conf.ext0.proxy_ndp', '1');
   lab.ip(t.server, ['-6', 'neigh', 'add', 'proxy', c.clientV6, 'dev', 'ext0']);
-  return { client: c.clientV6, ns: c.ns, pids: [] };
+  return { client: c.clientV6, ns: c.ns, pids: [], ends: [] };
 }
 
 async function sixtunPath(t: Topology, dir: string, offload: boolean): Promise<Path> {
   const s = await startServer(t, dir, { extra: offload ? '' : 'offload: false\n' });
   const c = await startClient(t, t.clients[0], dir, offload ? '' : 'offload: false\n');
-  return { client: t.clients[0].clientV6, ns: t.clients[0].ns, pids: [s.proc.pid, c.proc.pid] };
+  return { client: t.clients[0].clientV6, ns: t.clients[0].ns, pids: [s.proc.pid, c.proc.pid], ends: ['server', 'client'] };
 }
 
 /** A userspace forwarder at both ends: command(local, remote) opens TUN fwd0 and prints "ready". */
@@ -127,7 +132,7 @@ async function forwarderPath(lab: Lab, t: Topology, command: (local: string, rem
   lab.sysctl(t.server, 'net.ipv6.conf.all.forwarding', '1');
   lab.sysctl(t.server, 'net.ipv6.conf.ext0.proxy_ndp', '1');
   lab.ip(t.server, ['-6', 'neigh', 'add', 'proxy', c.clientV6, 'dev', 'ext0']);
-  return { client: c.clientV6, ns: c.ns, pids };
+  return { client: c.clientV6, ns: c.ns, pids, ends: ['client', 'server'] };
 }
 
 async function pings(lab: Lab, path: Path, count: number): Promise<{ p50?: number; p99?: number }> {
@@ -155,6 +160,28 @@ async function iperf(lab: Lab, t: Topology, path: Path, args: string[], seconds:
   } catch {
     return { end: {} };
   }
+}
+
+/** One more TCP stream, not counted in the table, recorded with perf from its second second on. */
+async function profileTcp(lab: Lab, t: Topology, path: Path, seconds: number, dir: string): Promise<{ mbps: number; profile: Profile }> {
+  const srv = lab.spawn(t.host, ['iperf3', '-s', '-1', '-p', '5402', '--forceflush']);
+  await waitFor(() => srv.output().includes('listening'), 10_000, 20, 'iperf3 server');
+  const client = lab.spawn(path.ns, ['iperf3', '-c', HOST_V6, '-p', '5402', '-t', String(seconds + 2), '-J']);
+  await waitFor(() => srv.output().includes('Accepted connection'), 10_000, 20, 'iperf3 client');
+  await new Promise((r) => setTimeout(r, 1000));
+  const names = new Map<number, string>(path.pids.map((pid, i) => [pid, `forwarder, ${path.ends[i]} end`]));
+  names.set(client.pid, 'iperf3 sender');
+  names.set(srv.pid, 'iperf3 receiver');
+  const profile = recordProfile(seconds, names, join(dir, 'perf.data'));
+  await client.exited;
+  await lab.stop(srv);
+  let mbps = 0;
+  try {
+    mbps = ((JSON.parse(client.output()) as IperfJson).end.sum_received?.bits_per_second ?? 0) / 1e6;
+  } catch {
+    // A stream that broke measures 0.
+  }
+  return { mbps, profile };
 }
 
 /** What one repetition of a scenario measured. */
@@ -189,7 +216,9 @@ async function measureOnce(lab: Lab, t: Topology, path: Path, seconds: number, l
   return { tcpMbps, udp64Kpps, cpuSeconds, udpPackets, idle, loaded };
 }
 
-export async function runBench(seconds: number, reps: number, progress: (s: string) => void, only?: (name: string) => boolean): Promise<ScenarioResult[]> {
+export async function runBench(
+  seconds: number, reps: number, progress: (s: string) => void, only?: (name: string) => boolean, profile = false,
+): Promise<ScenarioResult[]> {
   const build = mkdtempSync(join(tmpdir(), 'sixtun-bench-'));
   const binary = join(build, 'fwd6in4');
   let cWhy: string | undefined;
@@ -223,6 +252,7 @@ export async function runBench(seconds: number, reps: number, progress: (s: stri
   const unavailable = new Map<string, string>();
   for (const [name, , why] of scenarios) if (why) unavailable.set(name, why);
   const samples = new Map<string, Sample[]>();
+  const profiles = new Map<string, { mbps: number; profile: Profile }>();
   try {
     // Repetitions go round the scenarios, each on a fresh topology, so that
     // a noisy minute on a shared machine hits every path alike.
@@ -245,6 +275,10 @@ export async function runBench(seconds: number, reps: number, progress: (s: stri
           }
           const sample = await measureOnce(lab, t, path, seconds, rep === 0, say);
           samples.set(name, [...(samples.get(name) ?? []), sample]);
+          if (profile && rep === 0) {
+            profiles.set(name, await profileTcp(lab, t, path, seconds, dir));
+            say('profiled');
+          }
         } finally {
           await lab.cleanup();
           rmSync(dir, { recursive: true, force: true });
@@ -265,6 +299,7 @@ export async function runBench(seconds: number, reps: number, progress: (s: stri
       pingP50Ms: got[0].idle?.p50, pingP99Ms: got[0].idle?.p99, loadedP50Ms: got[0].loaded?.p50, loadedP99Ms: got[0].loaded?.p99,
       // Both ends' CPU, per packet and end.
       cpuUsPerPacket: cpu > 0 && packets > 0 ? (cpu / packets / 2) * 1e6 : null,
+      profile: profiles.get(name),
     };
   });
 }
@@ -308,6 +343,11 @@ export function markdown(results: ScenarioResult[], command: string): string {
   const h = headline(results);
   const x = (v?: number): string => (v === undefined ? '–' : `${v.toFixed(2)}×`);
   lines.push('', `sixtun, medians of this run: TCP ${x(h.tcpVsCOffload)} the C forwarder with TSO+GRO, UDP-64 ${x(h.udpVsCBatch)} the batched C forwarder, TCP ${x(h.tcpVsNaive)} the naive Node forwarder.`);
+  const profiled = results.filter((r) => r.profile);
+  if (profiled.length > 0) {
+    lines.push('', 'Where the time went (`--profile`: one more TCP stream per path, not in the table, recorded with `perf record -a -F 499` from its second second on; percent of all samples of both cores):', '');
+    for (const r of profiled) lines.push(profileMarkdown(r.name, `${r.profile!.mbps.toFixed(0)} Mbit/s`, r.profile!.profile));
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -353,8 +393,9 @@ if (process.argv[1] && /e2e\/run\.js$/.test(process.argv[1])) {
   const i = process.argv.indexOf('--only');
   const only = i > 0 ? new Set(process.argv[i + 1].split('|')) : null;
   const t0 = Date.now();
-  runBench(seconds, reps, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`), only ? (name) => only.has(name) : undefined).then((r) => {
-    const command = `npm run bench (node dist/bench/e2e/run.js --seconds ${seconds} --reps ${reps})`;
+  const profile = process.argv.includes('--profile');
+  runBench(seconds, reps, (s) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0)}s] ${s}\n`), only ? (name) => only.has(name) : undefined, profile).then((r) => {
+    const command = `node dist/bench/e2e/run.js ${process.argv.slice(2).filter((a) => a !== '--write-docs').map((a) => (/[ |]/.test(a) ? `'${a}'` : a)).join(' ')}`;
     process.stdout.write(markdown(r, command));
     if (process.argv.includes('--write-docs')) writeDocs(r, command);
   }, (e: Error) => {
