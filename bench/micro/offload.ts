@@ -1,7 +1,9 @@
 // TSO and GRO in userspace: a 64 KiB TCP super-packet cut into 1420-byte
 // segments (checksums included), and 46 received segments of one flow
-// coalesced back into one packet (checksums verified). Per segment.
-import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment } from '../../src/datapath/offload.js';
+// coalesced back into one packet (checksums verified); the same cut leaving
+// payloads in place (headers only, sent gathered); and a broker's batch of
+// small segments from 128 flows, where nothing coalesces. Per segment.
+import { Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, writeSegment, writeSegmentInPlace } from '../../src/datapath/offload.js';
 import { VNET_GSO_TCPV6, newVnetHeader } from '../../src/wire/virtio-net.js';
 import { writeTcp6, timestampOption } from '../../src/lab/tcp6.js';
 import { measure, type MicroResult } from './harness.js';
@@ -27,6 +29,13 @@ export async function benchOffload(): Promise<MicroResult[]> {
     pending.finish(b);
   });
 
+  const pendingInPlace = new PendingBytes(128);
+  const inPlace = await measure(`TSO in place: cut 64 KiB into ${SEGMENTS} segments, headers only`, SEGMENTS, 20_000, () => {
+    parseTcp6Super(b, at, len, h, sp);
+    for (let k = 0, off = 0; off < sp.payloadLen; off += MSS, k++) writeSegmentInPlace(b, sp, off, k * SLOT + 20, pendingInPlace);
+    pendingInPlace.finish(b);
+  });
+
   const rxSlot = 65536 + 1088;
   const rx = new Uint8Array(SEGMENTS * rxSlot);
   const lens = new Int32Array(SEGMENTS);
@@ -44,5 +53,22 @@ export async function benchOffload(): Promise<MicroResult[]> {
     co.run(rx, lens, SEGMENTS, merge);
     co.emitHeaders(rx, lens, SEGMENTS);
   });
-  return [segment, coalesce];
+  const FLOWS = 128;
+  const brokerRx = new Uint8Array(FLOWS * rxSlot);
+  const brokerLens = new Int32Array(FLOWS);
+  const small = Array.from({ length: FLOWS }, (_, k) => {
+    const s = new Uint8Array(256);
+    // Each from its own tunnel's address, ports in turn: as a broker's batch looks.
+    return s.subarray(0, writeTcp6(s, 0, { seq: k, src: `2001:db8:f0:${k.toString(16)}::1`, srcPort: 40000 + (k % 4), payload: payload.subarray(0, 48) }));
+  });
+  const brokerCo = new Coalescer(FLOWS, rxSlot, 20);
+  const broker = await measure(`GRO: a broker's batch, ${FLOWS} small segments of ${FLOWS} flows`, FLOWS, 20_000, () => {
+    for (let k = 0; k < FLOWS; k++) {
+      brokerRx.set(small[k], k * rxSlot + 20);
+      brokerLens[k] = small[k].length;
+    }
+    brokerCo.run(brokerRx, brokerLens, FLOWS, merge);
+    brokerCo.emitHeaders(brokerRx, brokerLens, FLOWS);
+  });
+  return [segment, inPlace, coalesce, broker];
 }

@@ -11,7 +11,7 @@ import { native } from '../sys/native.js';
 import { openTun, setTunOffload, type Tun } from '../sys/tun.js';
 import { fold, sumWords } from '../wire/checksum.js';
 import { readI32, writeU32 } from '../wire/ipv4.js';
-import { IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
 import { UDP_CHECKSUM, UDP_HEADER_LEN, UDP_LENGTH } from '../wire/udp.js';
 import {
   TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_MIN_HEADER_LEN, TCP_PSH, TCP_SEQ, tcpHeaderLen,
@@ -256,8 +256,10 @@ export class Coalescer {
   private readonly sumStarts: Int32Array;
   private readonly sumLengths: Int32Array;
   private readonly sums: Int32Array;
+  /** Heads of the open runs (NOT_MERGED: a free place). */
   private readonly open = new Int32Array(OPEN_RUNS);
-  private openCount = 0;
+  /** flowKey of each open run: most packets that do not belong are told by it alone. */
+  private readonly openKey = new Int32Array(OPEN_RUNS);
   /** Payloads appended to runs, moved at the end of run(). */
   private readonly moves: PendingBytes;
   /** Packets written that carried more than one segment, and the segments in them. */
@@ -283,7 +285,7 @@ export class Coalescer {
    * slot's length is 0. */
   run(b: Uint8Array, lens: Int32Array, count: number, merge: Merge): void {
     const limit = Math.min(MAX_COALESCED, this.slotSize - this.innerOffset);
-    this.openCount = 0;
+    for (let k = 0; k < OPEN_RUNS; k++) this.open[k] = NOT_MERGED;
     for (let i = 0; i < count; i++) {
       this.into[i] = NOT_MERGED;
       this.segments[i] = 1;
@@ -297,7 +299,9 @@ export class Coalescer {
       const p = i * this.slotSize + this.innerOffset;
       const l4 = p + IPV6_HEADER_LEN;
       // Even a malformed packet of a flow (ports present) belongs to its run.
-      const run = len >= IPV6_HEADER_LEN + PORTS_LEN ? this.findRun(b, p) : -1;
+      const hasPorts = len >= IPV6_HEADER_LEN + PORTS_LEN;
+      const key = hasPorts ? flowKey(b, p) : 0;
+      const run = hasPorts ? this.findRun(b, p, key) : -1;
       const kind = l4Kind(b, p, len);
       let candidate = false;
       let payload = 0;
@@ -320,7 +324,7 @@ export class Coalescer {
         // Anything else of the same flow ends its run: never reorder a flow.
         this.closeRun(run);
       }
-      if (candidate) this.openRun(i, payload, flags);
+      if (candidate) this.openRun(i, payload, flags, key);
     }
     this.moves.finish(b);
   }
@@ -359,10 +363,11 @@ export class Coalescer {
     }
   }
 
-  /** The open run of the flow the packet at p belongs to, or -1. */
-  private findRun(b: Uint8Array, p: number): number {
-    for (let k = 0; k < this.openCount; k++) {
+  /** The open run of the flow (key: flowKey) the packet at p belongs to, or -1. */
+  private findRun(b: Uint8Array, p: number, key: number): number {
+    for (let k = 0; k < OPEN_RUNS; k++) {
       const h = this.open[k];
+      if (h === NOT_MERGED || this.openKey[k] !== key) continue;
       const q = h * this.slotSize + this.innerOffset;
       // Protocol, addresses (32 bytes) and ports: the flow.
       let same = b[p + IPV6_NEXT_HEADER] === b[q + IPV6_NEXT_HEADER] && readI32(b, p + IPV6_HEADER_LEN) === readI32(b, q + IPV6_HEADER_LEN);
@@ -372,19 +377,25 @@ export class Coalescer {
     return -1;
   }
 
-  private openRun(i: number, payload: number, flags: number): void {
-    if (this.openCount === OPEN_RUNS) this.closeRun(this.open[0]);
-    this.open[this.openCount++] = i;
+  /** Opens a run headed by slot i in a free place, or in the oldest run's
+   * (heads are batch slots: the smallest is the oldest). No entries move. */
+  private openRun(i: number, payload: number, flags: number, key: number): void {
+    let at = 0;
+    for (let k = 0; k < OPEN_RUNS; k++) {
+      if (this.open[k] === NOT_MERGED) {
+        at = k;
+        break;
+      }
+      if (this.open[k] < this.open[at]) at = k;
+    }
+    this.open[at] = i;
+    this.openKey[at] = key;
     this.segmentSize[i] = payload;
     this.originalFlags[i] = flags;
   }
 
   private closeRun(h: number): void {
-    let k = 0;
-    while (k < this.openCount && this.open[k] !== h) k++;
-    if (k === this.openCount) return;
-    this.open.copyWithin(k, k + 1, this.openCount);
-    this.openCount--;
+    for (let k = 0; k < OPEN_RUNS; k++) if (this.open[k] === h) this.open[k] = NOT_MERGED;
   }
 
   private appendTcp(
@@ -480,6 +491,13 @@ export class Coalescer {
       lens[i] = this.originalLen[i] + VNET_HDR_LEN;
     }
   }
+}
+
+/** A summary of the flow of the IPv6 packet at p (next header, the low
+ * halves of the addresses, the ports), equal for packets of one flow: the
+ * words that tell a broker's flows apart. */
+function flowKey(b: Uint8Array, p: number): number {
+  return readI32(b, p + IPV6_SRC + 12) ^ readI32(b, p + IPV6_DST + 12) ^ readI32(b, p + IPV6_HEADER_LEN) ^ b[p + IPV6_NEXT_HEADER];
 }
 
 /** NEXT_HEADER_TCP or NEXT_HEADER_UDP when the IPv6 packet at b[p, p+len)

@@ -7,6 +7,7 @@ import { C_BATCH, C_OFFLOAD, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench
 import { apiFlood } from '../../bench/api-flood.js';
 import { clusterBench } from '../../bench/cluster.js';
 import { haveEtcd } from '../support/etcd.js';
+import { MANY_C_BATCH, MANY_C_OFFLOAD, MANY_SIXTUN, MANY_SIXTUN_PLAIN, manyMarkdown, manyTunnels } from '../../bench/many-tunnels.js';
 
 describeRoot('end-to-end benchmark (short)', () => {
   it('measures every available path in one run, tabulates them and charts them', async () => {
@@ -68,4 +69,22 @@ describeRoot('the cluster bench (short)', () => {
     expect(r.startups.map((s) => s.tunnels)).toEqual([500]);
     expect(Number.isFinite(r.startups[0].readMs)).toBe(true);
   }, 180_000);
+});
+
+describeRoot('the many-tunnel bench (short)', () => {
+  it('floods every server end from many tunnels and counts what reached the router, with a profile', async () => {
+    const opts = { tunnels: 50, flows: 2, seconds: 2, reps: 1, profile: true };
+    const runs = await manyTunnels(opts, () => undefined);
+    expect(runs.map((r) => r.path)).toEqual([MANY_SIXTUN, MANY_SIXTUN_PLAIN, MANY_C_BATCH, MANY_C_OFFLOAD]);
+    for (const r of runs) {
+      expect(r.forwarded, r.path).toBeGreaterThan(0);
+      // The router counts what arrived; nothing arrives that was not sent (NDP and the like aside).
+      expect(r.forwarded).toBeLessThanOrEqual(r.sent + 100);
+      const server = r.profile!.rows.find((x) => x.who === 'forwarder, server end');
+      expect(server!.user + server!.kernel, r.path).toBeGreaterThan(0);
+    }
+    const table = manyMarkdown(runs, opts, 'test');
+    expect(table).toMatch(/\| sixtun \| \d+ \| \d+ \| \d+ \| \d+\.\d\d \| \d+\.\d\d \|/);
+    expect(table).toContain('**C forwarder, recvmmsg/sendmmsg**');
+  }, 240_000);
 });
