@@ -25,7 +25,10 @@ export const MANY_SIXTUN = 'sixtun';
 export const MANY_SIXTUN_PLAIN = 'sixtun, offloads off';
 export const MANY_C_BATCH = 'C forwarder, recvmmsg/sendmmsg';
 export const MANY_C_OFFLOAD = 'C forwarder, batched + TSO + GRO';
-const PATHS = [MANY_SIXTUN, MANY_SIXTUN_PLAIN, MANY_C_BATCH, MANY_C_OFFLOAD];
+export const MANY_C_URING = 'C forwarder, batched, TUN writes by io_uring';
+/** The C forwarder's mode (fwd6in4.c) for each of its paths. */
+const C_MODES = new Map([[MANY_C_BATCH, 'batch'], [MANY_C_OFFLOAD, 'offload'], [MANY_C_URING, 'uring']]);
+const PATHS = [MANY_SIXTUN, MANY_SIXTUN_PLAIN, MANY_C_BATCH, MANY_C_OFFLOAD, MANY_C_URING];
 const SINK = '2001:db8:dead::/64';
 const SINK_ADDRESS = '2001:db8:dead::1';
 const WARM_UP_SECONDS = 1;
@@ -62,7 +65,7 @@ async function startPath(lab: Lab, t: Topology, path: string, dir: string, binar
   }
   const table = join(dir, 'tunnels.txt');
   cTable(tunnels, table);
-  const p = lab.spawn(t.server, [binary, path === MANY_C_OFFLOAD ? 'offload' : 'batch', 'fwd0', SERVER_V4, `@${table}`]);
+  const p = lab.spawn(t.server, [binary, C_MODES.get(path)!, 'fwd0', SERVER_V4, `@${table}`]);
   let exited = false;
   void p.exited.then(() => { exited = true; });
   await waitFor(() => {

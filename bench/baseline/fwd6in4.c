@@ -35,6 +35,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #define BATCH 64
 #define SLOT 2048
@@ -153,6 +156,56 @@ static void queue_tx(int inner) {
   if (++ntx == BATCH) flush_tx();
 }
 
+/* uring mode: the TUN writes of a received batch as one io_uring submission. */
+static int use_uring, ring_fd;
+static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+static struct io_uring_sqe *sqes;
+static struct io_uring_cqe *cqes;
+
+static int uring_setup(unsigned entries) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof(p));
+  ring_fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+  if (ring_fd < 0) return -1;
+  size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  uint8_t *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQ_RING);
+  uint8_t *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_CQ_RING);
+  sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQES);
+  if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) return -1;
+  sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+  sq_array = (unsigned *)(sq + p.sq_off.array);
+  cq_head = (unsigned *)(cq + p.cq_off.head);
+  cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+  return 0;
+}
+
+/* Writes pkts[0..n) to the TUN in one io_uring_enter. */
+static void uring_write_all(uint8_t **pkts, int *lens, int n) {
+  unsigned tail = *sq_tail;
+  for (int i = 0; i < n; i++) {
+    unsigned idx = tail & *sq_mask;
+    struct io_uring_sqe *e = &sqes[idx];
+    memset(e, 0, sizeof(*e));
+    e->opcode = IORING_OP_WRITE;
+    e->fd = tun;
+    e->addr = (uint64_t)(uintptr_t)pkts[i];
+    e->len = (unsigned)lens[i];
+    e->off = (uint64_t)-1;
+    e->user_data = (uint64_t)i;
+    sq_array[idx] = idx;
+    tail++;
+  }
+  __atomic_store_n(sq_tail, tail, __ATOMIC_RELEASE);
+  syscall(__NR_io_uring_enter, ring_fd, (unsigned)n, (unsigned)n, IORING_ENTER_GETEVENTS, NULL, 0);
+  unsigned head = *cq_head;
+  while (head != __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) head++;
+  __atomic_store_n(cq_head, head, __ATOMIC_RELEASE);
+}
+
 static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
 
 /* One TUN read with a virtio header: finish, or segment, into tx slots. */
@@ -251,6 +304,8 @@ static void rx_offloaded(uint8_t **pkts, int *lens, int n) {
 int main(int argc, char **argv) {
   if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload TUN LOCAL REMOTE|@TABLE\n"); return 2; }
   int batch = strcmp(argv[1], "single") != 0;
+  use_uring = strcmp(argv[1], "uring") == 0;
+  if (use_uring && uring_setup(256) < 0) { perror("io_uring_setup"); return 1; }
   offload = strcmp(argv[1], "offload") == 0;
   inet_pton(AF_INET, argv[3], &local);
   broker = argv[4][0] == '@';
@@ -324,6 +379,8 @@ int main(int argc, char **argv) {
       }
       if (offload) {
         rx_offloaded(pkts, lens, m);
+      } else if (use_uring) {
+        if (m > 0) uring_write_all(pkts, lens, m);
       } else {
         for (int i = 0; i < m; i++)
           if (write(tun, pkts[i], (size_t)lens[i]) < 0 && errno != EAGAIN) perror("write");

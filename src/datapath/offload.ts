@@ -493,11 +493,15 @@ export class Coalescer {
   }
 }
 
-/** A summary of the flow of the IPv6 packet at p (next header, the low
- * halves of the addresses, the ports), equal for packets of one flow: the
- * words that tell a broker's flows apart. */
+/** A summary of the flow of the IPv6 packet at p (every word of the source,
+ * the destination's second and last, the ports, next header), equal for
+ * packets of one flow: a broker's flows differ in the source's prefix or
+ * interface identifier, so most others differ here. */
 function flowKey(b: Uint8Array, p: number): number {
-  return readI32(b, p + IPV6_SRC + 12) ^ readI32(b, p + IPV6_DST + 12) ^ readI32(b, p + IPV6_HEADER_LEN) ^ b[p + IPV6_NEXT_HEADER];
+  const s = p + IPV6_SRC;
+  const d = p + IPV6_DST;
+  return (readI32(b, s) ^ readI32(b, s + 4) ^ readI32(b, s + 8) ^ readI32(b, s + 12) ^ readI32(b, d + 4) ^ readI32(b, d + 12) ^
+    readI32(b, p + IPV6_HEADER_LEN)) + b[p + IPV6_NEXT_HEADER];
 }
 
 /** NEXT_HEADER_TCP or NEXT_HEADER_UDP when the IPv6 packet at b[p, p+len)
