@@ -28,6 +28,18 @@ export async function udpBursts(lab: Lab, from: string, to: string, toAddr: stri
   return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: line ? (JSON.parse(line) as { sha256: string }).sha256 : 'incomplete' };
 }
 
+/** count numbered datagrams of size bytes in `flows` flows from ns `from` to
+ * toAddr in `to`; how many arrived and how many of those out of order within their flow. */
+export async function udpOrder(lab: Lab, from: string, to: string, toAddr: string, flows: number, count: number, size: number, port: number): Promise<{ sent: number; received: number; reordered: number; flows: number }> {
+  const server = lab.spawn(to, [process.execPath, testScript('udp-order'), 'serve', String(port)]);
+  await waitFor(() => server.output().includes('listening'), 10_000, 20, 'UDP receiver');
+  const sender = await lab.run(from, [process.execPath, testScript('udp-order'), 'send', toAddr, String(port), String(flows), String(count), String(size)], { timeoutMs: 60_000 });
+  await server.exited;
+  const line = server.output().split('\n').find((l) => l.startsWith('{'));
+  const got = line ? (JSON.parse(line) as { received: number; reordered: number; flows: number }) : { received: 0, reordered: 0, flows: 0 };
+  return { sent: (JSON.parse(sender.trim()) as { sent: number }).sent, ...got };
+}
+
 /** `ping -6` (iputils) inside ns: the kernel's own echo as an oracle; returns the number of replies. */
 export function ping(lab: Lab, ns: string, addr: string, opts: { count?: number; size?: number; interval?: number } = {}): { received: number; output: string } {
   const args = ['ping', '-6', '-n', '-c', String(opts.count ?? 3), '-i', String(opts.interval ?? 0.2), '-W', '2'];
