@@ -33,7 +33,7 @@ const SINK = '2001:db8:dead::/64';
 const SINK_ADDRESS = '2001:db8:dead::1';
 const WARM_UP_SECONDS = 1;
 
-export interface ManyRun { path: string; sent: number; forwarded: number; kpps: number; cpuUsPerPacket: number; profile?: Profile }
+export interface ManyRun { path: string; sent: number; forwarded: number; kpps: number; cpuUsPerPacket: number; profile?: Profile; why?: string }
 
 export interface ManyOptions { tunnels: number; flows: number; seconds: number; reps: number; paths?: string[]; profile?: boolean }
 
@@ -96,7 +96,16 @@ export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): 
         try {
           const t = buildTopology(lab, { clients: 1 });
           lab.ip(t.router, ['-6', 'route', 'add', 'blackhole', SINK]);
-          const pid = await startPath(lab, t, path, dir, binary, opts.tunnels);
+          let pid: number;
+          try {
+            pid = await startPath(lab, t, path, dir, binary, opts.tunnels);
+          } catch (e) {
+            // A path this machine cannot run (io_uring disabled, say) is reported, not fatal.
+            const why = (e as Error).message.split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? 'failed to start';
+            log(`[${rep + 1}/${opts.reps}] ${path}: unavailable (${why})`);
+            runs.push({ path, sent: 0, forwarded: 0, kpps: 0, cpuUsPerPacket: 0, why });
+            continue;
+          }
           const forwardedSoFar = (): number => Number(lab.exec(t.router, ['cat', '/sys/class/net/to-srv/statistics/rx_packets']).trim());
           // A first second not counted: V8 compiles sixtun's hot path, caches warm for both.
           await flood(lab, t, opts.tunnels, opts.flows, WARM_UP_SECONDS);
@@ -129,11 +138,13 @@ export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): 
 
 export function manyMarkdown(runs: ManyRun[], opts: ManyOptions, command: string): string {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const measured = runs.filter((r) => r.why === undefined);
   const paths = [...new Set(runs.map((r) => r.path))];
-  const kpps = (p: string): number => median(runs.filter((r) => r.path === p).map((r) => r.kpps));
-  const base = paths.includes(MANY_C_BATCH) ? kpps(MANY_C_BATCH) : NaN;
+  const kpps = (p: string): number => median(measured.filter((r) => r.path === p).map((r) => r.kpps));
+  const base = measured.some((r) => r.path === MANY_C_BATCH) ? kpps(MANY_C_BATCH) : NaN;
   const rows = paths.map((p) => {
-    const rs = runs.filter((r) => r.path === p);
+    const rs = measured.filter((r) => r.path === p);
+    if (rs.length === 0) return `| ${p} | unavailable: ${runs.find((r) => r.path === p)!.why} | | | | |`;
     const sent = median(rs.map((r) => r.sent / opts.seconds / 1000));
     return `| ${p} | ${rs.map((r) => r.kpps.toFixed(0)).join(', ')} | ${kpps(p).toFixed(0)} | ${sent.toFixed(0)} | ${median(rs.map((r) => r.cpuUsPerPacket)).toFixed(2)} | ${Number.isNaN(base) ? '–' : (kpps(p) / base).toFixed(2)} |`;
   });
