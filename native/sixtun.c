@@ -526,6 +526,22 @@ static napi_value js_recv_batch(napi_env env, napi_callback_info info) {
   return int_value(env, n);
 }
 
+/* sendmmsg of m prepared messages; message k is slot slot_of[k]: its
+ * lens entry becomes 0 when sent, -errno when refused (the first unsent one
+ * only); the result is the number sent. */
+static napi_value send_prepared(napi_env env, int fd, struct mmsghdr *msgs, int m, int32_t *lens, const int *slot_of) {
+  if (m == 0) return int_value(env, 0);
+  int n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    if (is_hard_error(errno)) return throw_errno(env, errno, "sendmmsg");
+    lens[slot_of[0]] = -errno;
+    return int_value(env, 0);
+  }
+  for (int k = 0; k < n; k++) lens[slot_of[k]] = 0;
+  return int_value(env, n);
+}
+
 /* sendBatch(fd, slab, slotSize, offset, lens, count, names?, nameStride, nameLen)
  * sendmmsg of the slots whose length is > 0; names[i*nameStride] holds each
  * destination sockaddr. On return a sent slot's length is 0, a slot the kernel
@@ -567,16 +583,7 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
     }
     slot_of[m++] = i;
   }
-  if (m == 0) return int_value(env, 0);
-  int n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    if (is_hard_error(errno)) return throw_errno(env, errno, "sendmmsg");
-    b.lens[slot_of[0]] = -errno;
-    return int_value(env, 0);
-  }
-  for (int k = 0; k < n; k++) b.lens[slot_of[k]] = 0;
-  return int_value(env, n);
+  return send_prepared(env, fd, msgs, m, b.lens, slot_of);
 }
 
 /* sendBatchV(fd, bytes, iov, lens, count, names, nameStride, nameLen):
@@ -621,16 +628,7 @@ static napi_value js_send_batch_v(napi_env env, napi_callback_info info) {
     msgs[m].msg_hdr.msg_namelen = (socklen_t)name_len;
     slot_of[m++] = i;
   }
-  if (m == 0) return int_value(env, 0);
-  int n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    if (is_hard_error(errno)) return throw_errno(env, errno, "sendmmsg");
-    lens[slot_of[0]] = -errno;
-    return int_value(env, 0);
-  }
-  for (int k = 0; k < n; k++) lens[slot_of[k]] = 0;
-  return int_value(env, n);
+  return send_prepared(env, fd, msgs, m, lens, slot_of);
 }
 
 /* readBatch(fd, slab, slotSize, offset, lens, count, byteBudget?): read()

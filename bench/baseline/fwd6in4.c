@@ -3,13 +3,15 @@
  * (bench/e2e). One static tunnel, no checks beyond the outer source, no
  * PMTU, no ECN: only what moving packets needs. Compiled by the bench into a
  * temporary directory; not part of sixtun.
- *   fwd6in4 single|batch|offload TUN LOCAL_IPV4 REMOTE_IPV4|@TABLE
+ *   fwd6in4 single|batch|offload|uring|threads TUN LOCAL_IPV4 REMOTE_IPV4|@TABLE
  * single:  one read/send and one recvfrom/write per packet;
  * batch:   up to 64 packets per recvmmsg/sendmmsg and per TUN read loop;
  * offload: batch, plus a TUN with IFF_VNET_HDR: TCP super-packets (TSO) are
  *          segmented here, and runs of consecutive TCP segments of one flow
  *          in a received batch are coalesced into one write (GRO), each
- *          segment's checksum verified first, as wireguard-go does.
+ *          segment's checksum verified first, as wireguard-go does;
+ * uring:   batch, the TUN writes of a received batch in one io_uring_enter;
+ * threads: offload, with each direction in a thread of its own.
  * @TABLE: many tunnels (a broker), from a file of lines "CLIENT_IPV4 PREFIX"
  * (PREFIX an IPv6 /64, e.g. 2001:db8:1000:1::; several lines per client):
  * the remote of a sent packet is the client whose /64 holds its inner
@@ -26,6 +28,7 @@
 #include <net/if.h>
 #include <netinet/ip.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -301,12 +304,83 @@ static void rx_offloaded(uint8_t **pkts, int *lens, int n) {
   }
 }
 
+static int batch;
+
+/* TUN readable: read, encapsulate and send until the TUN is empty or a batch is done. */
+static void from_tun(void) {
+  for (int n = 0; n < (batch ? BATCH : 1); n++) {
+    if (offload) {
+      ssize_t r = read(tun, big, sizeof(big));
+      if (r <= 0) break;
+      tun_offloaded(big, (int)r);
+    } else {
+      ssize_t r = read(tun, tx[ntx] + 20, SLOT - 20);
+      if (r <= 0) break;
+      queue_tx((int)r);
+      if (!batch) flush_tx();
+    }
+  }
+  flush_tx();
+}
+
+/* Raw socket readable: receive a batch, check, decapsulate, write to the TUN. */
+static void from_wire(void) {
+  static struct mmsghdr rmsgs[BATCH];
+  static struct iovec riov[BATCH];
+  int n;
+  if (batch) {
+    for (int i = 0; i < BATCH; i++) {
+      riov[i].iov_base = rx[i];
+      riov[i].iov_len = sizeof(rx[i]);
+      memset(&rmsgs[i], 0, sizeof(rmsgs[i]));
+      rmsgs[i].msg_hdr.msg_iov = &riov[i];
+      rmsgs[i].msg_hdr.msg_iovlen = 1;
+      rmsgs[i].msg_hdr.msg_name = &from[i];
+      rmsgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+    }
+    n = recvmmsg(raw, rmsgs, BATCH, MSG_DONTWAIT, NULL);
+  } else {
+    socklen_t fl = sizeof(from[0]);
+    ssize_t r = recvfrom(raw, rx[0], sizeof(rx[0]), MSG_DONTWAIT, (struct sockaddr *)&from[0], &fl);
+    n = r > 0 ? 1 : 0;
+    rmsgs[0].msg_len = r > 0 ? (unsigned)r : 0;
+  }
+  uint8_t *pkts[BATCH];
+  int lens[BATCH], m = 0;
+  for (int i = 0; i < n; i++) {
+    uint8_t *b = rx[i];
+    int len = (int)rmsgs[i].msg_len;
+    int ihl = (b[0] & 15) * 4;
+    if (len < ihl + 40 || !accepted(from[i].sin_addr.s_addr, b + ihl)) continue;
+    pkts[m] = b + ihl;
+    lens[m++] = len - ihl;
+  }
+  if (offload) {
+    rx_offloaded(pkts, lens, m);
+  } else if (use_uring) {
+    if (m > 0) uring_write_all(pkts, lens, m);
+  } else {
+    for (int i = 0; i < m; i++)
+      if (write(tun, pkts[i], (size_t)lens[i]) < 0 && errno != EAGAIN) perror("write");
+  }
+}
+
+/* threads mode: one direction per thread, each blocked in its own poll. */
+static void *wire_thread(void *arg) {
+  (void)arg;
+  struct pollfd pfd = {raw, POLLIN, 0};
+  while (running)
+    if (poll(&pfd, 1, 200) > 0 && (pfd.revents & POLLIN)) from_wire();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload TUN LOCAL REMOTE|@TABLE\n"); return 2; }
-  int batch = strcmp(argv[1], "single") != 0;
+  if (argc != 5) { fprintf(stderr, "usage: fwd6in4 single|batch|offload|uring|threads TUN LOCAL REMOTE|@TABLE\n"); return 2; }
+  batch = strcmp(argv[1], "single") != 0;
   use_uring = strcmp(argv[1], "uring") == 0;
   if (use_uring && uring_setup(256) < 0) { perror("io_uring_setup"); return 1; }
-  offload = strcmp(argv[1], "offload") == 0;
+  int threads = strcmp(argv[1], "threads") == 0;
+  offload = strcmp(argv[1], "offload") == 0 || threads;
   inet_pton(AF_INET, argv[3], &local);
   broker = argv[4][0] == '@';
   if (broker ? load_table(argv[4] + 1) <= 0 : inet_pton(AF_INET, argv[4], &remote) != 1) {
@@ -326,66 +400,16 @@ int main(int argc, char **argv) {
   setsockopt(raw, SOL_SOCKET, SO_SNDBUFFORCE, &rbuf, sizeof(rbuf));
   signal(SIGTERM, stop);
   signal(SIGINT, stop);
+  pthread_t wire;
+  if (threads && pthread_create(&wire, NULL, wire_thread, NULL) != 0) { perror("pthread_create"); return 1; }
   printf("ready\n");
   fflush(stdout);
-  struct mmsghdr rmsgs[BATCH];
-  struct iovec riov[BATCH];
   struct pollfd pfd[2] = {{tun, POLLIN, 0}, {raw, POLLIN, 0}};
   while (running) {
-    if (poll(pfd, 2, 200) <= 0) continue;
-    if (pfd[0].revents & POLLIN) {
-      for (int n = 0; n < (batch ? BATCH : 1); n++) {
-        if (offload) {
-          ssize_t r = read(tun, big, sizeof(big));
-          if (r <= 0) break;
-          tun_offloaded(big, (int)r);
-        } else {
-          ssize_t r = read(tun, tx[ntx] + 20, SLOT - 20);
-          if (r <= 0) break;
-          queue_tx((int)r);
-          if (!batch) flush_tx();
-        }
-      }
-      flush_tx();
-    }
-    if (pfd[1].revents & POLLIN) {
-      int n;
-      if (batch) {
-        for (int i = 0; i < BATCH; i++) {
-          riov[i].iov_base = rx[i];
-          riov[i].iov_len = sizeof(rx[i]);
-          memset(&rmsgs[i], 0, sizeof(rmsgs[i]));
-          rmsgs[i].msg_hdr.msg_iov = &riov[i];
-          rmsgs[i].msg_hdr.msg_iovlen = 1;
-          rmsgs[i].msg_hdr.msg_name = &from[i];
-          rmsgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-        }
-        n = recvmmsg(raw, rmsgs, BATCH, MSG_DONTWAIT, NULL);
-      } else {
-        socklen_t fl = sizeof(from[0]);
-        ssize_t r = recvfrom(raw, rx[0], sizeof(rx[0]), MSG_DONTWAIT, (struct sockaddr *)&from[0], &fl);
-        n = r > 0 ? 1 : 0;
-        rmsgs[0].msg_len = r > 0 ? (unsigned)r : 0;
-      }
-      uint8_t *pkts[BATCH];
-      int lens[BATCH], m = 0;
-      for (int i = 0; i < n; i++) {
-        uint8_t *b = rx[i];
-        int len = (int)rmsgs[i].msg_len;
-        int ihl = (b[0] & 15) * 4;
-        if (len < ihl + 40 || !accepted(from[i].sin_addr.s_addr, b + ihl)) continue;
-        pkts[m] = b + ihl;
-        lens[m++] = len - ihl;
-      }
-      if (offload) {
-        rx_offloaded(pkts, lens, m);
-      } else if (use_uring) {
-        if (m > 0) uring_write_all(pkts, lens, m);
-      } else {
-        for (int i = 0; i < m; i++)
-          if (write(tun, pkts[i], (size_t)lens[i]) < 0 && errno != EAGAIN) perror("write");
-      }
-    }
+    if (poll(pfd, threads ? 1 : 2, 200) <= 0) continue;
+    if (pfd[0].revents & POLLIN) from_tun();
+    if (!threads && (pfd[1].revents & POLLIN)) from_wire();
   }
+  if (threads) pthread_join(wire, NULL);
   return 0;
 }

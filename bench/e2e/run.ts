@@ -246,6 +246,7 @@ export async function runBench(
     ['C forwarder, one packet per syscall', c('single'), cWhy],
     [C_BATCH, c('batch'), cWhy],
     [C_OFFLOAD, c('offload'), cWhy],
+    [C_THREADS, c('threads'), cWhy],
     [NAIVE, (lab, t) => forwarderPath(lab, t, (l, r) => [process.execPath, naive, 'fwd0', l, r]), naiveWhy],
   ];
   const scenarios = all.filter(([name]) => !only || only(name));
@@ -308,6 +309,7 @@ export const KERNEL = 'kernel IPv6 forwarding, no tunnel';
 export const SIXTUN = 'sixtun';
 export const C_BATCH = 'C forwarder, recvmmsg/sendmmsg';
 export const C_OFFLOAD = 'C forwarder, batched + TSO + GRO';
+export const C_THREADS = 'C forwarder, TSO + GRO, a thread per direction';
 export const NAIVE = 'naive Node forwarder (raw-socket, fs.read/write)';
 
 /** Median ratios of sixtun to the baselines the issue names, when both ran. */

@@ -3,7 +3,7 @@
 import { expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { describeRoot } from '../support/root.js';
-import { C_BATCH, C_OFFLOAD, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench, svg } from '../../bench/e2e/run.js';
+import { C_BATCH, C_OFFLOAD, C_THREADS, KERNEL, NAIVE, SIXTUN, headline, markdown, runBench, svg } from '../../bench/e2e/run.js';
 import { apiFlood } from '../../bench/api-flood.js';
 import { clusterBench } from '../../bench/cluster.js';
 import { haveEtcd } from '../support/etcd.js';
@@ -11,7 +11,7 @@ import { MANY_C_BATCH, MANY_C_OFFLOAD, MANY_C_URING, MANY_SIXTUN, MANY_SIXTUN_PL
 
 describeRoot('end-to-end benchmark (short)', () => {
   it('measures every available path in one run, tabulates them and charts them', async () => {
-    const wanted = [KERNEL, SIXTUN, 'sixtun, offloads off', C_BATCH, C_OFFLOAD, NAIVE];
+    const wanted = [KERNEL, SIXTUN, 'sixtun, offloads off', C_BATCH, C_OFFLOAD, C_THREADS, NAIVE];
     const r = await runBench(1, 1, () => {}, (n) => wanted.includes(n));
     expect(r.map((x) => x.name)).toEqual(wanted);
     // raw-socket is an optional dependency that does not build on Node.js 24.
