@@ -31,8 +31,8 @@ export interface ScenarioResult {
   loadedP50Ms?: number;
   loadedP99Ms?: number;
   cpuUsPerPacket?: number | null;
-  /** With --profile: where the machine's time went during one more TCP stream. */
-  profile?: { mbps: number; profile: Profile };
+  /** With --profile: where the machine's time went during one more TCP stream and UDP flood. */
+  profiles?: StreamProfile[];
 }
 
 interface Path {
@@ -162,11 +162,15 @@ async function iperf(lab: Lab, t: Topology, path: Path, args: string[], seconds:
   }
 }
 
-/** One more TCP stream, not counted in the table, recorded with perf from its second second on. */
-async function profileTcp(lab: Lab, t: Topology, path: Path, seconds: number, dir: string): Promise<{ mbps: number; profile: Profile }> {
+/** Where the machine's time went during one more stream (TCP, or the 64-byte UDP flood). */
+export interface StreamProfile { stream: 'TCP' | 'UDP-64'; rate: string; profile: Profile }
+
+/** One more stream, not counted in the table, recorded with perf from its second second on. */
+async function profileStream(lab: Lab, t: Topology, path: Path, seconds: number, dir: string, stream: StreamProfile['stream']): Promise<StreamProfile> {
   const srv = lab.spawn(t.host, ['iperf3', '-s', '-1', '-p', '5402', '--forceflush']);
   await waitFor(() => srv.output().includes('listening'), 10_000, 20, 'iperf3 server');
-  const client = lab.spawn(path.ns, ['iperf3', '-c', HOST_V6, '-p', '5402', '-t', String(seconds + 2), '-J']);
+  const udp = stream === 'UDP-64' ? ['-u', '-l', '64', '-b', '2G'] : [];
+  const client = lab.spawn(path.ns, ['iperf3', '-c', HOST_V6, '-p', '5402', '-t', String(seconds + 2), '-J', ...udp]);
   await waitFor(() => srv.output().includes('Accepted connection'), 10_000, 20, 'iperf3 client');
   await new Promise((r) => setTimeout(r, 1000));
   const names = new Map<number, string>(path.pids.map((pid, i) => [pid, `forwarder, ${path.ends[i]} end`]));
@@ -175,13 +179,16 @@ async function profileTcp(lab: Lab, t: Topology, path: Path, seconds: number, di
   const profile = recordProfile(seconds, names, join(dir, 'perf.data'));
   await client.exited;
   await lab.stop(srv);
-  let mbps = 0;
+  let rate = 'a broken stream';
   try {
-    mbps = ((JSON.parse(client.output()) as IperfJson).end.sum_received?.bits_per_second ?? 0) / 1e6;
+    const end = (JSON.parse(client.output()) as IperfJson).end;
+    rate = stream === 'TCP'
+      ? `${((end.sum_received?.bits_per_second ?? 0) / 1e6).toFixed(0)} Mbit/s`
+      : `${(((end.sum?.packets ?? 0) - (end.sum?.lost_packets ?? 0)) / (end.sum?.seconds ?? seconds) / 1000).toFixed(0)} kpps`;
   } catch {
-    // A stream that broke measures 0.
+    // A stream that broke is reported as such.
   }
-  return { mbps, profile };
+  return { stream, rate, profile };
 }
 
 /** What one repetition of a scenario measured. */
@@ -253,7 +260,7 @@ export async function runBench(
   const unavailable = new Map<string, string>();
   for (const [name, , why] of scenarios) if (why) unavailable.set(name, why);
   const samples = new Map<string, Sample[]>();
-  const profiles = new Map<string, { mbps: number; profile: Profile }>();
+  const profiles = new Map<string, StreamProfile[]>();
   try {
     // Repetitions go round the scenarios, each on a fresh topology, so that
     // a noisy minute on a shared machine hits every path alike.
@@ -277,7 +284,7 @@ export async function runBench(
           const sample = await measureOnce(lab, t, path, seconds, rep === 0, say);
           samples.set(name, [...(samples.get(name) ?? []), sample]);
           if (profile && rep === 0) {
-            profiles.set(name, await profileTcp(lab, t, path, seconds, dir));
+            profiles.set(name, [await profileStream(lab, t, path, seconds, dir, 'TCP'), await profileStream(lab, t, path, seconds, dir, 'UDP-64')]);
             say('profiled');
           }
         } finally {
@@ -300,7 +307,7 @@ export async function runBench(
       pingP50Ms: got[0].idle?.p50, pingP99Ms: got[0].idle?.p99, loadedP50Ms: got[0].loaded?.p50, loadedP99Ms: got[0].loaded?.p99,
       // Both ends' CPU, per packet and end.
       cpuUsPerPacket: cpu > 0 && packets > 0 ? (cpu / packets / 2) * 1e6 : null,
-      profile: profiles.get(name),
+      profiles: profiles.get(name),
     };
   });
 }
@@ -345,10 +352,10 @@ export function markdown(results: ScenarioResult[], command: string): string {
   const h = headline(results);
   const x = (v?: number): string => (v === undefined ? '–' : `${v.toFixed(2)}×`);
   lines.push('', `sixtun, medians of this run: TCP ${x(h.tcpVsCOffload)} the C forwarder with TSO+GRO, UDP-64 ${x(h.udpVsCBatch)} the batched C forwarder, TCP ${x(h.tcpVsNaive)} the naive Node forwarder.`);
-  const profiled = results.filter((r) => r.profile);
+  const profiled = results.filter((r) => r.profiles);
   if (profiled.length > 0) {
-    lines.push('', 'Where the time went (`--profile`: one more TCP stream per path, not in the table, recorded with `perf record -a -F 499` from its second second on; percent of all samples of both cores):', '');
-    for (const r of profiled) lines.push(profileMarkdown(r.name, `${r.profile!.mbps.toFixed(0)} Mbit/s`, r.profile!.profile));
+    lines.push('', 'Where the time went (`--profile`: one more TCP stream and one more 64-byte UDP flood per path, not in the table, each recorded with `perf record -a -F 499` from its second second on; percent of all samples of both cores):', '');
+    for (const r of profiled) for (const p of r.profiles!) lines.push(profileMarkdown(`${r.name}, ${p.stream}`, p.rate, p.profile));
   }
   return lines.join('\n') + '\n';
 }

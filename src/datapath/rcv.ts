@@ -184,7 +184,6 @@ function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number
   return ANSWERED;
 }
 
-/** Whether b[off, off+16) is the tunnel's own server address. */
 /** Whether the address at b[off] is the tunnel's server address (t.words[0..3]). */
 export function isServerAddress(b: Uint8Array, off: number, w: Int32Array): boolean {
   return readI32(b, off) === w[0] && readI32(b, off + 4) === w[1] && readI32(b, off + 8) === w[2] && readI32(b, off + 12) === w[3];
