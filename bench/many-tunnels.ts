@@ -83,6 +83,19 @@ async function flood(lab: Lab, t: Topology, tunnels: number, flows: number, seco
   return (JSON.parse(out) as { sent: number }).sent;
 }
 
+/** The count once it has stopped moving (no change over 200 ms): queues drained. */
+async function settled(count: () => number): Promise<number> {
+  // The first look only records: "unchanged" needs two looks 200 ms apart.
+  let last = -1;
+  await waitFor(() => {
+    const now = count();
+    const still = now === last;
+    last = now;
+    return still;
+  }, 30_000, 200, 'the forwarded count to settle');
+  return last;
+}
+
 export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): Promise<ManyRun[]> {
   const build = mkdtempSync(join(tmpdir(), 'sixtun-many-'));
   const binary = join(build, 'fwd6in4');
@@ -109,7 +122,8 @@ export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): 
           const forwardedSoFar = (): number => Number(lab.exec(t.router, ['cat', '/sys/class/net/to-srv/statistics/rx_packets']).trim());
           // A first second not counted: V8 compiles sixtun's hot path, caches warm for both.
           await flood(lab, t, opts.tunnels, opts.flows, WARM_UP_SECONDS);
-          const before = forwardedSoFar();
+          // What the warm-up left queued is forwarded before counting starts.
+          const before = await settled(forwardedSoFar);
           const cpu0 = cpuMicros(pid);
           const flooding = flood(lab, t, opts.tunnels, opts.flows, opts.seconds);
           let profile: Profile | undefined;
@@ -118,9 +132,7 @@ export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): 
             profile = recordProfile(opts.seconds - 1, new Map([[pid, 'forwarder, server end']]), join(dir, 'perf.data'));
           }
           const sent = await flooding;
-          // What is still queued is forwarded within a moment.
-          await new Promise((r) => setTimeout(r, 300));
-          const forwarded = forwardedSoFar() - before;
+          const forwarded = (await settled(forwardedSoFar)) - before;
           const run = { path, sent, forwarded, kpps: forwarded / opts.seconds / 1000, cpuUsPerPacket: (cpuMicros(pid) - cpu0) / Math.max(1, forwarded), profile };
           log(`[${rep + 1}/${opts.reps}] ${path}: sent ${sent}, forwarded ${forwarded} (${run.kpps.toFixed(0)} kpps), ${run.cpuUsPerPacket.toFixed(2)} µs CPU per packet`);
           runs.push(run);
@@ -149,7 +161,7 @@ export function manyMarkdown(runs: ManyRun[], opts: ManyOptions, command: string
     return `| ${p} | ${rs.map((r) => r.kpps.toFixed(0)).join(', ')} | ${kpps(p).toFixed(0)} | ${sent.toFixed(0)} | ${median(rs.map((r) => r.cpuUsPerPacket)).toFixed(2)} | ${Number.isNaN(base) ? '–' : (kpps(p) / base).toFixed(2)} |`;
   });
   return [
-    `Command: \`${command}\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}. ${opts.tunnels} tunnels × ${opts.flows} UDP flows, 128-byte protocol-41 packets from one raw-socket sender, each packet from the next tunnel (flows in turn), ${opts.seconds} s per run after a ${WARM_UP_SECONDS} s warm-up; "forwarded" is what reached the upstream router, counted there.`,
+    `Command: \`${command}\` on ${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}. ${opts.tunnels} tunnels × ${opts.flows} UDP flows, 128-byte protocol-41 packets from one raw-socket sender, each packet from the next tunnel (flows in turn), ${opts.seconds} s per run after a ${WARM_UP_SECONDS} s warm-up; "forwarded" is what reached the upstream router, counted there (from a settled count after the warm-up to a settled count after the flood).`,
     '',
     '| server end | forwarded kpps (each run) | median kpps | offered kpps (median) | CPU µs per packet (median) | vs batched C |',
     '|---|---|---|---|---|---|',
