@@ -12,7 +12,7 @@
 // --profile: perf record -a during each path's first measured flood (see e2e/profile.ts).
 //   node dist/bench/many-tunnels.js [--tunnels 1000] [--flows 4] [--seconds 4] [--reps 3] [--profile] [--write-docs]
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, waitFor } from '../src/lab/netns.js';
@@ -20,6 +20,7 @@ import { buildTopology, SERVER_V4, type Topology } from '../src/lab/topology.js'
 import { PACKAGE_ROOT, labScript, runDir, startDaemon } from '../src/lab/daemons.js';
 import { synthetic, writeRegistry } from '../src/lab/registry.js';
 import { profileMarkdown, recordProfile, type Profile } from './e2e/profile.js';
+import { cpuMicros, median, writeSection } from './stats.js';
 
 export const MANY_SIXTUN = 'sixtun';
 export const MANY_SIXTUN_PLAIN = 'sixtun, offloads off';
@@ -36,12 +37,6 @@ const WARM_UP_SECONDS = 1;
 export interface ManyRun { path: string; sent: number; forwarded: number; kpps: number; cpuUsPerPacket: number; profile?: Profile; why?: string }
 
 export interface ManyOptions { tunnels: number; flows: number; seconds: number; reps: number; paths?: string[]; profile?: boolean }
-
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime, in clock ticks of 10 ms.
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
 
 /** The C forwarder's tunnel table: each client with its pair's /64 and its routed /64. */
 function cTable(tunnels: number, file: string): void {
@@ -149,7 +144,6 @@ export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): 
 }
 
 export function manyMarkdown(runs: ManyRun[], opts: ManyOptions, command: string): string {
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const measured = runs.filter((r) => r.why === undefined);
   const paths = [...new Set(runs.map((r) => r.path))];
   const kpps = (p: string): number => median(measured.filter((r) => r.path === p).map((r) => r.kpps));
@@ -185,12 +179,7 @@ if (process.argv[1] && /many-tunnels\.js$/.test(process.argv[1])) {
   manyTunnels(opts, (s) => process.stderr.write(s + '\n')).then((runs) => {
     const md = manyMarkdown(runs, opts, command);
     process.stdout.write(md);
-    if (process.argv.includes('--write-docs')) {
-      const doc = join(PACKAGE_ROOT, 'docs', 'benchmarks.md');
-      const text = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
-      const section = `${START}\n${md}${END}`;
-      writeFileSync(doc, text.includes(START) ? text.replace(new RegExp(`${START}[\\s\\S]*${END}`), section) : `${text}\n${section}\n`);
-    }
+    if (process.argv.includes('--write-docs')) writeSection(START, END, md.trimEnd());
   }, (e: Error) => {
     process.stderr.write(`${e.stack ?? e.message}\n`);
     process.exitCode = 1;

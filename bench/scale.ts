@@ -10,16 +10,16 @@
 // benchmarks); nothing leaves the namespaces made here.
 //   node dist/bench/scale.js [--tunnels 1000,10000] [--store file,journal,pools] [--changes 20] [--file-up-to 10000] [--write-docs]
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab, waitFor, type Spawned } from '../src/lab/netns.js';
 import { buildTopology, HOST_V6, SERVER_V4 } from '../src/lab/topology.js';
-import { PACKAGE_ROOT, runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
+import { runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
 import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
-import { percentile } from './stats.js';
+import { cpuMicros, percentile, writeSection } from './stats.js';
 
 
 export interface ScaleResult {
@@ -176,12 +176,6 @@ export interface SpreadRun {
 }
 
 /** Server CPU time (user + system, all threads) in µs, from /proc. */
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name; clock ticks of 10 ms.
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
-
 /** Forwarding (decapsulation) from one tunnel and spread over `spread`
  * tunnels in turn, same sender and packets, interleaved `reps` times: the
  * rate the server forwarded and its CPU per packet. The inner packets go to
@@ -257,12 +251,6 @@ export function scaleMarkdown(results: ScaleResult[], command: string): string {
 }
 
 /** Replaces the text between start and end markers in docs/benchmarks.md (or appends it). */
-function writeSection(start: string, end: string, body: string): void {
-  const doc = join(PACKAGE_ROOT, 'docs', 'benchmarks.md');
-  const text = existsSync(doc) ? readFileSync(doc, 'utf8') : '# Benchmarks\n';
-  const section = `${start}\n${body}\n${end}`;
-  writeFileSync(doc, text.includes(start) ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), section) : `${text}\n${section}\n`);
-}
 
 if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
   const arg = (name: string, def: string): string => {

@@ -1,5 +1,9 @@
-// Shared by the benches: order statistics of repeated runs, and running a
-// bench function from the command line with JSON on stdout.
+// Shared by the benches: order statistics of repeated runs, a process's CPU
+// time, a marked section of docs/benchmarks.md, and running a bench function
+// from the command line with JSON on stdout.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/lab/daemons.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -9,6 +13,21 @@ export function median(xs: number[]): number {
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** User + system CPU time of process pid so far, in µs: /proc/PID/stat fields
+ * 14 and 15 (utime, stime: the 12th and 13th after the name), clock ticks of 10 ms. */
+export function cpuMicros(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
+/** Puts body between the start and end markers of docs/benchmarks.md (appended with them if absent). */
+export function writeSection(start: string, end: string, body: string): void {
+  const doc = join(PACKAGE_ROOT, 'docs', 'benchmarks.md');
+  const text = existsSync(doc) ? readFileSync(doc, 'utf8') : '# Benchmarks\n';
+  const section = `${start}\n${body}\n${end}`;
+  writeFileSync(doc, text.includes(start) ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), section) : `${text}\n${section}\n`);
 }
 
 /** `NAME [--seconds S] [--rounds R]`: runs bench(seconds, rounds, log) and prints its result as JSON. */

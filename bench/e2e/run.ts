@@ -4,18 +4,19 @@
 // tunnel (upper bound), kernel vxlan, kernel sit (when the kernel has it),
 // sixtun at both ends (with and without TUN offloads), a minimal C 6in4
 // forwarder at both ends (one packet per syscall, batched, batched with
-// TSO+GRO) and the naive Node forwarder (npm raw-socket, fs.read/fs.write).
+// TSO+GRO, the latter with a thread per direction) and the naive Node forwarder (npm raw-socket, fs.read/fs.write).
 // Everything stays inside namespaces made here.
 //   node dist/bench/e2e/run.js [--seconds 5] [--reps 3] [--only 'name|name'] [--profile] [--write-docs]
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Lab, waitFor } from '../../src/lab/netns.js';
 import { buildTopology, HOST_V6, SERVER_EXT_V6, SERVER_V4, type Topology } from '../../src/lab/topology.js';
 import { PACKAGE_ROOT, runDir, startClient, startServer } from '../../src/lab/daemons.js';
 import { profileMarkdown, recordProfile, type Profile } from './profile.js';
+import { cpuMicros, writeSection } from '../stats.js';
 
 export interface Measured { min: number; median: number; max: number; runs: number[] }
 
@@ -50,14 +51,6 @@ const stat = (xs: number[]): Measured => {
   return { min: s[0], median: s[Math.floor(s.length / 2)], max: s[s.length - 1], runs: xs };
 };
 
-function cpuTicks(pids: number[]): number {
-  let t = 0;
-  for (const pid of pids) {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    t += Number(f[11]) + Number(f[12]);
-  }
-  return t;
-}
 
 /** IPv6 on the IPv4 links too, so the kernel can route client ↔ host with no tunnel. */
 function kernelPath(lab: Lab, t: Topology): Path {
@@ -203,10 +196,11 @@ async function measureOnce(lab: Lab, t: Topology, path: Path, seconds: number, l
   const j = await iperf(lab, t, path, ['--omit', String(OMIT_SECONDS)], seconds);
   const tcpMbps = (j.end.sum_received?.bits_per_second ?? 0) / 1e6;
   progress(`TCP ${tcpMbps.toFixed(0)} Mbit/s`);
-  const before = path.pids.length ? cpuTicks(path.pids) : 0;
+  const cpu = (): number => path.pids.reduce((a, pid) => a + cpuMicros(pid), 0);
+  const before = cpu();
   const u = await iperf(lab, t, path, ['-u', '-l', '64', '-b', '2G'], seconds);
   const udpPackets = (u.end.sum?.packets ?? 0) - (u.end.sum?.lost_packets ?? 0);
-  const cpuSeconds = path.pids.length ? (cpuTicks(path.pids) - before) / 100 : 0;
+  const cpuSeconds = (cpu() - before) / 1e6;
   const udp64Kpps = udpPackets / (u.end.sum?.seconds ?? seconds) / 1000;
   progress(`UDP-64 ${udp64Kpps.toFixed(0)} kpps`);
   if (!latency) return { tcpMbps, udp64Kpps, cpuSeconds, udpPackets };
@@ -384,10 +378,7 @@ const START = '<!-- bench:e2e:start -->';
 const END = '<!-- bench:e2e:end -->';
 
 export function writeDocs(results: ScenarioResult[], command: string): void {
-  const doc = join(PACKAGE_ROOT, 'docs', 'benchmarks.md');
-  const text = existsSync(doc) ? readFileSync(doc, 'utf8') : '# Benchmarks\n';
-  const section = `${START}\n${markdown(results, command)}\n![TCP throughput](bench.svg)\n${END}`;
-  writeFileSync(doc, text.includes(START) ? text.replace(new RegExp(`${START}[\\s\\S]*${END}`), section) : `${text}\n${section}\n`);
+  writeSection(START, END, `${markdown(results, command)}\n![TCP throughput](bench.svg)`);
   writeFileSync(join(PACKAGE_ROOT, 'docs', 'bench.svg'), svg(results));
 }
 

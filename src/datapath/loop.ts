@@ -22,8 +22,8 @@ import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV6, VNET_HDR_LEN, newVnetHeader, parseVnetHeader,
 } from '../wire/virtio-net.js';
 import {
-  Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, segmentPayloadAt, segmentPayloadLen, writeSegment, writeSegmentInPlace,
-  type Merge, type OffloadMode,
+  Coalescer, PendingBytes, newSuperPacket, parseTcp6Super, segmentPayloadAt, segmentPayloadLen, writeSegmentInPlace, type Merge,
+  type OffloadMode,
 } from './offload.js';
 
 export interface DatapathOptions {
@@ -36,9 +36,6 @@ export interface DatapathOptions {
   icmpRate?: number;
   /** How the TUN fd was opened (see offload.ts); 'off' without IFF_VNET_HDR. */
   offload?: OffloadMode;
-  /** Send TSO segments gathered from their headers and the payload where it
-   * was read (default), rather than moved behind the headers first. */
-  inPlaceSegments?: boolean;
 }
 
 /** Two, not more: a packet of one direction waits behind at most two
@@ -110,7 +107,6 @@ export class Datapath {
   /** Payload moves and checksums of the transmit slots filled from offloaded reads. */
   private readonly pending: PendingBytes;
   private readonly segmentStats = { superPackets: 0, segments: 0 };
-  private readonly inPlaceSegments: boolean;
   /** Transmit slots of the batch being built that hold only headers. */
   private splitSlots = 0;
   /** sendBatchV's (offset, length, offset, length) per transmit slot. */
@@ -120,7 +116,6 @@ export class Datapath {
     const batch = opts.batch ?? DEFAULT_BATCH;
     this.rounds = opts.rounds ?? DEFAULT_ROUNDS;
     this.offload = opts.offload ?? 'off';
-    this.inPlaceSegments = opts.inPlaceSegments ?? true;
     this.txIov = new Int32Array(batch * 4);
     const staging = this.offload === 'off' ? 0 : batch * READ_SLOT;
     this.tx = new Slab({ slots: batch, slotSize: TX_SLOT, headroom: IPV4_HEADER_LEN, nameStride: SOCKADDR_IN_LEN, tailBytes: staging });
@@ -265,14 +260,11 @@ export class Datapath {
         }
         this.segmentStats.superPackets++;
         for (let at = 0; at < sp.payloadLen; at += sp.segmentSize) {
-          if (this.inPlaceSegments) {
-            tx.lens[out] = writeSegmentInPlace(b, sp, at, tx.dataStart(out), this.pending);
-            this.xs.payloadAt[out] = segmentPayloadAt(sp, at);
-            this.xs.payloadLen[out] = segmentPayloadLen(sp, at);
-            this.splitSlots++;
-          } else {
-            tx.lens[out] = writeSegment(b, sp, at, tx.dataStart(out), this.pending);
-          }
+          // Headers into the slot; the payload is sent from the staging area.
+          tx.lens[out] = writeSegmentInPlace(b, sp, at, tx.dataStart(out), this.pending);
+          this.xs.payloadAt[out] = segmentPayloadAt(sp, at);
+          this.xs.payloadLen[out] = segmentPayloadLen(sp, at);
+          this.splitSlots++;
           out++;
           this.segmentStats.segments++;
           if (out === tx.slots) {

@@ -163,7 +163,9 @@ export function parseTcp6Super(b: Uint8Array, p: number, len: number, h: VnetHea
 }
 
 /** Writes the segment carrying payload bytes [at, at + segmentSize) of sp as
- * an IPv6 packet at b[dst]: headers copied, payload length, sequence number
+ * one contiguous IPv6 packet at b[dst] (the datapath sends segments in place,
+ * writeSegmentInPlace; this whole form is what tests and the micro bench
+ * compare that with): headers copied, payload length, sequence number
  * and flags (FIN and PSH only on the last segment, CWR only on the first:
  * RFC 3168 §6.1.2) rewritten; its payload move and checksum (RFC 9293 §3.1)
  * are queued in pending. Returns its length. */
@@ -496,12 +498,13 @@ export class Coalescer {
 /** A summary of the flow of the IPv6 packet at p (every word of the source,
  * the destination's second and last, the ports, next header), equal for
  * packets of one flow: a broker's flows differ in the source's prefix or
- * interface identifier, so most others differ here. */
+ * interface identifier, so most others differ here. 30 bits: a small
+ * integer in V8, never boxed when it crosses a call that is not inlined. */
 function flowKey(b: Uint8Array, p: number): number {
   const s = p + IPV6_SRC;
   const d = p + IPV6_DST;
   return (readI32(b, s) ^ readI32(b, s + 4) ^ readI32(b, s + 8) ^ readI32(b, s + 12) ^ readI32(b, d + 4) ^ readI32(b, d + 12) ^
-    readI32(b, p + IPV6_HEADER_LEN)) + b[p + IPV6_NEXT_HEADER];
+    readI32(b, p + IPV6_HEADER_LEN) ^ b[p + IPV6_NEXT_HEADER]) & 0x3fffffff;
 }
 
 /** NEXT_HEADER_TCP or NEXT_HEADER_UDP when the IPv6 packet at b[p, p+len)
