@@ -83,6 +83,25 @@ export class EtcdCluster {
     m.proc.stderr!.on('data', keep);
   }
 
+  /** Moves the leadership to member i (so that killing it costs an
+   * election) and waits until every running member follows it. */
+  async makeLeader(i: number, timeoutMs = 10_000): Promise<void> {
+    const status = async (m: EtcdMember): Promise<{ id: string; leader: string }> => {
+      const r = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+      const j = await r.json() as { header: { member_id: string }; leader: string };
+      return { id: j.header.member_id, leader: j.leader };
+    };
+    const target = (await status(this.members[i])).id;
+    await waitFor(async () => {
+      const running = this.members.filter((m) => m.proc !== null);
+      const all = await Promise.all(running.map(status));
+      if (all.every((s) => s.leader === target)) return true;
+      const leader = running[all.findIndex((s) => s.id === s.leader)];
+      if (leader) await fetch(`${leader.clientUrl}/v3/maintenance/transfer-leadership`, { method: 'POST', body: JSON.stringify({ targetID: target }) });
+      return false;
+    }, timeoutMs, 100, `etcd member ${this.members[i].name} to lead`);
+  }
+
   /** Kills member i (SIGKILL) and waits for it to be gone. */
   async killMember(i: number): Promise<void> {
     const p = this.members[i].proc;

@@ -223,11 +223,14 @@ export class EtcdClient {
     let next = fromRevision;
     let lost = false;
     let res: IncomingMessage | null = null;
+    // An endpoint of its own: a failover here must not move a unary call
+    // along the list in the middle of its round (it would skip a member).
+    let at = this.current;
     const open = async (): Promise<void> => {
       while (!stopped && !this.closed) {
         try {
-          await this.authenticated();
-          res = await this.stream('/v3/watch', { create_request: { key: b64(prefix), range_end: rangeEndB64(prefix), start_revision: String(next), progress_notify: true } });
+          await this.authenticated(at);
+          res = await this.stream(at, '/v3/watch', { create_request: { key: b64(prefix), range_end: rangeEndB64(prefix), start_revision: String(next), progress_notify: true } });
           if (idleMs > 0) {
             const r = res;
             r.socket.setTimeout(idleMs, () => r.destroy());
@@ -253,7 +256,7 @@ export class EtcdClient {
           lost = true;
           handler.connection(true);
         }
-        this.current = (this.current + 1) % this.endpoints.length;
+        at = (at + 1) % this.endpoints.length;
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     };
@@ -312,32 +315,36 @@ export class EtcdClient {
     });
   }
 
-  private async authenticated(): Promise<void> {
+  private async authenticated(at: number): Promise<void> {
     if (this.opts.username === undefined || this.token !== null) return;
-    const r = await this.send<{ token: string }>('/v3/auth/authenticate', { name: this.opts.username, password: this.opts.password ?? '' }, false);
+    const r = await this.send<{ token: string }>(at, '/v3/auth/authenticate', { name: this.opts.username, password: this.opts.password ?? '' }, false);
     this.token = r.token;
   }
 
-  /** A unary call, on the endpoints in turn. */
+  /** A unary call, on each endpoint in turn from the last one that
+   * answered (which the next call starts from). */
   private async call<T>(path: string, body: unknown): Promise<T> {
     if (this.closed) throw new EtcdError('etcd client closed', 'EUNAVAILABLE');
     let last: Error | null = null;
+    const first = this.current;
     for (let tried = 0; tried < this.endpoints.length; tried++) {
+      const at = (first + tried) % this.endpoints.length;
       try {
-        await this.authenticated();
-        return await this.send<T>(path, body, true);
+        await this.authenticated(at);
+        const answer = await this.send<T>(at, path, body, true);
+        this.current = at;
+        return answer;
       } catch (e) {
         if (e instanceof EtcdError && e.code !== 'EUNAVAILABLE') throw e;
         last = e as Error;
-        this.current = (this.current + 1) % this.endpoints.length;
       }
     }
     throw new EtcdError(`no etcd endpoint answers (${this.opts.endpoints.join(', ')}): ${last?.message}`, 'EUNAVAILABLE');
   }
 
-  private send<T>(path: string, body: unknown, withToken: boolean): Promise<T> {
+  private send<T>(at: number, path: string, body: unknown, withToken: boolean): Promise<T> {
     return new Promise((resolve, reject) => {
-      const req = this.open(path, withToken, false, (res) => {
+      const req = this.open(at, path, withToken, false, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => { text += d; });
@@ -375,9 +382,9 @@ export class EtcdClient {
   /** A streaming call: resolves with the response once its headers came
    * (within the request timeout: a member without a leader, or cut off,
    * may never answer), which then streams as long as it likes. */
-  private stream(path: string, body: unknown): Promise<IncomingMessage> {
+  private stream(at: number, path: string, body: unknown): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = this.open(path, true, true, (res) => {
+      const req = this.open(at, path, true, true, (res) => {
         if (res.statusCode !== 200) {
           res.resume();
           reject(new EtcdError(`etcd answered ${path} with ${res.statusCode}`, 'EUNAVAILABLE'));
@@ -390,8 +397,8 @@ export class EtcdClient {
     });
   }
 
-  private open(path: string, withToken: boolean, streaming: boolean, onResponse: (res: IncomingMessage) => void) {
-    const url = new URL(path, this.endpoints[this.current]);
+  private open(at: number, path: string, withToken: boolean, streaming: boolean, onResponse: (res: IncomingMessage) => void) {
+    const url = new URL(path, this.endpoints[at]);
     const https = url.protocol === 'https:';
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (withToken && this.token !== null) headers.authorization = this.token;

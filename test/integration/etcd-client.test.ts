@@ -1,7 +1,7 @@
 // The etcd client against a real 3-member etcd cluster on loopback: ranges
 // a page at a time, compare-and-set transactions that cannot both win,
 // leases, a watch that follows every change and survives the member it is
-// connected to being killed, and compaction reported for a resync.
+// connected to (the leader) being killed, and compaction reported for a resync.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdClient, type WatchEvent } from '../../src/store/etcd.js';
 import { EtcdCluster } from '../../src/lab/etcd.js';
@@ -62,7 +62,10 @@ import { haveEtcd } from '../support/etcd.js';
     try {
       for (let i = 0; i < 5; i++) await etcd.put(`/t/w/${i}`, `a${i}`);
       await waitFor(() => seen.length === 5, 5000, 20, 'five events');
-      // The watch follows the first endpoint: kill that member; writes go on through the others.
+      // The watch follows the first endpoint: make that member the leader and kill it.
+      // A follower then holds a write until the client gives up on it; writes go on
+      // through the other follower once one of them leads.
+      await cluster.makeLeader(0);
       await cluster.killMember(0);
       for (let i = 5; i < 10; i++) await etcd.put(`/t/w/${i}`, `a${i}`);
       await etcd.txn([], [{ delete: { key: '/t/w/0' } }]);
