@@ -20,7 +20,7 @@ import { buildTopology, SERVER_V4, type Topology } from '../src/lab/topology.js'
 import { PACKAGE_ROOT, labScript, runDir, startDaemon } from '../src/lab/daemons.js';
 import { synthetic, writeRegistry } from '../src/lab/registry.js';
 import { profileMarkdown, recordProfile, type Profile } from './e2e/profile.js';
-import { cpuMicros, median, writeSection } from './stats.js';
+import { cpuMicros, median, settled, writeSection } from './stats.js';
 
 export const MANY_SIXTUN = 'sixtun';
 export const MANY_SIXTUN_PLAIN = 'sixtun, offloads off';
@@ -76,19 +76,6 @@ async function flood(lab: Lab, t: Topology, tunnels: number, flows: number, seco
   const spec = { dst: SERVER_V4, first: 1, tunnels, flows, innerDst: SINK_ADDRESS, size: 128, count: 50_000_000, seconds };
   const out = await lab.run(t.clients[0].ns, [process.execPath, labScript('flood41'), JSON.stringify(spec)], { timeoutMs: (seconds + 30) * 1000 });
   return (JSON.parse(out) as { sent: number }).sent;
-}
-
-/** The count once it has stopped moving (no change over 200 ms): queues drained. */
-async function settled(count: () => number): Promise<number> {
-  // The first look only records: "unchanged" needs two looks 200 ms apart.
-  let last = -1;
-  await waitFor(() => {
-    const now = count();
-    const still = now === last;
-    last = now;
-    return still;
-  }, 30_000, 200, 'the forwarded count to settle');
-  return last;
 }
 
 export async function manyTunnels(opts: ManyOptions, log: (s: string) => void): Promise<ManyRun[]> {

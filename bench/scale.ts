@@ -19,7 +19,7 @@ import { runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.
 import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
-import { cpuMicros, percentile, writeSection } from './stats.js';
+import { cpuMicros, median, percentile, settled, writeSection } from './stats.js';
 
 
 export interface ScaleResult {
@@ -198,9 +198,7 @@ export async function spreadForwarding(spread: number, reps: number, seconds: nu
         const cpu0 = cpuMicros(server.proc.pid);
         const flood = { dst: SERVER_V4, first: 1, tunnels, innerDst: '2001:db8:dead::1', size: 128, count: 50_000_000, seconds };
         const { sent } = JSON.parse(await lab.run(t.clients[0].ns, [process.execPath, labScript('flood41'), JSON.stringify(flood)])) as { sent: number };
-        // What is queued is forwarded within a moment; then count.
-        await new Promise((res) => setTimeout(res, 300));
-        const forwarded = rx() - rx0;
+        const forwarded = (await settled(rx)) - rx0;
         const run = { tunnels, sent, forwarded, kpps: forwarded / seconds / 1000, cpuUsPerPacket: (cpuMicros(server.proc.pid) - cpu0) / Math.max(1, forwarded) };
         log(`spread: ${tunnels} tunnel(s): sent ${sent}, forwarded ${forwarded} (${run.kpps.toFixed(0)} kpps), ${run.cpuUsPerPacket.toFixed(2)} µs CPU per packet`);
         runs.push(run);
@@ -216,7 +214,6 @@ export async function spreadForwarding(spread: number, reps: number, seconds: nu
 }
 
 export function spreadMarkdown(runs: SpreadRun[], command: string): string {
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const of = (n: number): SpreadRun[] => runs.filter((r) => r.tunnels === n);
   const counts = [...new Set(runs.map((r) => r.tunnels))];
   const rows = counts.map((n) => {

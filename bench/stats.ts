@@ -1,13 +1,27 @@
 // Shared by the benches: order statistics of repeated runs, a process's CPU
-// time, a marked section of docs/benchmarks.md, and running a bench function
-// from the command line with JSON on stdout.
+// time, a count read once it settled, a marked section of docs/benchmarks.md,
+// and running a bench function from the command line with JSON on stdout.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/lab/daemons.js';
+import { waitFor } from '../src/lab/netns.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The count once it has stopped moving (no change over 200 ms): queues drained. */
+export async function settled(count: () => number): Promise<number> {
+  // The first look only records: "unchanged" needs two looks 200 ms apart.
+  let last = -1;
+  await waitFor(() => {
+    const now = count();
+    const still = now === last;
+    last = now;
+    return still;
+  }, 30_000, 200, 'the forwarded count to settle');
+  return last;
 }
 
 export function percentile(xs: number[], p: number): number {

@@ -201,6 +201,19 @@ export function pidAlive(pid: number): boolean {
 }
 
 /** Resolves when predicate() is true, polling every intervalMs, or rejects after timeoutMs. */
+/** Reads until done(reading) holds or timeoutMs passed, and returns the
+ * last reading: a count that another thread or process updates in its own
+ * time is taken once it got there, never after a fixed pause, and the
+ * caller's assertion on it says what differs when it never does. */
+export async function readUntil<T>(read: () => T | Promise<T>, done: (reading: T) => boolean, timeoutMs = 5000, intervalMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reading = await read();
+    if (done(reading) || Date.now() > deadline) return reading;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, intervalMs = 50, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

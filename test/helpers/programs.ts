@@ -1,10 +1,10 @@
 // Test-only programs (send-icmp4, udp-burst, udp6 …) run inside namespaces,
 // compiled to dist-test/ by `npm test`'s pretest (never into the shipped dist/),
-// and the kernel's own tools used as oracles (iputils ping).
-import { execFile } from 'node:child_process';
+// and the kernel's own tools used as oracles (iputils ping, tshark).
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT, SIXTUN_BIN, labScript } from '../../src/lab/daemons.js';
-import { waitFor, type Lab } from '../../src/lab/netns.js';
+import { readUntil, waitFor, type Lab } from '../../src/lab/netns.js';
 
 export function testScript(name: string): string {
   return join(PACKAGE_ROOT, 'dist-test', 'test', 'helpers', `${name}.js`);
@@ -26,6 +26,33 @@ export async function udpBursts(lab: Lab, from: string, to: string, toAddr: stri
   await lab.stop(server);
   const line = server.output().split('\n').find((l) => l.startsWith('{'));
   return { sent: (JSON.parse(sender.trim()) as { sha256: string }).sha256, received: line ? (JSON.parse(line) as { sha256: string }).sha256 : 'incomplete' };
+}
+
+/** tshark capturing on iface in ns into file (a capture filter), once it is
+ * live: "Capturing on" comes before the first packets are caught, so probe()
+ * sends traffic the filter matches until the file holds some (live: how
+ * many). wait(n, display) returns once the file holds n frames (that match a
+ * display filter), which tshark writes as it goes, before stop(). */
+export async function startCapture(lab: Lab, ns: string, iface: string, file: string, filter: string, probe: () => void): Promise<{ live: number; wait(frames: number, display?: string): Promise<number>; stop(): Promise<void> }> {
+  const cap = lab.spawn(ns, ['tshark', '-q', '-i', iface, '-w', file, '-f', filter]);
+  const count = (display?: string): number => {
+    try {
+      return execFileSync('tshark', ['-r', file, ...(display ? ['-Y', display] : []), '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .split('\n').filter((l) => l !== '').length;
+    } catch {
+      return 0; // not there yet, or cut short in the middle of a frame: read again
+    }
+  };
+  await waitFor(() => cap.output().includes('Capture started') || cap.output().includes('Capturing on'), 30_000, 20, 'tshark to start capturing');
+  await waitFor(() => {
+    probe();
+    return count() > 0;
+  }, 30_000, 100, `tshark to catch the probe on ${iface}`);
+  return {
+    live: count(),
+    wait: (frames, display) => readUntil(() => count(display), (n) => n >= frames, 10_000, 100),
+    stop: async () => { await lab.stop(cap); },
+  };
 }
 
 /** count numbered datagrams of size bytes in `flows` flows from ns `from` to

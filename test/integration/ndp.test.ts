@@ -141,7 +141,7 @@ describeRoot('userspace NDP proxy', () => {
       iface: 'to-srv', target: t.clients[0].clientV6, src: ROUTER_V6, perSecond: 10_000, seconds: 5, listenMs: 200,
     })]);
     // The control socket answers during the flood.
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(async () => (await counters()).rate_limited - before.rate_limited >= 2000, 10_000, 20, 'the flood under way');
     const t0 = Date.now();
     await status(server);
     expect(Date.now() - t0).toBeLessThan(1000);

@@ -8,10 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
-import { waitFor } from '../../src/lab/netns.js';
 import { buildTopology, HOST_V6, type Topology } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer, status, tcpTransfer, type RunningDaemon } from '../../src/lab/daemons.js';
-import { udpBursts, udpOrder } from '../helpers/programs.js';
+import { ping, startCapture, udpBursts, udpOrder } from '../helpers/programs.js';
 
 const MiB = 1024 * 1024;
 
@@ -102,14 +101,13 @@ describeRoot('TUN offloads on and forced off', () => {
   it('with offloads: every segment on the wire is a well-formed TCP packet with a checksum tshark verifies', async () => {
     await withDaemons(true, async () => {
       const pcap = join(dir, 'segments.pcapng');
-      const cap = lab.spawn(t.server, ['tshark', '-q', '-i', 'wan0', '-w', pcap, '-f', 'ip proto 41']);
-      await waitFor(() => cap.output().includes('Capture started') || cap.output().includes('Capturing on'), 30_000, 20, 'tshark to start capturing');
-      await new Promise((r) => setTimeout(r, 300));
       const c = t.clients[0];
+      const cap = await startCapture(lab, t.server, 'wan0', pcap, 'ip proto 41', () => ping(lab, c.ns, HOST_V6, { count: 1 }));
       const up = await tcpTransfer(lab, c.ns, t.host, HOST_V6, 2 * MiB, 5103);
       expect(up.received).toBe(up.sent);
-      await new Promise((r) => setTimeout(r, 300));
-      await lab.stop(cap);
+      // 2 MiB in segments of at most 1420 bytes of payload: at least 1477.
+      await cap.wait(1477, 'tcp.len > 0');
+      await cap.stop();
       const rows = execFileSync('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-Y', 'tcp.len > 0',
         '-T', 'fields', '-e', 'frame.len', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', '_ws.malformed'], { encoding: 'utf8' })
         .split('\n').filter((l) => l !== '').map((l) => l.split('\t'));

@@ -7,7 +7,7 @@ import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../../src/lab/topology.js';
 import { SIXTUN_BIN, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { helperScript, ping } from '../helpers/programs.js';
-import { waitFor } from '../../src/lab/netns.js';
+import { readUntil, waitFor } from '../../src/lab/netns.js';
 import { PcapngReader } from '../../src/wire/pcapng.js';
 
 /** Checks text against the Prometheus exposition format 0.0.4 rules and returns the samples. */
@@ -35,6 +35,8 @@ function parseExposition(text: string): Map<string, number> {
   return samples;
 }
 
+const SPOOFED = 'tunnel client2, rx, dropped: spoofed-source';
+
 describeRoot('tracing, status and metrics', () => {
   const lab = useLab('trace');
   const dir = runDir('trace');
@@ -52,13 +54,25 @@ describeRoot('tracing, status and metrics', () => {
     lab.exec(ns, [process.execPath, helperScript('send41'), outerSrc, SERVER_V4, innerSrc, HOST_V6, String(count)]);
   }
 
-  async function runTrace(args: string[], during: () => Promise<void> | void): Promise<string> {
+  /** A trace around during(), stopped once shown(its output) holds (the
+   * packets reach it through the daemon in their own time) or timeoutMs passed. */
+  async function runTrace(args: string[], during: () => Promise<void> | void, shown: (out: string) => boolean, timeoutMs = 10_000): Promise<string> {
     const tr = lab.spawn(t.server, [process.execPath, SIXTUN_BIN, 'trace', '--socket', server.socket, ...args]);
     await waitFor(async () => ((await status(server)) as unknown as { traces: unknown[] }).traces.length > 0, 5000, 20, 'trace attached');
     await during();
-    await new Promise((r) => setTimeout(r, 300));
+    await readUntil(() => tr.output(), shown, timeoutMs, 50);
     await lab.stop(tr);
     return tr.output();
+  }
+
+  const packetLines = (out: string): string[] => out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
+
+  /** A pcapng file as tshark dissects it, a row of fields per packet; a file still being written may end mid-block. */
+  function tsharkRows(file: string): string[][] {
+    return execFileSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|',
+      '-e', 'frame.interface_name', '-e', 'ip.proto', '-e', 'ipv6.src', '-e', 'ip.checksum.status', '-e', '_ws.malformed', '-e', 'frame.comment',
+      '-e', 'tcp.checksum.status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n').filter((l) => l !== '').map((l) => l.split('|'));
   }
 
   it('sixtun trace -w writes pcapng that tshark reads cleanly, outer IPv6-in-IPv4 and inner IPv6, with verdicts', async () => {
@@ -69,11 +83,14 @@ describeRoot('tracing, status and metrics', () => {
       const r = await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 2 * 1024 * 1024, 5031);
       expect(r.received).toBe(r.sent);
       send41(c2.ns, c2.v4, c1.clientV6, 2);
+    }, () => {
+      try {
+        return tsharkRows(file).filter((r) => r[5] === SPOOFED).length >= 2;
+      } catch {
+        return false;
+      }
     });
-    const rows = execFileSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|',
-      '-e', 'frame.interface_name', '-e', 'ip.proto', '-e', 'ipv6.src', '-e', 'ip.checksum.status', '-e', '_ws.malformed', '-e', 'frame.comment',
-      '-e', 'tcp.checksum.status'], { encoding: 'utf8' })
-      .split('\n').filter((l) => l !== '').map((l) => l.split('|'));
+    const rows = tsharkRows(file);
     expect(rows.length).toBeGreaterThan(500);
     // TSO segments leave the datapath as headers plus payload where it was read: a trace sees them whole.
     expect(rows.filter((r) => r[6] !== '').length).toBeGreaterThan(500);
@@ -92,7 +109,7 @@ describeRoot('tracing, status and metrics', () => {
     }
     expect(rows.some(([iface]) => iface.startsWith('wire'))).toBe(true);
     expect(rows.some(([iface, , , , , comment]) => iface.startsWith('sixtun0') && comment.endsWith('forwarded'))).toBe(true);
-    expect(rows.filter(([, , , , , comment]) => comment === 'tunnel client2, rx, dropped: spoofed-source')).toHaveLength(2);
+    expect(rows.filter(([, , , , , comment]) => comment === SPOOFED)).toHaveLength(2);
   });
 
   it('sixtun trace --tunnel NAME --dropped prints only that tunnel’s drops', async () => {
@@ -103,8 +120,8 @@ describeRoot('tracing, status and metrics', () => {
       send41(c2.ns, c2.v4, c1.clientV6, 3);
       send41(c1.ns, c1.v4, c2.clientV6, 2);
       send41(t.isp, ISP_CLIENT_SIDE_V4, c1.clientV6, 2);
-    });
-    const lines = out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
+    }, (shown) => packetLines(shown).length >= 3);
+    const lines = packetLines(out);
     expect(lines).toHaveLength(3);
     for (const l of lines) expect(l).toMatch(/outer IP 198\.51\.100\.3 > 203\.0\.113\.1 .* \[tunnel client2, rx, dropped: spoofed-source\]$/);
   });
@@ -114,13 +131,13 @@ describeRoot('tracing, status and metrics', () => {
     const out = await runTrace(['--host', '2001:db8:100::/64', '--proto', 'tcp', '-c', '5'], async () => {
       ping(lab, c1.ns, HOST_V6, { count: 2 });
       await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 256 * 1024, 5032);
-    });
+    }, () => false, 300); // Nothing may show: a grace for anything still on its way.
     // Client 1's routed /64 saw no TCP: nothing matched, nothing printed.
-    expect(out.split('\n').filter((l) => /^\d\d:/.test(l))).toEqual([]);
+    expect(packetLines(out)).toEqual([]);
     const tcpLines = await runTrace(['--host', c1.clientV6, '--proto', 'tcp', '-c', '5'], async () => {
       await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 256 * 1024, 5033);
-    });
-    const lines = tcpLines.split('\n').filter((l) => /^\d\d:/.test(l));
+    }, (shown) => packetLines(shown).length >= 5);
+    const lines = packetLines(tcpLines);
     expect(lines).toHaveLength(5);
     for (const l of lines) expect(l).toMatch(/TCP \d+ > \d+/);
 
@@ -134,7 +151,7 @@ describeRoot('tracing, status and metrics', () => {
     const rotated = join(dir, 'rot.pcapng');
     await runTrace(['-w', rotated, '--max-size', '1'], async () => {
       await tcpTransfer(lab, t.host, c1.ns, c1.clientV6, 3 * 1024 * 1024, 5034);
-    });
+    }, () => readdirSync(dir).filter((f) => f.startsWith('rot.pcapng')).length >= 2);
     const files = readdirSync(dir).filter((f) => f.startsWith('rot.pcapng'));
     expect(files.length).toBeGreaterThanOrEqual(2);
     for (const f of files) {
@@ -148,8 +165,7 @@ describeRoot('tracing, status and metrics', () => {
     const c2 = t.clients[1];
     const before = tunnelOf(await status(server), c2.name);
     send41(c2.ns, c2.v4, c2.clientV6, 25);
-    await new Promise((r) => setTimeout(r, 300));
-    const after = tunnelOf(await status(server), c2.name);
+    const after = await readUntil(async () => tunnelOf(await status(server), c2.name), (x) => x.rx.packets - before.rx.packets >= 25);
     expect(after.rx.packets - before.rx.packets).toBe(25);
     expect(after.rx.bytes - before.rx.bytes).toBe(25 * 64);
     const text = lab.exec(t.server, ['curl', '-sf', 'http://[::1]:9641/metrics']);

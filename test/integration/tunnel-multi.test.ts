@@ -6,7 +6,7 @@ import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, ISP_CLIENT_SIDE_V4, SERVER_V4, type Topology } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer, status, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { helperScript, ping } from '../helpers/programs.js';
-import { waitFor } from '../../src/lab/netns.js';
+import { readUntil, waitFor } from '../../src/lab/netns.js';
 
 describeRoot('one server, three clients', () => {
   const lab = useLab('multi');
@@ -26,8 +26,9 @@ describeRoot('one server, three clients', () => {
     expect(JSON.parse(out)).toEqual({ sent: count });
   }
 
-  async function settle(): Promise<void> {
-    await new Promise((r) => setTimeout(r, 200));
+  /** Client name's counters once done() holds: the datapath thread counts in its own time. */
+  function tunnelUntil(name: string, done: (x: ReturnType<typeof tunnelOf>) => boolean): Promise<ReturnType<typeof tunnelOf>> {
+    return readUntil(async () => tunnelOf(await status(server), name), done);
   }
 
   it('every client reaches the host through its own tunnel', () => {
@@ -53,16 +54,15 @@ describeRoot('one server, three clients', () => {
     send41(c2.ns, c2.v4, c1.clientV6, HOST_V6, 7);
     // Also the server's own tunnel address is not the client's to use.
     send41(c2.ns, c2.v4, c2.serverV6, HOST_V6, 2);
-    await settle();
-    const after = tunnelOf(await status(server), c2.name);
+    const after = await tunnelUntil(c2.name, (x) => (x.drops['spoofed-source'] ?? 0) - before >= 9);
     expect((after.drops['spoofed-source'] ?? 0) - before).toBe(9);
   });
 
   it('drops and counts protocol 41 from an unknown IPv4 address', async () => {
     const before = (await status(server)).drops_without_tunnel['unknown-remote'] ?? 0;
     send41(t.isp, ISP_CLIENT_SIDE_V4, t.clients[0].clientV6, HOST_V6, 4);
-    await settle();
-    expect(((await status(server)).drops_without_tunnel['unknown-remote'] ?? 0) - before).toBe(4);
+    const unknown = async (): Promise<number> => ((await status(server)).drops_without_tunnel['unknown-remote'] ?? 0) - before;
+    expect(await readUntil(unknown, (n) => n >= 4)).toBe(4);
   });
 
   it('drops martian inner sources and destinations, and CE on a Not-ECT packet', async () => {
@@ -74,9 +74,9 @@ describeRoot('one server, three clients', () => {
     send41(c.ns, c.v4, c.clientV6, '::1', 2);
     send41(c.ns, c.v4, c.clientV6, 'ff05::1', 1);
     send41(c.ns, c.v4, c.clientV6, HOST_V6, 3, [3, 0]);
-    await settle();
-    const after = tunnelOf(await status(server), c.name).drops;
-    const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    const grew = (now: Record<string, number>, k: string): number => (now[k] ?? 0) - (before[k] ?? 0);
+    const after = (await tunnelUntil(c.name, (x) => ['martian-source', 'martian-destination', 'ecn-ce-not-ect'].every((k) => grew(x.drops, k) >= 3))).drops;
+    const d = (k: string): number => grew(after, k);
     expect(d('martian-source')).toBe(3);
     expect(d('martian-destination')).toBe(3);
     expect(d('ecn-ce-not-ect')).toBe(3);
@@ -88,9 +88,9 @@ describeRoot('one server, three clients', () => {
     send41(c.ns, c.v4, c.clientV6, HOST_V6, 2, [0, 0], ['20']);
     send41(c.ns, c.v4, c.clientV6, HOST_V6, 3, [0, 0], ['64', '2000']);
     send41(c.ns, c.v4, c.clientV6, '::ffff:192.0.2.1', 1);
-    await settle();
-    const after = tunnelOf(await status(server), c.name).drops;
-    const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    const grew = (now: Record<string, number>, k: string): number => (now[k] ?? 0) - (before[k] ?? 0);
+    const after = (await tunnelUntil(c.name, (x) => grew(x.drops, 'inner-truncated') >= 5 && grew(x.drops, 'martian-destination') >= 1)).drops;
+    const d = (k: string): number => grew(after, k);
     expect(d('inner-truncated')).toBe(5);
     expect(d('martian-destination')).toBe(1);
   });
@@ -102,9 +102,9 @@ describeRoot('one server, three clients', () => {
     const a = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-icmp4'), SERVER_V4, '3', '1', SERVER_V4, '192.0.2.200', '3']));
     const b = JSON.parse(lab.exec(t.isp, [process.execPath, helperScript('send-icmp4'), SERVER_V4, '3', '1', '203.0.113.99', c.v4, '2']));
     expect([a.sent, b.sent]).toEqual([3, 2]);
-    await settle();
-    const after = await status(server);
-    expect((after.drops_without_tunnel['icmp-not-ours'] ?? 0) - (before.drops_without_tunnel['icmp-not-ours'] ?? 0)).toBe(5);
+    const notOurs = (x: typeof before): number => x.drops_without_tunnel['icmp-not-ours'] ?? 0;
+    const after = await readUntil(() => status(server), (x) => notOurs(x) - notOurs(before) >= 5);
+    expect(notOurs(after) - notOurs(before)).toBe(5);
     expect(tunnelOf(after, c.name).icmp_sent).toBe(tunnelOf(before, c.name).icmp_sent);
     expect(ping(lab, t.host, c.clientV6).received).toBe(3);
   });
@@ -137,8 +137,7 @@ describeRoot('one server, three clients', () => {
     const before = tunnelOf(await status(server), c.name);
     // ECT(0) inner, CE outer: forwarded (as CE) rather than dropped.
     send41(c.ns, c.v4, c.clientV6, HOST_V6, 2, [3, 2]);
-    await settle();
-    const after = tunnelOf(await status(server), c.name);
+    const after = await tunnelUntil(c.name, (x) => x.rx.packets - before.rx.packets >= 2);
     expect(after.rx.packets - before.rx.packets).toBe(2);
     expect(after.drops['ecn-ce-not-ect'] ?? 0).toBe(before.drops['ecn-ce-not-ect'] ?? 0);
   });

@@ -5,10 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
-import { waitFor } from '../../src/lab/netns.js';
 import { buildTopology, HOST_V6, type Topology } from '../../src/lab/topology.js';
 import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
-import { ping } from '../helpers/programs.js';
+import { ping, startCapture } from '../helpers/programs.js';
 
 type Json = Record<string, unknown>;
 const MiB = 1024 * 1024;
@@ -80,13 +79,10 @@ describeRoot('6in4 tunnel end to end (one client with a LAN)', () => {
 
   it('tshark dissects the outer packets as IPv6 in IPv4 without malformed or checksum warnings', async () => {
     const pcap = join(dir, 'outer.pcapng');
-    const cap = lab.spawn(t.server, ['tshark', '-q', '-i', 'wan0', '-w', pcap, '-f', 'ip proto 41']);
-    // tshark says "Capturing on …" and then (newer versions) "Capture started".
-    await waitFor(() => cap.output().includes('Capture started') || cap.output().includes('Capturing on'), 30_000, 20, 'tshark to start capturing');
-    await new Promise((r) => setTimeout(r, 300));
-    ping(lab, t.clients[0].ns, HOST_V6, { count: 5 });
-    await new Promise((r) => setTimeout(r, 300));
-    await lab.stop(cap);
+    const cap = await startCapture(lab, t.server, 'wan0', pcap, 'ip proto 41', () => ping(lab, t.clients[0].ns, HOST_V6, { count: 1 }));
+    expect(ping(lab, t.clients[0].ns, HOST_V6, { count: 5 }).received).toBe(5);
+    await cap.wait(cap.live + 10);
+    await cap.stop();
     const fields = execFileSync('tshark', ['-r', pcap, '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-e', 'ip.proto', '-e', 'ipv6.src', '-e', 'ip.checksum.status', '-e', '_ws.malformed', '-e', '_ws.expert.severity'], { encoding: 'utf8' })
       .split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
     expect(fields.length).toBeGreaterThanOrEqual(10);
