@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './netns.js';
 
+/** The password of `root` once enableAuth() ran. */
+export const ROOT_PASSWORD = 'sixtun-lab-root';
+
 export interface EtcdMember {
   name: string;
   clientUrl: string;
@@ -32,6 +35,8 @@ export interface EtcdClusterOptions {
   /** Run inside this network namespace, listening on host (ports from 2379 up). */
   ns?: string;
   host?: string;
+  /** More etcd flags for every member (e.g. `--auth-token-ttl 2`). */
+  flags?: string[];
 }
 
 export class EtcdCluster {
@@ -40,13 +45,13 @@ export class EtcdCluster {
   /** The command that runs a program where the members are. */
   private readonly wrap: string[];
 
-  private constructor(private readonly token: string, ns: string | undefined) {
+  private constructor(private readonly token: string, ns: string | undefined, private readonly flags: string[]) {
     this.wrap = ns === undefined ? [] : ['ip', 'netns', 'exec', ns];
   }
 
   /** Starts `size` members and waits until the cluster answers. */
   static async start(size = 3, opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
-    const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns);
+    const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns, opts.flags ?? []);
     const host = opts.host ?? '127.0.0.1';
     try {
       for (let i = 0; i < size; i++) {
@@ -76,7 +81,7 @@ export class EtcdCluster {
       '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', cluster, '--initial-cluster-token', this.token, '--initial-cluster-state', 'new',
-      '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'warn',
+      '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'warn', ...this.flags,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => { m.output = (m.output + d.toString()).slice(-20_000); };
     m.proc.stdout!.on('data', keep);
@@ -100,6 +105,29 @@ export class EtcdCluster {
       if (leader) await fetch(`${leader.clientUrl}/v3/maintenance/transfer-leadership`, { method: 'POST', body: JSON.stringify({ targetID: target }) });
       return false;
     }, timeoutMs, 100, `etcd member ${this.members[i].name} to lead`);
+  }
+
+  /** Turns on etcd's auth as operations.md tells operators to: user `root`
+   * (password ROOT_PASSWORD) and user with read-write on prefix alone.
+   * waitHealthy() reads without a token: not for a cluster with auth. */
+  enableAuth(user: string, password: string, prefix: string): void {
+    const b64 = (bytes: Buffer): string => bytes.toString('base64');
+    const end = Buffer.from(prefix, 'utf8');
+    end[end.length - 1]++;
+    for (const [path, body] of [
+      ['/v3/auth/user/add', { name: 'root', password: ROOT_PASSWORD }],
+      ['/v3/auth/role/add', { name: 'root' }],
+      ['/v3/auth/user/grant', { user: 'root', role: 'root' }],
+      ['/v3/auth/user/add', { name: user, password }],
+      ['/v3/auth/role/add', { name: user }],
+      ['/v3/auth/role/grant', { name: user, perm: { permType: 'READWRITE', key: b64(Buffer.from(prefix, 'utf8')), range_end: b64(end) } }],
+      ['/v3/auth/user/grant', { user, role: user }],
+      ['/v3/auth/enable', {}],
+    ] as const) {
+      const argv = [...this.wrap, 'curl', '-sf', '-m', '5', '-X', 'POST', '-d', JSON.stringify(body), `${this.endpoints[0]}${path}`];
+      const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`etcd ${path}: curl exited ${r.status}: ${r.stdout}${r.stderr}`);
+    }
   }
 
   /** Kills member i (SIGKILL) and waits for it to be gone. */

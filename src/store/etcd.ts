@@ -70,6 +70,8 @@ export interface WatchHandler {
 
 const PAGE = 5000;
 const RETRY_MS = 500;
+const AUTH_ERROR = /auth|token|permission/i;
+const STALE_TOKEN = /invalid auth token/i;
 
 function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -226,6 +228,7 @@ export class EtcdClient {
     // An endpoint of its own: a failover here must not move a unary call
     // along the list in the middle of its round (it would skip a member).
     let at = this.current;
+    let signedInAgain = false;
     const open = async (): Promise<void> => {
       while (!stopped && !this.closed) {
         try {
@@ -240,6 +243,7 @@ export class EtcdClient {
             handler.connection(false);
           }
           const compacted = await this.follow(res, (events, revision) => {
+            signedInAgain = false;
             next = revision + 1;
             if (events.length > 0) handler.events(events, revision);
           });
@@ -248,8 +252,13 @@ export class EtcdClient {
             handler.compacted(compacted);
             return;
           }
-        } catch {
-          // Connection refused, reset or timed out: the next endpoint, after a pause.
+        } catch (e) {
+          // etcd forgot the token: at once, signed in anew (once in a row), nothing lost.
+          if (!signedInAgain && e instanceof EtcdError && STALE_TOKEN.test(e.message)) {
+            signedInAgain = true;
+            continue;
+          }
+          // Connection refused, reset or timed out, or cancelled: the next endpoint, after a pause.
         }
         if (stopped || this.closed) return;
         if (!lost) {
@@ -282,7 +291,7 @@ export class EtcdClient {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
           if (line === '') continue;
-          let msg: { result?: { header?: { revision?: string }; events?: Array<{ type?: string; kv: RawKv }>; created?: boolean; canceled?: boolean; compact_revision?: string }; error?: unknown };
+          let msg: { result?: { header?: { revision?: string }; events?: Array<{ type?: string; kv: RawKv }>; created?: boolean; canceled?: boolean; compact_revision?: string; cancel_reason?: string }; error?: unknown };
           try {
             msg = JSON.parse(line);
           } catch {
@@ -296,9 +305,19 @@ export class EtcdClient {
             reject(new EtcdError(`etcd watch failed: ${JSON.stringify(msg.error)}`, 'EETCD'));
             return;
           }
-          if (r.canceled && Number(r.compact_revision ?? 0) > 0) {
+          if (r.canceled) {
             res.destroy();
-            resolve(Number(r.compact_revision));
+            const compacted = Number(r.compact_revision ?? 0);
+            if (compacted > 0) {
+              resolve(compacted);
+              return;
+            }
+            // Refused at creation (an expired token: etcd answers "created" and "canceled" at
+            // once and keeps the stream open), or ended by etcd: open it again, signed in anew.
+            const reason = r.cancel_reason ?? 'no reason given';
+            const auth = AUTH_ERROR.test(reason);
+            if (auth) this.token = null;
+            reject(new EtcdError(`etcd cancelled the watch: ${reason}`, auth ? 'EAUTH' : 'EETCD'));
             return;
           }
           // The "created" answer carries the store's revision, not how far this
@@ -321,6 +340,20 @@ export class EtcdClient {
     this.token = r.token;
   }
 
+  /** request(), signed in first; once more, signed in anew, if etcd no
+   * longer knows the token (unused for its TTL, or every member restarted
+   * since: simple tokens live in the members' memory). */
+  private async signedIn<T>(request: () => Promise<T>, at: number): Promise<T> {
+    await this.authenticated(at);
+    try {
+      return await request();
+    } catch (e) {
+      if (!(e instanceof EtcdError && e.code === 'EAUTH' && STALE_TOKEN.test(e.message))) throw e;
+      await this.authenticated(at);
+      return await request();
+    }
+  }
+
   /** A unary call, on each endpoint in turn from the last one that
    * answered (which the next call starts from). */
   private async call<T>(path: string, body: unknown): Promise<T> {
@@ -330,8 +363,7 @@ export class EtcdClient {
     for (let tried = 0; tried < this.endpoints.length; tried++) {
       const at = (first + tried) % this.endpoints.length;
       try {
-        await this.authenticated(at);
-        const answer = await this.send<T>(at, path, body, true);
+        const answer = await this.signedIn(() => this.send<T>(at, path, body, true), at);
         this.current = at;
         return answer;
       } catch (e) {
@@ -361,7 +393,7 @@ export class EtcdClient {
             return;
           }
           const message = String(json.error ?? json.message ?? text);
-          if (/auth|token|permission/i.test(message)) {
+          if (AUTH_ERROR.test(message)) {
             this.token = null;
             reject(new EtcdError(`etcd refused ${path}: ${message}`, 'EAUTH'));
           } else if (/compacted/i.test(message)) {
