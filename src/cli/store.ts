@@ -4,7 +4,8 @@
 // never over a registry that already holds tunnels.
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, tunnelFromRecord, tunnelRecord, type EtcdStoreConfig, type TunnelConfig } from '../config/config.js';
+import { loadConfig, tunnelFromRecord, tunnelRecord, type Config, type EtcdStoreConfig, type TunnelConfig } from '../config/config.js';
+import { checkFilesTrusted } from '../control/preflight.js';
 import { TunnelIndex } from '../config/tunnel-index.js';
 import { EtcdRegistry } from '../store/registry.js';
 import { readJournal, type TunnelRecord } from '../store/journal.js';
@@ -25,6 +26,11 @@ Options:
   -h, --help          this text
 `;
 
+/** As root, only a configuration (and etcd TLS files) no one else can change, as for the daemon. */
+function trusted(cfg: Config): void {
+  if (process.geteuid!() === 0) checkFilesTrusted(cfg);
+}
+
 /** etcd://h:p[,h:p]/prefix/ as a store configuration (plain HTTP, no auth: use a configuration file for TLS). */
 function etcdUrl(url: string): EtcdStoreConfig | null {
   const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url);
@@ -39,6 +45,7 @@ function etcdOf(location: string): EtcdStoreConfig | null {
   if (url) return url;
   if (location.endsWith('.jsonl') || !existsSync(location)) return null;
   const cfg = loadConfig(location, { journal: false });
+  trusted(cfg);
   return cfg.mode === 'server' ? cfg.etcd : null;
 }
 
@@ -54,6 +61,7 @@ async function readSource(from: string): Promise<TunnelRecord[]> {
   }
   if (from.endsWith('.jsonl')) return [...readJournal(from).records.values()].map((r) => r.record);
   const cfg = loadConfig(from);
+  trusted(cfg);
   if (cfg.mode !== 'server') throw new Error(`${from} is a client's configuration: it holds no tunnels`);
   return cfg.tunnels.map(tunnelRecord);
 }

@@ -51,12 +51,29 @@ export function writableByOthers(path: string): string | null {
   return null;
 }
 
-export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
-  // Root acts on what the file names (paths, interfaces, the user to become).
-  const untrusted = process.geteuid!() === 0 ? writableByOthers(cfg.file) : null;
+/** Refuses a configuration that root would act on while someone else may
+ * change it: the file itself (it names paths, interfaces, the user to
+ * become), and the etcd TLS files it names (whoever replaces the CA chooses
+ * whom sixtun believes to be etcd, and so the registry it routes by). */
+export function checkFilesTrusted(cfg: Config): void {
+  const untrusted = writableByOthers(cfg.file);
   if (untrusted !== null) {
     throw new PreflightError(`${cfg.file}: ${untrusted}; sixtun runs as root and acts on what this file names (paths, interfaces, the user to become): make it and its directories root's, writable by no one else`);
   }
+  const tls = cfg.mode === 'server' ? cfg.etcd?.tls : null;
+  for (const field of ['ca', 'cert', 'key'] as const) {
+    const path = tls?.[field];
+    if (!path) continue;
+    if (!existsSync(path)) throw new ConfigError(cfg.file, null, `store.etcd.tls.${field}`, `expected a PEM file: ${path} does not exist`);
+    const why = writableByOthers(path);
+    if (why !== null) {
+      throw new PreflightError(`${path} (store.etcd.tls.${field} in ${cfg.file}): ${why}; sixtun runs as root and believes etcd by it: make it and its directories root's, writable by no one else`);
+    }
+  }
+}
+
+export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
+  if (process.geteuid!() === 0) checkFilesTrusted(cfg);
   const missing = missingCapabilities(effectiveCapabilities());
   if (missing.length > 0) {
     throw new PreflightError(`sixtun ${cfg.mode} needs ${missing.join(' and ')} (TUN device, routes, raw protocol-41 socket): run it as root, or give it ${missing.join(' and ')} (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)`);
