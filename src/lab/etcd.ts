@@ -3,7 +3,7 @@
 // it), in a directory of their own. Members are processes this lab started
 // and stops by PID (never by name).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,39 @@ export interface EtcdClusterOptions {
   host?: string;
   /** More etcd flags for every member (e.g. `--auth-token-ttl 2`). */
   flags?: string[];
+  /** Clients over TLS with certificates of a CA made for this run (peers stay plain). */
+  tls?: boolean;
+}
+
+/** PEM files of a CA made for one run: a server certificate for host, a client certificate for `sixtun`. */
+export interface LabTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A CA of its own in dir (name), with a server certificate for host and a
+ * client certificate, by openssl. etcd's JSON gateway calls the member's own
+ * gRPC with the server certificate: with --client-cert-auth it must be a
+ * client certificate too. */
+export function makeLabTls(dir: string, host: string, name = 'ca'): LabTls {
+  const at = (f: string): string => join(dir, `${name}-${f}`);
+  const openssl = (args: string[]): void => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', at('key.pem'), '-out', at('ca.pem'), '-subj', `/CN=sixtun lab ${name}`, '-days', '2']);
+  const sign = (who: string, subject: string, ext: string): void => {
+    openssl(['req', ...ec, '-keyout', at(`${who}-key.pem`), '-out', at(`${who}.csr`), '-subj', subject]);
+    writeFileSync(at(`${who}.ext`), ext);
+    openssl(['x509', '-req', '-in', at(`${who}.csr`), '-CA', at('ca.pem'), '-CAkey', at('key.pem'), '-CAcreateserial', '-out', at(`${who}.pem`), '-days', '2', '-extfile', at(`${who}.ext`)]);
+  };
+  sign('server', '/CN=etcd', `subjectAltName=IP:${host}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  sign('client', '/CN=sixtun', 'extendedKeyUsage=clientAuth\n');
+  return { ca: at('ca.pem'), serverCert: at('server.pem'), serverKey: at('server-key.pem'), clientCert: at('client.pem'), clientKey: at('client-key.pem') };
 }
 
 export class EtcdCluster {
@@ -45,8 +78,17 @@ export class EtcdCluster {
   /** The command that runs a program where the members are. */
   private readonly wrap: string[];
 
+  /** The run's CA and certificates when clients speak TLS. */
+  tls: LabTls | null = null;
+
   private constructor(private readonly token: string, ns: string | undefined, private readonly flags: string[]) {
     this.wrap = ns === undefined ? [] : ['ip', 'netns', 'exec', ns];
+  }
+
+  /** curl where the members are, with the client certificate when they speak TLS. */
+  private curl(args: string[]): string[] {
+    const tls = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
+    return [...this.wrap, 'curl', ...tls, ...args];
   }
 
   /** Starts `size` members and waits until the cluster answers. */
@@ -54,9 +96,10 @@ export class EtcdCluster {
     const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns, opts.flags ?? []);
     const host = opts.host ?? '127.0.0.1';
     try {
+      if (opts.tls) c.tls = makeLabTls(c.dir, host);
       for (let i = 0; i < size; i++) {
         const [client, peer] = opts.ns === undefined ? [await freePort(), await freePort()] : [2379 + 2 * i, 2380 + 2 * i];
-        c.members.push({ name: `m${i}`, clientUrl: `http://${host}:${client}`, peerUrl: `http://${host}:${peer}`, proc: null, output: '' });
+        c.members.push({ name: `m${i}`, clientUrl: `${c.tls ? 'https' : 'http'}://${host}:${client}`, peerUrl: `http://${host}:${peer}`, proc: null, output: '' });
       }
       for (let i = 0; i < size; i++) c.startMember(i);
       await c.waitHealthy();
@@ -82,6 +125,7 @@ export class EtcdCluster {
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', cluster, '--initial-cluster-token', this.token, '--initial-cluster-state', 'new',
       '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'warn', ...this.flags,
+      ...(this.tls ? ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey, '--client-cert-auth', '--trusted-ca-file', this.tls.ca] : []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => { m.output = (m.output + d.toString()).slice(-20_000); };
     m.proc.stdout!.on('data', keep);
@@ -124,7 +168,7 @@ export class EtcdCluster {
       ['/v3/auth/user/grant', { user, role: user }],
       ['/v3/auth/enable', {}],
     ] as const) {
-      const argv = [...this.wrap, 'curl', '-sf', '-m', '5', '-X', 'POST', '-d', JSON.stringify(body), `${this.endpoints[0]}${path}`];
+      const argv = this.curl(['-sf', '-m', '5', '-X', 'POST', '-d', JSON.stringify(body), `${this.endpoints[0]}${path}`]);
       const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`etcd ${path}: curl exited ${r.status}: ${r.stdout}${r.stderr}`);
     }
@@ -145,7 +189,7 @@ export class EtcdCluster {
     await waitFor(async () => {
       for (const m of this.members) {
         if (!m.proc) continue;
-        const argv = [...this.wrap, 'curl', '-sf', '-m', '1', '-X', 'POST', '-d', '{"key":"aGVhbHRo"}', `${m.clientUrl}/v3/kv/range`];
+        const argv = this.curl(['-sf', '-m', '1', '-X', 'POST', '-d', '{"key":"aGVhbHRo"}', `${m.clientUrl}/v3/kv/range`]);
         if (spawnSync(argv[0], argv.slice(1)).status !== 0) return false;
       }
       return true;

@@ -2,10 +2,11 @@
 // a page at a time, compare-and-set transactions that cannot both win,
 // leases, a watch that follows every change and survives the member it is
 // connected to (the leader) being killed, and compaction reported for a resync;
-// and with etcd's auth on, a user held to its prefix whose token etcd forgets.
+// with etcd's auth on, a user held to its prefix whose token etcd forgets;
+// over TLS, a client certificate required and the member's certificate checked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdClient, type WatchEvent } from '../../src/store/etcd.js';
-import { EtcdCluster, ROOT_PASSWORD } from '../../src/lab/etcd.js';
+import { EtcdCluster, makeLabTls, ROOT_PASSWORD } from '../../src/lab/etcd.js';
 import { waitFor } from '../../src/lab/netns.js';
 import { haveEtcd } from '../support/etcd.js';
 
@@ -162,6 +163,58 @@ import { haveEtcd } from '../support/etcd.js';
     } finally {
       etcd.close();
       wrong.close();
+    }
+  });
+});
+
+(haveEtcd ? describe : describe.skip)('etcd client over TLS, with client certificates required', () => {
+  let cluster: EtcdCluster;
+  beforeAll(async () => {
+    cluster = await EtcdCluster.start(1, { tls: true });
+  }, 30_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('reads, writes and watches with the CA and a client certificate', async () => {
+    const t = cluster.tls!;
+    const etcd = new EtcdClient({ endpoints: cluster.endpoints, tls: { ca: t.ca, cert: t.clientCert, key: t.clientKey }, timeoutMs: 2000 });
+    const seen: string[] = [];
+    const start = (await etcd.rangePrefix('/tls/')).revision + 1;
+    const w = etcd.watch('/tls/', start, { events: (e) => seen.push(...e.map((x) => `${x.kv.key}=${x.kv.value}`)), compacted: () => undefined, connection: () => undefined });
+    try {
+      expect(cluster.endpoints[0]).toMatch(/^https:/);
+      await etcd.put('/tls/a', '1');
+      expect((await etcd.get('/tls/a'))?.value).toBe('1');
+      await waitFor(() => seen.length > 0, 5000, 20, 'the watch over TLS');
+      expect(seen).toEqual(['/tls/a=1']);
+    } finally {
+      w.stop();
+      etcd.close();
+    }
+  });
+
+  it('without a client certificate, with one of another CA, or trusting another CA, no request goes through', async () => {
+    const t = cluster.tls!;
+    const other = makeLabTls(cluster.dir, '127.0.0.1', 'other');
+    const cases: Array<[string, { ca: string; cert?: string; key?: string }, RegExp]> = [
+      ['no client certificate', { ca: t.ca }, /bad certificate|certificate required/],
+      ['a client certificate of another CA', { ca: t.ca, cert: other.clientCert, key: other.clientKey }, /bad certificate|unknown ca/],
+      ['another CA trusted', { ca: other.ca, cert: t.clientCert, key: t.clientKey }, /unable to verify|self.signed/],
+    ];
+    for (const [what, tls, why] of cases) {
+      const etcd = new EtcdClient({ endpoints: cluster.endpoints, tls, timeoutMs: 2000 });
+      try {
+        await expect(etcd.put('/tls/b', 'x'), what).rejects.toMatchObject({ code: 'EUNAVAILABLE', message: expect.stringMatching(why) });
+      } finally {
+        etcd.close();
+      }
+    }
+    const check = new EtcdClient({ endpoints: cluster.endpoints, tls: { ca: t.ca, cert: t.clientCert, key: t.clientKey }, timeoutMs: 2000 });
+    try {
+      expect(await check.get('/tls/b')).toBeNull();
+    } finally {
+      check.close();
     }
   });
 });
