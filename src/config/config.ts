@@ -682,6 +682,11 @@ function etcdStore(f: Fields): EtcdStoreConfig | null {
     return out;
   }, null);
   if (username !== null && password === null) sub.collect(() => sub.fail('password', 'is required with username'), undefined);
+  // etcd's JSON gateway (what sixtun speaks) answers every request that shows a client certificate
+  // while auth is on with "CommonName of client sending a request against gateway will be ignored".
+  if (username !== null && tls?.cert) {
+    sub.collect(() => sub.fail('tls', 'cert and key do not go with username: etcd refuses a client certificate through its JSON gateway while auth is on; keep username and password over TLS with ca alone, or use client certificates without etcd\'s auth'), undefined);
+  }
   sub.done();
   return { endpoints, prefix, username, password, tls };
 }

@@ -85,15 +85,16 @@ export function buildClusterTopology(lab: Lab, opts: { servers: number; clients:
   return { lab, isp, router, host, etcd, servers, clients };
 }
 
-/** A server of the cluster with its registry in etcd (no tunnels in the file). */
-export function clusterServerYaml(s: ClusterServer, controlSocket: string, endpoints: string[], extra = ''): string {
+/** A server of the cluster with its registry in etcd (no tunnels in the file);
+ * access: more of store.etcd (`, username: …, tls: {…}`). */
+export function clusterServerYaml(s: ClusterServer, controlSocket: string, endpoints: string[], extra = '', access = ''): string {
   return `mode: server
 interface: sixtun0
 local_ipv4: ${s.v4}
 external_interface: ext0
 server_name: ${s.name}
 control_socket: ${controlSocket}
-store: {etcd: {endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}], prefix: /sixtun/}}
+store: {etcd: {endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}], prefix: /sixtun/${access}}}
 ${extra}`;
 }
 

@@ -37,8 +37,11 @@ export interface EtcdClusterOptions {
   host?: string;
   /** More etcd flags for every member (e.g. `--auth-token-ttl 2`). */
   flags?: string[];
-  /** Clients over TLS with certificates of a CA made for this run (peers stay plain). */
-  tls?: boolean;
+  /** Clients over TLS with certificates of a CA made for this run (peers stay
+   * plain): 'mutual' requires a client certificate, 'server' only shows the
+   * member's (what goes with etcd's auth: its JSON gateway refuses a client
+   * certificate while auth is on). */
+  tls?: 'mutual' | 'server';
 }
 
 /** PEM files of a CA made for one run: a server certificate for host, a client certificate for `sixtun`. */
@@ -80,6 +83,7 @@ export class EtcdCluster {
 
   /** The run's CA and certificates when clients speak TLS. */
   tls: LabTls | null = null;
+  private clientCerts = false;
 
   private constructor(private readonly token: string, ns: string | undefined, private readonly flags: string[]) {
     this.wrap = ns === undefined ? [] : ['ip', 'netns', 'exec', ns];
@@ -87,7 +91,7 @@ export class EtcdCluster {
 
   /** curl where the members are, with the client certificate when they speak TLS. */
   private curl(args: string[]): string[] {
-    const tls = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
+    const tls = this.tls ? ['--cacert', this.tls.ca, ...(this.clientCerts ? ['--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [])] : [];
     return [...this.wrap, 'curl', ...tls, ...args];
   }
 
@@ -96,7 +100,10 @@ export class EtcdCluster {
     const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns, opts.flags ?? []);
     const host = opts.host ?? '127.0.0.1';
     try {
-      if (opts.tls) c.tls = makeLabTls(c.dir, host);
+      if (opts.tls) {
+        c.tls = makeLabTls(c.dir, host);
+        c.clientCerts = opts.tls === 'mutual';
+      }
       for (let i = 0; i < size; i++) {
         const [client, peer] = opts.ns === undefined ? [await freePort(), await freePort()] : [2379 + 2 * i, 2380 + 2 * i];
         c.members.push({ name: `m${i}`, clientUrl: `${c.tls ? 'https' : 'http'}://${host}:${client}`, peerUrl: `http://${host}:${peer}`, proc: null, output: '' });
@@ -125,7 +132,8 @@ export class EtcdCluster {
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', cluster, '--initial-cluster-token', this.token, '--initial-cluster-state', 'new',
       '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'warn', ...this.flags,
-      ...(this.tls ? ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey, '--client-cert-auth', '--trusted-ca-file', this.tls.ca] : []),
+      ...(this.tls ? ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey] : []),
+      ...(this.tls && this.clientCerts ? ['--client-cert-auth', '--trusted-ca-file', this.tls.ca] : []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => { m.output = (m.output + d.toString()).slice(-20_000); };
     m.proc.stdout!.on('data', keep);

@@ -170,7 +170,7 @@ import { haveEtcd } from '../support/etcd.js';
 (haveEtcd ? describe : describe.skip)('etcd client over TLS, with client certificates required', () => {
   let cluster: EtcdCluster;
   beforeAll(async () => {
-    cluster = await EtcdCluster.start(1, { tls: true });
+    cluster = await EtcdCluster.start(1, { tls: 'mutual' });
   }, 30_000);
   afterAll(async () => {
     await cluster?.stop();

@@ -82,6 +82,9 @@ describe('configuration', () => {
     expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], prefix: /x}}\n`).message).toMatch(/store\.etcd\.prefix: expected a key prefix ending in \//);
     expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], username: u}}\n`).message).toMatch(/store\.etcd\.password: is required with username/);
     expect(error(`${base}store: {etcd: {endpoints: ["http://a:1"], tls: {cert: /c.pem}}}\n`).message).toMatch(/store\.etcd\.tls\.key: cert and key go together/);
+    expect(error(`${base}store: {etcd: {endpoints: ["https://a:1"], username: u, password: p, tls: {ca: /ca.pem, cert: /c.pem, key: /k.pem}}}\n`).message)
+      .toMatch(/store\.etcd\.tls: cert and key do not go with username: etcd refuses a client certificate through its JSON gateway while auth is on/);
+    expect((parseConfig(`${base}store: {etcd: {endpoints: ["https://a:1"], tls: {ca: /ca.pem, cert: /c.pem, key: /k.pem}}}\n`, 's.yaml') as ServerConfig).etcd?.tls).toEqual({ ca: '/ca.pem', cert: '/c.pem', key: '/k.pem' });
     expect(error(SERVER + 'store: {etcd: {endpoints: ["http://a:1"]}}\n').message).toMatch(/tunnels: with store\.etcd the tunnels live in etcd/);
     expect(error(`${base}server_name: "a b"\n`).message).toMatch(/server_name: expected 1 to 64 letters/);
     const withServer = parseConfig(SERVER.replace('    routed_prefixes: [2001:db8:100::/64]', '    routed_prefixes: [2001:db8:100::/64]\n    server: eu'), 's.yaml') as ServerConfig;
