@@ -2,9 +2,10 @@
 // production: etcd's auth with a user held to the registry's prefix, over
 // TLS with the member's certificate checked (no client certificate: etcd's
 // JSON gateway refuses one while auth is on). A tunnel added through the
-// server is stored and carried; a wrong password stops the start, saying so.
+// server is stored and carried; a wrong password stops the start, saying so;
+// store migrate reads the registry through the same configuration.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildClusterTopology, clusterClientYaml, clusterServerYaml, ETCD_V4, type ClusterTopology } from '../../src/lab/cluster.js';
@@ -66,5 +67,13 @@ import { haveEtcd } from '../support/etcd.js';
     } finally {
       await lab.stop(server.proc);
     }
+  });
+
+  it('store migrate reads the registry out through the same configuration: TLS, user and password', () => {
+    const out = join(dir, 'out.jsonl');
+    const migrated = lab.exec(t.servers[0].ns, [process.execPath, SIXTUN_BIN, 'store', 'migrate', '--from', writeServerConfig('pw'), '--to', out]);
+    expect(migrated).toMatch(/^migrated 1 tunnels/);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; tunnel: { name: string } });
+    expect(lines.map((l) => [l.op, l.tunnel.name])).toEqual([['put', t.clients[0].name]]);
   });
 });
