@@ -341,8 +341,7 @@ export class EtcdClient {
   }
 
   /** request(), signed in first; once more, signed in anew, if etcd no
-   * longer knows the token (unused for its TTL, or every member restarted
-   * since: simple tokens live in the members' memory). */
+   * longer knows the token (a simple token unused for its TTL is gone). */
   private async signedIn<T>(request: () => Promise<T>, at: number): Promise<T> {
     await this.authenticated(at);
     try {
