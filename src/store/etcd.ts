@@ -73,6 +73,25 @@ const RETRY_MS = 500;
 const AUTH_ERROR = /auth|token|permission/i;
 const STALE_TOKEN = /invalid auth token/i;
 
+/** Node's codes for a member certificate that store.etcd.tls.ca does not vouch for. */
+const UNTRUSTED_MEMBER = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A request that got no answer, in the operator's terms where TLS is why
+ * (OpenSSL's own text names neither side nor the setting to look at). */
+function transportError(e: NodeJS.ErrnoException): EtcdError {
+  const code = e.code ?? '';
+  if (/^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN)$/.test(code)) {
+    return new EtcdError(`the member refused this client's certificate (store.etcd.tls cert and key; ${code})`, 'EUNAVAILABLE');
+  }
+  if (UNTRUSTED_MEMBER.has(code)) {
+    return new EtcdError(`the member's certificate is not one store.etcd.tls.ca vouches for (${code}: ${e.message})`, 'EUNAVAILABLE');
+  }
+  return new EtcdError(e.message, 'EUNAVAILABLE');
+}
+
 function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
 }
@@ -403,9 +422,9 @@ export class EtcdClient {
             reject(new EtcdError(`etcd refused ${path}: ${message}`, 'EETCD'));
           }
         });
-        res.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
+        res.on('error', (e) => reject(transportError(e)));
       });
-      req.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
+      req.on('error', (e) => reject(transportError(e)));
       req.end(JSON.stringify(body));
     });
   }
@@ -423,7 +442,7 @@ export class EtcdClient {
         }
         resolve(res);
       });
-      req.on('error', (e) => reject(new EtcdError(e.message, 'EUNAVAILABLE')));
+      req.on('error', (e) => reject(transportError(e)));
       req.end(JSON.stringify(body));
     });
   }
