@@ -175,7 +175,6 @@ export interface SpreadRun {
   cpuUsPerPacket: number;
 }
 
-/** Server CPU time (user + system, all threads) in µs, from /proc. */
 /** Forwarding (decapsulation) from one tunnel and spread over `spread`
  * tunnels in turn, same sender and packets, interleaved `reps` times: the
  * rate the server forwarded and its CPU per packet. The inner packets go to
@@ -246,8 +245,6 @@ export function scaleMarkdown(results: ScaleResult[], command: string): string {
     ...rows,
   ].join('\n');
 }
-
-/** Replaces the text between start and end markers in docs/benchmarks.md (or appends it). */
 
 if (process.argv[1] && /bench\/scale\.js$/.test(process.argv[1])) {
   const arg = (name: string, def: string): string => {

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './netns.js';
+import { rangeEndB64 } from '../store/etcd.js';
 
 /** The password of `root` once enableAuth() ran. */
 export const ROOT_PASSWORD = 'sixtun-lab-root';
@@ -95,6 +96,14 @@ export class EtcdCluster {
     return [...this.wrap, 'curl', ...tls, ...args];
   }
 
+  /** POSTs body to url (a member's) with curl; the answer, or an error with curl's. */
+  private post(url: string, body: unknown): string {
+    const argv = this.curl(['-sf', '-m', '5', '-X', 'POST', '-d', JSON.stringify(body), url]);
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`etcd ${url}: curl exited ${r.status}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  }
+
   /** Starts `size` members and waits until the cluster answers. */
   static async start(size = 3, opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
     const c = new EtcdCluster(`sixtun-${process.pid}-${Date.now()}`, opts.ns, opts.flags ?? []);
@@ -143,18 +152,17 @@ export class EtcdCluster {
   /** Moves the leadership to member i (so that killing it costs an
    * election) and waits until every running member follows it. */
   async makeLeader(i: number, timeoutMs = 10_000): Promise<void> {
-    const status = async (m: EtcdMember): Promise<{ id: string; leader: string }> => {
-      const r = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' });
-      const j = await r.json() as { header: { member_id: string }; leader: string };
+    const status = (m: EtcdMember): { id: string; leader: string } => {
+      const j = JSON.parse(this.post(`${m.clientUrl}/v3/maintenance/status`, {})) as { header: { member_id: string }; leader: string };
       return { id: j.header.member_id, leader: j.leader };
     };
-    const target = (await status(this.members[i])).id;
-    await waitFor(async () => {
+    const target = status(this.members[i]).id;
+    await waitFor(() => {
       const running = this.members.filter((m) => m.proc !== null);
-      const all = await Promise.all(running.map(status));
+      const all = running.map(status);
       if (all.every((s) => s.leader === target)) return true;
       const leader = running[all.findIndex((s) => s.id === s.leader)];
-      if (leader) await fetch(`${leader.clientUrl}/v3/maintenance/transfer-leadership`, { method: 'POST', body: JSON.stringify({ targetID: target }) });
+      if (leader) this.post(`${leader.clientUrl}/v3/maintenance/transfer-leadership`, { targetID: target });
       return false;
     }, timeoutMs, 100, `etcd member ${this.members[i].name} to lead`);
   }
@@ -163,23 +171,16 @@ export class EtcdCluster {
    * (password ROOT_PASSWORD) and user with read-write on prefix alone.
    * waitHealthy() reads without a token: not for a cluster with auth. */
   enableAuth(user: string, password: string, prefix: string): void {
-    const b64 = (bytes: Buffer): string => bytes.toString('base64');
-    const end = Buffer.from(prefix, 'utf8');
-    end[end.length - 1]++;
     for (const [path, body] of [
       ['/v3/auth/user/add', { name: 'root', password: ROOT_PASSWORD }],
       ['/v3/auth/role/add', { name: 'root' }],
       ['/v3/auth/user/grant', { user: 'root', role: 'root' }],
       ['/v3/auth/user/add', { name: user, password }],
       ['/v3/auth/role/add', { name: user }],
-      ['/v3/auth/role/grant', { name: user, perm: { permType: 'READWRITE', key: b64(Buffer.from(prefix, 'utf8')), range_end: b64(end) } }],
+      ['/v3/auth/role/grant', { name: user, perm: { permType: 'READWRITE', key: Buffer.from(prefix, 'utf8').toString('base64'), range_end: rangeEndB64(prefix) } }],
       ['/v3/auth/user/grant', { user, role: user }],
       ['/v3/auth/enable', {}],
-    ] as const) {
-      const argv = this.curl(['-sf', '-m', '5', '-X', 'POST', '-d', JSON.stringify(body), `${this.endpoints[0]}${path}`]);
-      const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`etcd ${path}: curl exited ${r.status}: ${r.stdout}${r.stderr}`);
-    }
+    ] as const) this.post(`${this.endpoints[0]}${path}`, body);
   }
 
   /** Kills member i (SIGKILL) and waits for it to be gone. */

@@ -200,7 +200,6 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** Resolves when predicate() is true, polling every intervalMs, or rejects after timeoutMs. */
 /** Reads until done(reading) holds or timeoutMs passed, and returns the
  * last reading: a count that another thread or process updates in its own
  * time is taken once it got there, never after a fixed pause, and the
@@ -214,6 +213,7 @@ export async function readUntil<T>(read: () => T | Promise<T>, done: (reading: T
   }
 }
 
+/** Resolves when predicate() is true, polling every intervalMs, or rejects after timeoutMs. */
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, intervalMs = 50, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -101,7 +101,7 @@ function unb64(text: string | undefined): string {
 }
 
 /** The first key after every key that starts with prefix (etcd's range_end for a prefix), base64. */
-function rangeEndB64(prefix: string): string {
+export function rangeEndB64(prefix: string): string {
   const bytes = Buffer.from(prefix, 'utf8');
   for (let i = bytes.length - 1; i >= 0; i--) {
     if (bytes[i] < 0xff) {
