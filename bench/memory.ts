@@ -30,7 +30,7 @@ export function measure(n: number, pools: boolean): Array<[string, number]> {
   const dir = mkdtempSync(join(tmpdir(), 'sixtun-memory-'));
   try {
     writeFileSync(join(dir, 'tunnels.jsonl'), Array.from({ length: n }, (_, i) => JSON.stringify({ op: 'put', tunnel: synthetic(i + 1) })).join('\n') + '\n');
-    writeFileSync(join(dir, 'server.yaml'), `mode: server\ninterface: sixtun0\nlocal_ipv4: 203.0.113.1\nexternal_interface: ext0\ncontrol_socket: ${dir}/s.sock\ntunnel_journal: ${dir}/tunnels.jsonl\n${pools ? `pools: {pairs: "${SYNTHETIC_POOLS.pairs}", routed64: "${SYNTHETIC_POOLS.routed64}"}\n` : ''}`);
+    writeFileSync(join(dir, 'server.yaml'), `mode: server\ninterface: sixtun0\nendpoint_ranges: [documentation, benchmarking]\nlocal_ipv4: 203.0.113.1\nexternal_interface: ext0\ncontrol_socket: ${dir}/s.sock\ntunnel_journal: ${dir}/tunnels.jsonl\n${pools ? `pools: {pairs: "${SYNTHETIC_POOLS.pairs}", routed64: "${SYNTHETIC_POOLS.routed64}"}\n` : ''}`);
     const kept: unknown[] = [];
     const out: Array<[string, number]> = [];
     let before = liveHeap();

@@ -45,10 +45,14 @@ Formats:
   netplan    a netplan YAML file (kernel sit)
   ifupdown   an /etc/network/interfaces stanza (kernel sit)
   networkd   systemd-networkd .netdev and .network files (kernel sit)
-  sixtun     a sixtun client configuration (no sit module needed)
+  sixtun     a sixtun client configuration (no sit module needed); with the
+             server's update_api, an update: block so the client follows
+             its own address changes
 
 Options:
   --format FORMAT   one of the above
+  --key KEY         the tunnel's update key (sixtun tunnel key NAME), written
+                    into the sixtun format's update: block
   --socket PATH     ask a running server (default: the one running under /run/sixtun)
   -c, --config FILE read the server's configuration file instead
   -h, --help        this text
@@ -127,7 +131,7 @@ export async function exportCli(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
-      options: { format: { type: 'string' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: { format: { type: 'string' }, key: { type: 'string' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     process.stderr.write(`sixtun export: ${(e as Error).message}\n\n${EXPORT_HELP}`);
@@ -154,7 +158,7 @@ export async function exportCli(argv: string[]): Promise<number> {
     } else {
       t = (await controlRequest(await resolveSocket(values.socket, 'server'), { cmd: 'export', name })) as ExportedTunnel;
     }
-    process.stdout.write(renderExport(t, format));
+    process.stdout.write(renderExport(t, format, values.key));
     return 0;
   } catch (e) {
     process.stderr.write(`sixtun export: ${(e as Error).message}\n`);

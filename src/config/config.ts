@@ -1,6 +1,7 @@
 // Configuration: one YAML file per node. Every error names the file, the
 // line, the field and what was expected.
 import { readFileSync } from 'node:fs';
+import { ENDPOINT_RANGE_CLASSES, endpointProblem, type EndpointRangeClass } from './endpoint.js';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode, type Document } from 'yaml';
 import { formatIp, formatPrefix, hex128, lastAddress, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 import type { PerTunnelMetrics } from '../control/metrics.js';
@@ -91,6 +92,8 @@ export interface ServerConfig extends CommonConfig {
   ndpServerAddresses: boolean;
   /** Routed prefixes may be unique local (fc00::/7) as well as global unicast. */
   allowUlaRoutes: boolean;
+  /** Special IPv4 ranges a tunnel's client_ipv4 may be in (see endpoint.ts). */
+  endpointRanges: EndpointRangeClass[];
   /** The longest routed prefix a tunnel may have. */
   maxRoutedLength: number;
   /** Userspace answers per second per solicitor. */
@@ -105,7 +108,7 @@ export interface ServerConfig extends CommonConfig {
   idleTimeout: number;
   /** Tunnel Broker-compatible /nic/update listener; burst: updates a tunnel may
    * make at once before "abuse" (refilled at one every 2 s). */
-  updateApi: { host: string; port: number; burst: number; allowDocumentation: boolean; checkReachable: boolean } | null;
+  updateApi: { host: string; port: number; burst: number; checkReachable: boolean } | null;
   /** This server's name in a shared registry (default: the host name) and the groups it is in. */
   serverName: string;
   serverGroups: string[];
@@ -502,6 +505,10 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
     ndpRouterFlag: f.collect(() => f.bool('ndp_router_flag', true), true),
     ndpServerAddresses: f.collect(() => f.bool('ndp_server_addresses', false), false),
     allowUlaRoutes: f.collect(() => f.bool('allow_ula_routes', false), false),
+    endpointRanges: f.collect(() => f.stringList('endpoint_ranges').map((v, i) => {
+      if (!(ENDPOINT_RANGE_CLASSES as readonly string[]).includes(v)) f.fail(`endpoint_ranges[${i}]`, `expected one of ${ENDPOINT_RANGE_CLASSES.join(', ')}, got ${JSON.stringify(v)}`);
+      return v as EndpointRangeClass;
+    }), []),
     maxRoutedLength: f.collect(() => f.int('max_routed_length', 64, 1, 128), 64),
     ndpRate: f.collect(() => f.int('ndp_rate', 20, 1, 100_000), 20),
     idleTimeout: f.collect(() => f.int('idle_timeout', 0, 0, 10 * 365 * 86400), 0),
@@ -562,12 +569,12 @@ function serverConfig(f: Fields, doc: Document, file: string, readJournalToo: bo
   if (cfg.etcd !== null && parsed.length > 0) {
     return f.collect(() => f.fail('tunnels', 'with store.etcd the tunnels live in etcd: move them there with `sixtun store migrate`'), cfg);
   }
-  // Cross-tunnel rules need every tunnel whole; they are checked once the tunnels are.
-  if (parsed.some((t) => t === null)) return cfg;
-  cfg.tunnels = parsed as TunnelConfig[];
+  // Cross-tunnel rules among the tunnels that are whole: a bad one hides no other's errors.
+  const whole = parsed.flatMap((t, i) => (t === null ? [] : [i]));
+  cfg.tunnels = whole.map((i) => parsed[i]!);
   // With a journal, list positions mean nothing to the reader: tunnels are named.
-  const refer = cfg.tunnelJournal === null ? undefined : (i: number): string => `tunnel ${cfg.tunnels[i].name}: `;
-  checkTunnelSet(cfg, (i, key, expected) => fail[i](key, expected), refer);
+  const refer = cfg.tunnelJournal === null ? (k: number): string => `tunnels[${whole[k]}].` : (k: number): string => `tunnel ${cfg.tunnels[k].name}: `;
+  checkTunnelSet(cfg, (k, key, expected) => fail[whole[k]](key, expected), refer);
   return cfg;
 }
 
@@ -597,12 +604,14 @@ export function checkTunnelSet(
   const spaces: Space[] = [];
   cfg.tunnels.forEach((t, i) => {
     const dupName = names.get(t.name);
-    if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also ${refer(dupName).replace(/[.:] $/, '')})`);
+    if (dupName !== undefined) fail(i, 'name', `duplicate tunnel name ${t.name} (also ${refer(dupName).replace(/[.:] ?$/, '')})`);
     else names.set(t.name, i);
     const dupRemote = remotes.get(t.clientIpv4);
     if (dupRemote !== undefined) fail(i, 'client_ipv4', `duplicate remote IPv4 ${t.clientIpv4} (also ${refer(dupRemote)}client_ipv4)`);
     else remotes.set(t.clientIpv4, i);
     if (t.clientIpv4 === cfg.localIpv4) fail(i, 'client_ipv4', 'must not be the server’s own local_ipv4');
+    const endpoint = endpointProblem(t.clientIpv4, cfg.endpointRanges);
+    if (endpoint) fail(i, 'client_ipv4', `${t.clientIpv4} is ${endpoint}`);
     t.routedPrefixes.forEach((p, k) => {
       const problem = routedPrefixProblem(p, cfg);
       if (problem) fail(i, `routed_prefixes[${k}]`, problem);
@@ -740,14 +749,12 @@ function metricsConfig(f: Fields): CommonConfig['metrics'] {
 
 function updateApiConfig(f: Fields): ServerConfig['updateApi'] {
   let burst = 5;
-  let allowDocumentation = false;
   let checkReachable = true;
   const listen = listenAddress(f, 'update_api', (sub) => {
     burst = sub.collect(() => sub.int('burst', 5, 1, 100_000), 5);
-    allowDocumentation = sub.collect(() => sub.bool('allow_documentation', false), false);
     checkReachable = sub.collect(() => sub.bool('check_reachable', true), true);
   });
-  return listen && { ...listen, burst, allowDocumentation, checkReachable };
+  return listen && { ...listen, burst, checkReachable };
 }
 
 function updateConfig(f: Fields): ClientConfig['update'] {
@@ -809,6 +816,13 @@ function lanConfig(f: Fields): Pick<ClientConfig, 'forwarding' | 'lan'> {
 
 /** Parses YAML text; file is only used in error messages. Every error of the
  * file is reported at once (ConfigErrors), ordered by line. */
+/** What the YAML error on this line most likely needs: an IPv6 address or
+ * prefix with "::" (or ending in ':') is not a plain YAML scalar. */
+function yamlHint(line: string): string {
+  const m = /^\s*(?:-\s+)?([\w-]+):\s+([^"'\s#][^\s#]*:[^\s#]*)/.exec(line);
+  return m ? ` (quote the value: ${m[1]}: "${m[2]}"; YAML reads an unquoted ':' as the start of a mapping)` : '';
+}
+
 export interface ParseOptions {
   /** Read the tunnel journal too (default); false: the file's tunnels alone. */
   journal?: boolean;
@@ -818,7 +832,12 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigErrors(doc.errors.map((e) => new ConfigError(file, e.linePos?.[0]?.line ?? null, '(yaml)', e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''))));
+    const textLines = text.split('\n');
+    throw new ConfigErrors(doc.errors.map((e) => {
+      const line = e.linePos?.[0]?.line ?? null;
+      const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      return new ConfigError(file, line, '(yaml)', message + yamlHint(line === null ? '' : textLines[line - 1] ?? ''));
+    }));
   }
   const raw = doc.toJS() as unknown;
   const ctx: ParseContext = { file, lines, errors: [], suggested: new Set() };

@@ -5,6 +5,7 @@
 // existing one exactly when one of its ancestors is there (a lookup per prefix
 // length in use) or an existing prefix starts inside it (a binary search).
 import { formatPrefix, hex128, lastAddress, maskBytes, type IpPrefix } from '../wire/address.js';
+import { ENDPOINT_RANGE_CLASSES, endpointProblem } from './endpoint.js';
 import { routedPrefixProblem, type ServerConfig, type TunnelConfig } from './config.js';
 
 /** A prefix a tunnel holds, as stored (~150 bytes; 10^5 tunnels hold two
@@ -166,11 +167,14 @@ export class TunnelIndex {
   }
 
   /** What stops t from joining (or replacing the tunnel of its name), or null. */
-  conflict(t: TunnelConfig, localIpv4: string, policy: Partial<Pick<ServerConfig, 'allowUlaRoutes' | 'maxRoutedLength'>> = {}): Conflict | null {
+  conflict(t: TunnelConfig, localIpv4: string, policy: Partial<Pick<ServerConfig, 'allowUlaRoutes' | 'maxRoutedLength' | 'endpointRanges'>> = {}): Conflict | null {
     const replacing = this.names.has(t.name) ? t.name : null;
     const holder = this.remotes.get(t.clientIpv4);
     if (holder !== undefined && holder !== replacing) return { field: 'client_ipv4', message: `duplicate remote IPv4 ${t.clientIpv4} (also tunnel ${holder})` };
     if (t.clientIpv4 === localIpv4) return { field: 'client_ipv4', message: 'must not be the server’s own local_ipv4' };
+    // Without a policy (a registry's own checks): every range a server may allow.
+    const endpoint = endpointProblem(t.clientIpv4, policy.endpointRanges ?? ENDPOINT_RANGE_CLASSES);
+    if (endpoint) return { field: 'client_ipv4', message: `${t.clientIpv4} is ${endpoint}` };
     for (const [k, p] of t.routedPrefixes.entries()) {
       const problem = routedPrefixProblem(p, policy);
       if (problem) return { field: fieldName(k), message: problem };

@@ -17,7 +17,8 @@
 //   interface, routes on the TUN, whose deletion names protocol 246).
 // A write replaces the older slot (sequence number and SHA-256 in a header
 // line): a write cut short by a crash leaves the other slot whole.
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { NetlinkClient } from '../netlink/client.js';
@@ -60,6 +61,8 @@ export class CrashRecord {
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const fds: number[] = [];
     try {
+      // Beside the control socket, whose directory (/run/sixtun) a fresh boot does not have yet.
+      mkdirSync(dirname(paths[0]), { recursive: true, mode: 0o755 });
       for (const p of paths) fds.push(openSync(p, flags, 0o600));
     } catch (e) {
       for (const fd of fds) closeSync(fd);

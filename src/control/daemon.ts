@@ -81,8 +81,7 @@ export class Daemon implements TunnelHost {
   /** The NDP proxy's socket and interface (the proxy runs in the datapath thread). */
   private ndpFd = -1;
   private ndpIfindex = -1;
-  /** The external interface, when its addresses matter (the pools' error source). */
-  private extIfindex = -1;
+  private warnedNoUnreachableSource = false;
   private monitor: NetlinkMonitor | null = null;
   private control: ControlServer | null = null;
   /** Echo Requests to a tunnel's new endpoint (update API, `check_reachable`). */
@@ -181,7 +180,7 @@ export class Daemon implements TunnelHost {
         d.onFatal?.(e);
       };
       dp.add(tunnelSpecs(cfg, localIpv4));
-      await d.refreshUnassigned();
+      await d.refreshHostAddresses();
       // Started means forwarding for every tunnel: the datapath thread has taken them all.
       await dp.stats();
       if (shared && cfg.mode === 'server') {
@@ -214,7 +213,7 @@ export class Daemon implements TunnelHost {
           undo.push(() => echo.close());
         }
         const echo = d.echo;
-        d.updateApi = new UpdateApi(d.changes.updateBackend(echo ? (ip) => echo.answers(ip) : undefined), { burst: cfg.updateApi.burst, allowDocumentation: cfg.updateApi.allowDocumentation });
+        d.updateApi = new UpdateApi(d.changes.updateBackend(echo ? (ip) => echo.answers(ip) : undefined), { burst: cfg.updateApi.burst, endpointRanges: cfg.endpointRanges });
         await d.updateApi.listen(cfg.updateApi.host, cfg.updateApi.port);
         undo.push(() => d.updateApi?.close());
         log.info('update API listening', { listen: `${cfg.updateApi.host}:${cfg.updateApi.port}` });
@@ -309,21 +308,27 @@ export class Daemon implements TunnelHost {
     this.log.info('NDP proxy listening', { interface: cfg.externalInterface, targets });
   }
 
-  /** The pools, and the source of the Destination Unreachable errors for
-   * their unassigned addresses: the external interface's first global IPv6
-   * address (without one they are dropped and counted, unanswered). */
-  private async refreshUnassigned(): Promise<void> {
+  /** What the datapath needs of the host's IPv6 addresses: every global one
+   * (an ICMPv6 error from one, into a tunnel, is the kernel's and takes the
+   * tunnel's server address as source), and the source of the Destination
+   * Unreachable errors for the pools' unassigned addresses, the external
+   * interface's first global address (without one they are dropped and
+   * counted, unanswered). */
+  private async refreshHostAddresses(): Promise<void> {
     if (this.cfg.mode !== 'server') return;
     const pools = poolPrefixes(this.cfg);
+    const global = (await dumpAddresses(this.nl, 6)).filter((a) => a.scope === RT_SCOPE_UNIVERSE);
     let source: Uint8Array | null = null;
     if (pools.length > 0 && this.cfg.externalInterface !== null) {
       const link = await getLink(this.nl, this.cfg.externalInterface);
-      this.extIfindex = link.index;
-      const global = (await dumpAddresses(this.nl, 6, link.index)).find((a) => a.scope === RT_SCOPE_UNIVERSE);
-      if (global) source = parseIp(global.address).bytes;
+      const own = global.find((a) => a.index === link.index);
+      if (own) source = parseIp(own.address).bytes;
     }
-    if (pools.length > 0 && source === null) this.log.warn('unassigned pool addresses are dropped without an ICMPv6 error: no global IPv6 address on external_interface');
-    this.dp!.unassigned(pools, source);
+    if (pools.length > 0 && source === null && !this.warnedNoUnreachableSource) {
+      this.warnedNoUnreachableSource = true;
+      this.log.warn('unassigned pool addresses are dropped without an ICMPv6 error: no global IPv6 address on external_interface');
+    }
+    this.dp!.hostAddresses(global.map((a) => parseIp(a.address).bytes), pools, source);
   }
 
   /** Tells the proxy the external interface's MAC and link-local address. */
@@ -384,8 +389,8 @@ export class Daemon implements TunnelHost {
     if (this.ndpFd >= 0 && ((e.kind === 'addr' && e.address.index === this.ndpIfindex) || (e.kind === 'link' && e.link.index === this.ndpIfindex))) {
       this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
     }
-    if (this.extIfindex >= 0 && e.kind === 'addr' && e.address.index === this.extIfindex && e.address.family === 6) {
-      this.refreshUnassigned().catch((err: Error) => this.log.warn('cannot read the external interface', { error: err.message }));
+    if (e.kind === 'addr' && e.address.family === 6 && e.address.scope === RT_SCOPE_UNIVERSE) {
+      this.refreshHostAddresses().catch((err: Error) => this.log.warn('cannot read the host\'s addresses', { error: err.message }));
     }
     const iface = this.cfg.interface;
     const ext = this.cfg.mode === 'server' ? this.cfg.externalInterface : null;

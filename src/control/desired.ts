@@ -1,6 +1,7 @@
 // The kernel state a sixtun node needs, derived from its configuration.
 import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
 import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
+import { RT_TABLE_LOCAL } from '../netlink/constants.js';
 import { formatIp, formatPrefix, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 
 /** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
@@ -18,15 +19,17 @@ function inPool(cfg: ServerConfig, p: IpPrefix): boolean {
   return poolPrefixes(cfg).some((pool) => pool.length <= p.length && prefixContains(pool, p.bytes));
 }
 
-/** A tunnel's routes into the TUN: its pair and its routed prefixes, except
+/** A tunnel's routes: its pair and its routed prefixes into the TUN, except
  * those inside a pool (the pool's one route carries them, and sixtun's own
- * table decides per packet). The server's end of the pair is not a kernel
- * address (sixtun answers for it: echoes, and the source of its ICMPv6
- * errors), so the kernel holds no per-tunnel address, whose cost grows with
- * the square of their number. */
+ * table decides per packet); and its server address as a local route (table
+ * local, as the kernel's own addresses have), so the kernel's stack owns it
+ * (TCP, UDP, echoes, errors) without an address per tunnel on the TUN: the
+ * kernel's address list costs the square of its length, its routes do not. */
 export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[] {
   const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
-  return [pair, ...t.routedPrefixes].filter((p) => !inPool(cfg, p)).map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
+  const routes: DesiredRoute[] = [pair, ...t.routedPrefixes].filter((p) => !inPool(cfg, p)).map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
+  routes.push({ dst: `${formatIp(t.serverIpv6.bytes)}/128`, link: cfg.interface, table: RT_TABLE_LOCAL, local: true });
+  return routes;
 }
 
 /** Addresses the upstream router must be able to resolve to the server: the

@@ -12,7 +12,7 @@ import { dumpAddresses, encodeAddrAdd, encodeAddrDel } from '../netlink/addr.js'
 import { dumpRoutes, encodeRouteAdd, encodeRouteAppend, encodeRouteDel, encodeRouteReplace, type Route, type RouteSpec } from '../netlink/route.js';
 import { encodeNeighAddProxy, encodeNeighDelProxy } from '../netlink/neigh.js';
 import type { BatchItem } from '../netlink/client.js';
-import { IFF_UP, RTPROT_KERNEL, RTPROT_SIXTUN, RT_TABLE_MAIN } from '../netlink/constants.js';
+import { IFF_UP, RTN_LOCAL, RTN_UNICAST, RTPROT_KERNEL, RTPROT_SIXTUN, RT_TABLE_MAIN } from '../netlink/constants.js';
 import { formatIp, parseIp, parsePrefix } from '../wire/address.js';
 import { readSysctl, writeSysctl } from '../sys/sysctl.js';
 
@@ -37,6 +37,8 @@ export interface DesiredRoute {
   gateway?: string;
   metric?: number;
   table?: number;
+  /** RTN_LOCAL: delivered to this host's own stack (`ip route add local …`). */
+  local?: boolean;
 }
 
 export interface DesiredProxy {
@@ -194,7 +196,7 @@ export class Reconciler {
 
   private routeSpec(r: DesiredRoute, oif: number | undefined): RouteSpec {
     return {
-      dst: parsePrefix(r.dst, true), oif, gateway: r.gateway, metric: r.metric, table: r.table, protocol: RTPROT_SIXTUN,
+      dst: parsePrefix(r.dst, true), oif, gateway: r.gateway, metric: r.metric, table: r.table, protocol: RTPROT_SIXTUN, type: r.local ? RTN_LOCAL : RTN_UNICAST,
     };
   }
 
@@ -458,7 +460,7 @@ export class Reconciler {
 
 function sameTarget(r: Route, spec: RouteSpec): boolean {
   const gw = spec.gateway === undefined ? null : formatIp(parseIp(spec.gateway).bytes);
-  return r.gateway === gw && (spec.oif === undefined || r.oif === spec.oif);
+  return r.gateway === gw && r.type === spec.type && (spec.oif === undefined || r.oif === spec.oif);
 }
 
 /** Throws the first error of a batch that is not one of the tolerated codes. */

@@ -43,7 +43,7 @@ export function tunnelStatus(t: Tunnel): Record<string, unknown> {
     tx: { packets: c.txPackets, bytes: c.txBytes, last: c.lastTx ? new Date(c.lastTx).toISOString() : null },
     rx: { packets: c.rxPackets, bytes: c.rxBytes, last: c.lastRx ? new Date(c.lastRx).toISOString() : null },
     icmp_sent: c.icmpSent,
-    echo_answered: c.echoAnswered,
+    to_server: c.toServer,
     drops: c.dropsByName(),
   };
 }

@@ -1,13 +1,14 @@
 // The dynamic-endpoint API, compatible with Tunnel Broker's update URL
 // (Dyn protocol answers), so routers, ddclient and curl scripts work as is:
 //   GET /nic/update?hostname=<tunnel>&myip=<ipv4>   (HTTP Basic: user + update key)
+//   GET /nic/update?username=<user>&password=<key>&hostname=<tunnel>&myip=<ipv4>
 // Answers: "good <ip>", "nochg <ip>", "badauth", "nohost", "notfqdn", "abuse",
 // "badip <ip>" (an address no tunnel may use), "911" (server-side failure).
 // TLS belongs to a reverse proxy in front (docs/operations.md).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseIp, formatIp } from '../wire/address.js';
-import { parseIpv4Address } from '../wire/ipv4.js';
+import { endpointProblem, type EndpointRangeClass } from '../config/endpoint.js';
 import { verifyUpdateKey } from './update-keys.js';
 
 export interface UpdateTarget {
@@ -29,44 +30,17 @@ export interface UpdateBackend {
   log(msg: string, fields: Record<string, unknown>): void;
 }
 
-/** IPv4 ranges that are no tunnel endpoint: the IANA IPv4 Special-Purpose
- * Address Registry (RFC 6890 and its updates) entries that are not globally
- * reachable, the deprecated 6to4 relay anycast, multicast and broadcast. */
-const SPECIAL_IPV4: Array<[number, number, string]> = [
-  [0x00000000, 8, '"this network" (0/8)'],
-  [0x0a000000, 8, 'private (10/8)'],
-  [0x64400000, 10, 'shared address space (100.64/10)'],
-  [0x7f000000, 8, 'loopback'],
-  [0xa9fe0000, 16, 'link-local'],
-  [0xac100000, 12, 'private (172.16/12)'],
-  [0xc0000000, 24, 'IETF protocol assignments (192.0.0/24)'],
-  [0xc0586300, 24, 'deprecated 6to4 relay anycast (192.88.99/24)'],
-  [0xc0a80000, 16, 'private (192.168/16)'],
-  [0xc6120000, 15, 'benchmarking (198.18/15)'],
-  [0xe0000000, 4, 'multicast'],
-  [0xf0000000, 4, 'reserved (240/4)'],
-];
-
-/** The documentation ranges (RFC 5737): refused unless update_api.allow_documentation (tests, the demo). */
-const DOCUMENTATION_IPV4: Array<[number, number, string]> = [
-  [0xc0000200, 24, 'documentation (192.0.2/24)'],
-  [0xc6336400, 24, 'documentation (198.51.100/24)'],
-  [0xcb007100, 24, 'documentation (203.0.113/24)'],
-];
-
-function inRange(ip: number, net: number, length: number): boolean {
-  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
-  return ((ip & mask) >>> 0) === net;
-}
-
-/** Why ip cannot be a tunnel endpoint by its range alone, or null. */
-export function unusableIpv4(ip: string, allowDocumentation = false): string | null {
-  const v = parseIpv4Address(ip);
-  if (v === 0xffffffff) return 'broadcast';
-  for (const [net, length, what] of allowDocumentation ? SPECIAL_IPV4 : [...SPECIAL_IPV4, ...DOCUMENTATION_IPV4]) {
-    if (inRange(v, net, length)) return what;
+/** The user and key of an update: HTTP Basic, or (Tunnel Broker's second
+ * form, for routers that put them in the URL) `username=` and `password=`. */
+function credentials(authorization: string | undefined, query: URLSearchParams): { user: string; key: string } | null {
+  const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(authorization ?? '');
+  if (basic) {
+    const [user, ...rest] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
+    return { user, key: rest.join(':') };
   }
-  return null;
+  const user = query.get('username');
+  const key = query.get('password');
+  return user !== null && key !== null ? { user, key } : null;
 }
 
 /** A well-formed hash that no key matches: checked for an unknown tunnel or
@@ -122,7 +96,7 @@ export interface UpdateApiOptions {
   /** Refill per second of both. */
   perSecond?: number;
   /** Accept the documentation ranges (RFC 5737) as endpoints: tests and the demo. */
-  allowDocumentation?: boolean;
+  endpointRanges?: readonly EndpointRangeClass[];
   /** The key check (scrypt); replaceable for tests that count or slow it. */
   verify?: (key: string, hash: string) => Promise<boolean>;
 }
@@ -135,7 +109,7 @@ export class UpdateApi {
   private readonly failures: Buckets;
   private readonly verify: (key: string, hash: string) => Promise<boolean>;
   private checking = 0;
-  private readonly allowDocumentation: boolean;
+  private readonly endpointRanges: readonly EndpointRangeClass[];
   private readonly perSource = new Map<string, number>();
 
   constructor(private readonly backend: UpdateBackend, opts: UpdateApiOptions = {}) {
@@ -144,7 +118,7 @@ export class UpdateApi {
     this.updates = new Buckets(burst, perSecond);
     this.failures = new Buckets(burst, perSecond);
     this.verify = opts.verify ?? verifyUpdateKey;
-    this.allowDocumentation = opts.allowDocumentation ?? false;
+    this.endpointRanges = opts.endpointRanges ?? [];
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -208,10 +182,9 @@ export class UpdateApi {
     const now = Date.now();
     // Before any expensive check: guessing keys is abuse too.
     if (!this.failures.has(failKey, now)) return 'abuse';
-    const auth = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.headers.authorization ?? '');
-    const [user, ...rest] = auth ? Buffer.from(auth[1], 'base64').toString('utf8').split(':') : [];
-    const known = target !== null && target.keyHash !== null && user === target.user;
-    const ok = await this.check(rest.join(':'), known ? target.keyHash! : NO_KEY);
+    const auth = credentials(req.headers.authorization, url.searchParams);
+    const known = target !== null && target.keyHash !== null && auth !== null && auth.user === target.user;
+    const ok = await this.check(auth?.key ?? '', known ? target.keyHash! : NO_KEY);
     if (ok === null) {
       this.backend.log('update refused: too many key checks at once', { tunnel: hostname, from });
       return '911';
@@ -232,7 +205,7 @@ export class UpdateApi {
     } catch {
       return `badip ${ip}`;
     }
-    const why = unusableIpv4(ip, this.allowDocumentation) ?? (await this.backend.refuse(ip, hostname));
+    const why = endpointProblem(ip, this.endpointRanges) ?? (await this.backend.refuse(ip, hostname));
     if (why) {
       this.backend.log('update refused', { tunnel: hostname, ip, reason: why });
       return `badip ${ip}`;

@@ -297,7 +297,6 @@ export class Datapath {
       const tracing = this.tracer !== null && this.tracer.active;
       if (tracing) for (let i = 0; i < n; i++) this.rxOriginalLen[i] = rx.lens[i];
       rcvBatch(this.tables, rx, n, this.rs);
-      if (this.rs.echoes.count > 0) this.sendEchoes();
       for (let i = 0; i < n; i++) this.rxInnerLen[i] = rx.lens[i];
       // Before the write: a virtio header goes over the outer IPv4 header.
       if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
@@ -437,26 +436,6 @@ export class Datapath {
       }
     }
     fr.count = 0;
-  }
-
-  /** Echo replies from server addresses, straight back through their tunnels. */
-  private sendEchoes(): void {
-    const e = this.rs.echoes;
-    native.sendBatch(this.rawFd, e.bytes, e.slotSize, 0, e.lens, e.count, e.names, SOCKADDR_IN_LEN, SOCKADDR_IN_LEN);
-    const now = Date.now();
-    for (let i = 0; i < e.count; i++) {
-      const c = this.tables.tunnels[this.rs.echoTunnel[i]]?.counters;
-      if (!c) continue;
-      // The request was received now (rcvBatch counted it): the tunnel is alive.
-      c.lastRx = now;
-      if (e.lens[i] !== 0) c.drops[Drop.TxError]++;
-      else {
-        c.txPackets++;
-        c.lastTx = now;
-      }
-      e.lens[i] = 0;
-    }
-    e.count = 0;
   }
 
   private writeReplies(): void {

@@ -37,7 +37,7 @@ export type ToDatapath =
   | { t: 'ndp-start'; fd: number; ifindex: number; routerFlag: boolean; ratePerSolicitor: number }
   | { t: 'ndp-interface'; mac: Uint8Array; linkLocal: Uint8Array }
   | { t: 'ndp-targets'; reset: boolean; set: Uint32Array; del: Uint32Array }
-  | { t: 'unassigned'; pools: Uint32Array; source: Uint8Array | null }
+  | { t: 'addresses'; own: Int32Array; pools: Uint32Array; unreachableSource: Uint8Array | null }
   | { t: 'stats'; req: number }
   | { t: 'stop' };
 

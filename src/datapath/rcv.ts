@@ -5,13 +5,9 @@
 // BCP 38 per tunnel (inner source must be the tunnel's own), and RFC 6040 §4.2
 // for ECN. Drops are silent (§5: no ICMP) and counted.
 import { Slab } from '../sys/slab.js';
-import { ANSWERED, Drop, FORWARDED } from './reasons.js';
+import { Drop, FORWARDED } from './reasons.js';
 import type { DatapathTables } from './tables.js';
-import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, emitIpv4, newIpv4Header, readI32, type Ipv4Header } from '../wire/ipv4.js';
-import { emitEchoReply } from '../wire/icmpv6.js';
-import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
-import { MTU_MAX } from '../config/config.js';
-import type { Tunnel } from '../route/tunnel.js';
+import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readI32 } from '../wire/ipv4.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
 
 /** RFC 4291 §2.7: the scope field of a multicast address (its second byte's low nibble). */
@@ -24,20 +20,12 @@ export interface RcvScratch {
   slotTunnel: Int32Array;
   /** Per slot: FORWARDED or the Drop reason, for traces. */
   verdict: Int32Array;
-  /** Echo replies from server addresses, encapsulated, to send after the batch. */
-  echoes: Slab;
-  /** Tunnel id per echo slot. */
-  echoTunnel: Int32Array;
-  echoHeader: Ipv4Header;
 }
 
 export function createRcvScratch(batch: number): RcvScratch {
   return {
     slotTunnel: new Int32Array(batch),
     verdict: new Int32Array(batch),
-    echoes: new Slab({ slots: 16, slotSize: IPV4_HEADER_LEN + MTU_MAX, nameStride: SOCKADDR_IN_LEN }),
-    echoTunnel: new Int32Array(16),
-    echoHeader: newIpv4Header(),
   };
 }
 
@@ -47,7 +35,6 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
   const b = slab.bytes;
   const lens = slab.lens;
   const g = dp.global.drops;
-  sc.echoes.count = 0;
   for (let i = 0; i < count; i++) {
     const s = slab.slotStart(i);
     const n = lens[i];
@@ -146,42 +133,11 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
         b[p + 1] = (b[p + 1] & 0xcf) | (outerEcn << 4);
       }
     }
-    if (dp.mode === 'server' && isServerAddress(b, da, t.words)) {
-      // The server address is sixtun's own, not the kernel's: an echo is answered straight back.
-      sc.verdict[i] = answerEcho(t, id, b, p, innerLen, sc);
-      continue;
-    }
+    // The server address is a local route of the kernel's, not an address: its stack answers.
+    if (dp.mode === 'server' && isServerAddress(b, da, t.words)) t.counters.toServer++;
     if (ihl !== INNER_OFFSET) b.copyWithin(s + INNER_OFFSET, p, p + innerLen);
     lens[i] = innerLen;
   }
-}
-
-/** The reply to an Echo Request from a tunnel's client to its server address,
- * encapsulated for that tunnel into sc.echoes; the verdict. */
-function answerEcho(t: Tunnel, id: number, b: Uint8Array, p: number, len: number, sc: RcvScratch): number {
-  const e = sc.echoes;
-  const o = e.count < e.slots ? e.slotStart(e.count) : 0;
-  const n = e.count < e.slots ? emitEchoReply(e.bytes, o + IPV4_HEADER_LEN, e.slotSize - IPV4_HEADER_LEN, b, p, len) : 0;
-  if (n === 0) {
-    t.counters.drops[Drop.ToServerAddress]++;
-    return Drop.ToServerAddress;
-  }
-  const h = sc.echoHeader;
-  h.totalLength = n + IPV4_HEADER_LEN;
-  h.dontFragment = t.dontFragment();
-  h.id = h.dontFragment ? 0 : t.nextIpId();
-  h.ttl = t.spec.ttl === 0 ? 64 : t.spec.ttl;
-  h.protocol = IPPROTO_IPV6_IN_IPV4;
-  h.src = t.spec.localV4;
-  h.dst = t.spec.remoteV4;
-  emitIpv4(h, e.bytes, o);
-  t.writeRemote(e.names!, e.count * SOCKADDR_IN_LEN);
-  e.lens[e.count] = h.totalLength;
-  sc.echoTunnel[e.count++] = id;
-  t.counters.rxPackets++;
-  t.counters.rxBytes += len;
-  t.counters.echoAnswered++;
-  return ANSWERED;
 }
 
 /** Whether the address at b[off] is the tunnel's server address (t.words[0..3]). */

@@ -13,6 +13,15 @@ export const enum Drop {
   TxBusy,
   /** A TUN read whose virtio header we cannot act on (offloads). */
   BadOffload,
+  /** An ICMPv6 Redirect the server's kernel sent into a tunnel: one TUN
+   * carries every tunnel, so client-to-client traffic leaves by the device it
+   * came in by, which is what makes the kernel redirect (RFC 4861 §8.2).
+   * Kernel SIT, a device per tunnel, never sends one; IPv6 has no switch for it. */
+  RedirectIntoTunnel,
+  /** From the TUN to a tunnel's server address: the kernel delivers those
+   * locally by the address's local route, so its route is missing (repaired
+   * by the control thread); not sent to the client, whose address it is not. */
+  ToServerAddress,
   // receive (wire → TUN)
   Oversize,
   BadIpv4,
@@ -25,8 +34,6 @@ export const enum Drop {
   SpoofedSource,
   EcnCeNotEct,
   TunWriteError,
-  /** Not an Echo Request, to a tunnel's server address (sixtun is that host: it only answers echoes). */
-  ToServerAddress,
   // ICMPv4 errors about our packets
   IcmpQuoteShort,
   IcmpNotOurs,
@@ -36,14 +43,11 @@ export const enum Drop {
 /** Per-slot verdicts besides the Drop reasons. */
 export const FORWARDED = -1;
 export const FRAGMENTED = -2;
-/** An Echo Request to a tunnel's server address, answered by sixtun. */
-export const ANSWERED = -3;
 
 /** A verdict as traces show it: "forwarded", or "dropped: <reason>". */
 export function verdictText(v: number): string {
   if (v === FORWARDED) return 'forwarded';
   if (v === FRAGMENTED) return 'forwarded (fragmented)';
-  if (v === ANSWERED) return 'answered (echo to the server address)';
   return `dropped: ${DROP_NAMES[v] ?? 'unknown'}`;
 }
 
@@ -57,6 +61,8 @@ export const DROP_NAMES: readonly string[] = [
   'tx-error',
   'tx-busy',
   'bad-offload',
+  'redirect-into-tunnel',
+  'to-server-address',
   'oversize',
   'bad-ipv4',
   'not-local',
@@ -68,7 +74,6 @@ export const DROP_NAMES: readonly string[] = [
   'spoofed-source',
   'ecn-ce-not-ect',
   'tun-write-error',
-  'to-server-address',
   'icmp-quote-short',
   'icmp-not-ours',
 ];
@@ -82,7 +87,7 @@ export const ROW_TX_BYTES = Drop.Count + 1;
 export const ROW_RX_PACKETS = Drop.Count + 2;
 export const ROW_RX_BYTES = Drop.Count + 3;
 export const ROW_ICMP_SENT = Drop.Count + 4;
-export const ROW_ECHO_ANSWERED = Drop.Count + 5;
+export const ROW_TO_SERVER = Drop.Count + 5;
 export const ROW_LAST_TX = Drop.Count + 6;
 export const ROW_LAST_RX = Drop.Count + 7;
 /** Tunnel state the control thread shows: the learned IPv4 path MTU and when it expires. */
@@ -112,9 +117,9 @@ export class Counters {
   /** ICMPv6 errors sixtun generated (PTB, relayed unreachables). */
   get icmpSent(): number { return this.row[ROW_ICMP_SENT]; }
   set icmpSent(v: number) { this.row[ROW_ICMP_SENT] = v; }
-  /** Echo Requests to the tunnel's server address that sixtun answered. */
-  get echoAnswered(): number { return this.row[ROW_ECHO_ANSWERED]; }
-  set echoAnswered(v: number) { this.row[ROW_ECHO_ANSWERED] = v; }
+  /** Packets from the tunnel to its server address (handed to the server's own stack). */
+  get toServer(): number { return this.row[ROW_TO_SERVER]; }
+  set toServer(v: number) { this.row[ROW_TO_SERVER] = v; }
   /** Time (ms since epoch) of the last packet each way, 0 = never. */
   get lastTx(): number { return this.row[ROW_LAST_TX]; }
   set lastTx(v: number) { this.row[ROW_LAST_TX] = v; }

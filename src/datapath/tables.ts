@@ -5,6 +5,7 @@ import { Counters } from './reasons.js';
 import { PrefixTable, wordsOf } from '../route/prefix-table.js';
 import { Tunnel, type TunnelSpec } from '../route/tunnel.js';
 import { U32Map } from '../route/u32-map.js';
+import { readI32 } from '../wire/ipv4.js';
 
 export type Mode = 'server' | 'client';
 
@@ -31,6 +32,9 @@ export class DatapathTables implements TunnelView {
   readonly pools = new PrefixTable();
   /** Source of those errors: a global address of the server (null: counted, not answered). */
   unreachableSource: Uint8Array | null = null;
+  /** The host's own IPv6 addresses, four int32 words each: an ICMPv6 error
+   * from one of them into a tunnel is the kernel's (see xmit's fromServerStack). */
+  hostAddresses: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   constructor(mode: Mode, localV4: number, global = new Counters()) {
     this.mode = mode;
@@ -91,6 +95,16 @@ export class DatapathTables implements TunnelView {
     else out.push([client, t.spec.pairLength]);
     for (const p of t.spec.routed) out.push([wordsOf(p.bytes), p.length]);
     return out;
+  }
+
+  /** Whether the address at b[off] is one of hostAddresses (a handful: a scan). */
+  isHostAddress(b: Uint8Array, off: number): boolean {
+    const h = this.hostAddresses;
+    const w0 = readI32(b, off);
+    for (let i = 0; i < h.length; i += 4) {
+      if (h[i] === w0 && h[i + 1] === readI32(b, off + 4) && h[i + 2] === readI32(b, off + 8) && h[i + 3] === readI32(b, off + 12)) return true;
+    }
+    return false;
   }
 
   /** Sum of every counter, for "packets in = forwarded + dropped" checks. */

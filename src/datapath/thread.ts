@@ -12,6 +12,7 @@ import type { TraceFilterSpec } from '../trace/filter.js';
 import { PREFIX_STRIDE, NDP_SET_STRIDE, type DatapathInit, type DatapathStats, type FromDatapath, type ToDatapath } from './messages.js';
 import type { IpPrefix } from '../wire/address.js';
 import { wordsOf } from '../route/prefix-table.js';
+import { readI32 } from '../wire/ipv4.js';
 
 /** Changes per message: the datapath thread applies one message between
  * packet batches, so a change of 10^5 tunnels (start, a reload) is taken in
@@ -196,10 +197,15 @@ export class DatapathThread {
     }
   }
 
-  /** The pools whose unassigned addresses are answered with Destination
-   * Unreachable, and the source address of those errors (null: none). */
-  unassigned(pools: IpPrefix[], source: Uint8Array | null): void {
-    this.post({ t: 'unassigned', pools: flatPrefixes(pools), source });
+  /** The host's global IPv6 addresses; the pools whose unassigned addresses
+   * are answered with Destination Unreachable, and the source address of
+   * those errors (null: none). */
+  hostAddresses(own: Uint8Array[], pools: IpPrefix[], unreachableSource: Uint8Array | null): void {
+    const words = new Int32Array(own.length * 4);
+    own.forEach((a, i) => {
+      for (let k = 0; k < 4; k++) words[i * 4 + k] = readI32(a, 4 * k);
+    });
+    this.post({ t: 'addresses', own: words, pools: flatPrefixes(pools), unreachableSource });
   }
 
   /** Streams a trace to conn until it closes; `ended` gets the session's totals. */

@@ -131,10 +131,11 @@ function handle(m: ToDatapath): void {
     case 'ndp-targets':
       ndpTargets(m);
       break;
-    case 'unassigned':
+    case 'addresses':
+      tables.hostAddresses = m.own;
       tables.pools.clear();
       for (let i = 0; i < m.pools.length; i += PREFIX_STRIDE) tables.pools.set(m.pools.slice(i, i + 4), m.pools[i + 4], 0);
-      tables.unreachableSource = m.source;
+      tables.unreachableSource = m.unreachableSource;
       break;
     case 'stats':
       post({

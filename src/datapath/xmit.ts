@@ -4,15 +4,18 @@
 // with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
 // allocates, throws or logs per packet.
 import { Slab } from '../sys/slab.js';
-import { ANSWERED, Drop, FORWARDED, FRAGMENTED } from './reasons.js';
+import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
 import { isServerAddress } from './rcv.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_PAYLOAD_LENGTH, IPV6_SRC } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_ICMPV6 } from '../wire/ipv6.js';
 import { MTU_MAX } from '../config/config.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
-import { ICMPV6_DEST_UNREACHABLE, ICMPV6_PACKET_TOO_BIG, UNREACH_NO_ROUTE, emitEchoReply, emitIcmpv6Error, mayAnswerWithError } from '../wire/icmpv6.js';
+import {
+  ICMPV6_DEST_UNREACHABLE, ICMPV6_ERROR_HEADER_LEN, ICMPV6_INFORMATIONAL, ICMPV6_PACKET_TOO_BIG, ICMPV6_REDIRECT, UNREACH_NO_ROUTE,
+  emitIcmpv6Error, finishIcmpv6, mayAnswerWithError,
+} from '../wire/icmpv6.js';
 import { SOCKADDR_IN_LEN } from '../sys/sockaddr.js';
 import { AF_INET } from '../sys/constants.js';
 import { ErrorLimits } from './rate-limits.js';
@@ -31,7 +34,7 @@ export interface XmitScratch {
    * follow at payloadAt[i] of the same buffer, and the send gathers both. */
   payloadAt: Int32Array;
   payloadLen: Int32Array;
-  /** ICMPv6 errors, and echo replies from server addresses, to write back into the TUN. */
+  /** ICMPv6 errors sixtun answers with, to write back into the TUN. */
   replies: Slab;
   /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch):
    * room for a whole batch of the largest packets at the smallest path MTU. */
@@ -100,12 +103,14 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       continue;
     }
     const t = dp.tunnels[id]!;
-    if (dp.mode === 'server' && isServerAddress(b, d, t.words)) {
-      // The tunnel's server address is sixtun's own, not the kernel's: answered here, into the TUN.
-      joinPayload(b, sc, i, p);
-      answerEcho(t, b, p, len, sc, i);
-      sc.slotTunnel[i] = id;
-      continue;
+    if (dp.mode === 'server') {
+      const reason = fromServerStack(dp, t, b, p, len);
+      if (reason >= 0) {
+        t.counters.drops[reason]++;
+        sc.verdict[i] = reason;
+        sc.slotTunnel[i] = id;
+        continue;
+      }
     }
     const mtu = t.effectiveMtu(now);
     if (len > mtu) {
@@ -208,19 +213,26 @@ function answerUnassigned(dp: DatapathTables, b: Uint8Array, p: number, len: num
   dp.global.icmpSent++;
 }
 
-/** Answers an Echo Request from the TUN to the tunnel's server address
- * (written back into the TUN); anything else to that address is dropped. */
-function answerEcho(t: Tunnel, b: Uint8Array, p: number, len: number, sc: XmitScratch, slot: number): void {
-  const r = sc.replies;
-  const n = r.count < r.slots ? emitEchoReply(r.bytes, r.dataStart(r.count), r.dataCapacity, b, p, len) : 0;
-  if (n === 0) {
-    t.counters.drops[Drop.ToServerAddress]++;
-    sc.verdict[slot] = Drop.ToServerAddress;
-    return;
+/** What the server's own stack sends into tunnel t, before it is sent: the
+ * Drop reason for what must not go (-1 for the rest). Its ICMPv6 errors have
+ * a source the kernel chose among the host's addresses (the TUN has none but
+ * fe80::, the server addresses being routes); they get the one the kernel
+ * with a device per tunnel would have chosen, the tunnel's server address
+ * (RFC 4443 §2.2: an address of the interface the error goes out of). */
+function fromServerStack(dp: DatapathTables, t: Tunnel, b: Uint8Array, p: number, len: number): number {
+  if (isServerAddress(b, p + IPV6_DST, t.words)) return Drop.ToServerAddress;
+  if (b[p + IPV6_NEXT_HEADER] !== NEXT_HEADER_ICMPV6 || len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN) return -1;
+  const type = b[p + IPV6_HEADER_LEN];
+  if (type === ICMPV6_REDIRECT) return Drop.RedirectIntoTunnel;
+  if (type < ICMPV6_INFORMATIONAL && dp.isHostAddress(b, p + IPV6_SRC)) {
+    // A server address the error is about (the quoted packet went to it) is the source it answers from.
+    const quotedDst = p + IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN + IPV6_DST;
+    const about = len >= quotedDst - p + 16 ? dp.prefixes.lookupAt(b, quotedDst) : -1;
+    const owner = about >= 0 && isServerAddress(b, quotedDst, dp.tunnels[about]!.words) ? dp.tunnels[about]! : t;
+    b.set(owner.spec.serverV6, p + IPV6_SRC);
+    finishIcmpv6(b, p);
   }
-  r.lens[r.count++] = n;
-  t.counters.echoAnswered++;
-  sc.verdict[slot] = ANSWERED;
+  return -1;
 }
 
 const MORE_FRAGMENTS = 0x2000;

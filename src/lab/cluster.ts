@@ -90,6 +90,8 @@ export function buildClusterTopology(lab: Lab, opts: { servers: number; clients:
 export function clusterServerYaml(s: ClusterServer, controlSocket: string, endpoints: string[], extra = '', access = ''): string {
   return `mode: server
 interface: sixtun0
+# The lab's endpoints are documentation and benchmarking addresses.
+endpoint_ranges: [documentation, benchmarking]
 local_ipv4: ${s.v4}
 external_interface: ext0
 server_name: ${s.name}

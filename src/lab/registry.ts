@@ -41,6 +41,8 @@ export function writeRegistry(t: Topology, n: number, socket: string, file: stri
   const c = t.clients[0];
   const parts = [`mode: server
 interface: sixtun0
+# The lab's endpoints are documentation and benchmarking addresses.
+endpoint_ranges: [documentation, benchmarking]
 local_ipv4: ${SERVER_V4}
 external_interface: ext0
 control_socket: ${socket}

@@ -134,6 +134,8 @@ export function serverConfigYaml(t: Topology, opts: ServerConfigOptions, clients
 `).join('');
   return `mode: server
 interface: sixtun0
+# The lab's endpoints are documentation and benchmarking addresses.
+endpoint_ranges: [documentation, benchmarking]
 local_ipv4: ${SERVER_V4}
 external_interface: ext0
 ndp: ${opts.ndp ?? 'userspace'}

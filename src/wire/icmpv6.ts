@@ -3,12 +3,10 @@
 import { sumWords, fold } from './checksum.js';
 import { readU16, writeU16, writeU32 } from './ipv4.js';
 import {
-  IPV6_DST, IPV6_HEADER_LEN, IPV6_HOP_LIMIT, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_DEST_OPTS,
+  IPV6_DST, IPV6_HEADER_LEN, IPV6_MIN_MTU, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LENGTH, IPV6_SRC, NEXT_HEADER_DEST_OPTS,
   NEXT_HEADER_FRAGMENT, NEXT_HEADER_HOP_BY_HOP, NEXT_HEADER_ICMPV6, NEXT_HEADER_ROUTING, emitIpv6,
 } from './ipv6.js';
 
-/** RFC 4443 §2.1: types 0..127 are errors, 128..255 informational. */
-const ICMPV6_INFORMATIONAL = 128;
 const NEXT_HEADER_AH = 51;
 const FRAGMENT_HEADER_LEN = 8;
 /** Extension headers walked before giving up (a chain longer than this is answered). */
@@ -25,12 +23,15 @@ export const ICMPV6_DEST_UNREACHABLE = 1;
 export const ICMPV6_PACKET_TOO_BIG = 2;
 export const ICMPV6_TIME_EXCEEDED = 3;
 export const ICMPV6_PARAMETER_PROBLEM = 4;
+/** RFC 4443 §2.1: types below 128 are errors, from 128 on informational messages. */
+export const ICMPV6_INFORMATIONAL = 128;
 export const ICMPV6_ECHO_REQUEST = 128;
 export const ICMPV6_ECHO_REPLY = 129;
 export const ICMPV6_ROUTER_SOLICITATION = 133;
 export const ICMPV6_ROUTER_ADVERTISEMENT = 134;
 export const ICMPV6_NEIGHBOR_SOLICITATION = 135;
 export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
+export const ICMPV6_REDIRECT = 137;
 
 export const UNREACH_NO_ROUTE = 0;
 export const UNREACH_ADMIN = 1;
@@ -119,27 +120,4 @@ export function mayAnswerWithError(buf: Uint8Array, ipOff: number, len: number, 
     }
   }
   return true;
-}
-
-/** RFC 4443 §4.2: the Echo Reply to the Echo Request at orig[origOff, +len),
- * from the address it was sent to back to its source, written at out[outOff]
- * (or in place when out is orig at the same offset). Returns the reply's length, or 0 when the packet is not
- * an Echo Request with a valid checksum or does not fit in capacity. */
-export function emitEchoReply(out: Uint8Array, outOff: number, capacity: number, orig: Uint8Array, origOff: number, len: number): number {
-  if (len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN || len > capacity) return 0;
-  if (orig[origOff + IPV6_NEXT_HEADER] !== NEXT_HEADER_ICMPV6) return 0;
-  const icmp = origOff + IPV6_HEADER_LEN;
-  if (orig[icmp + ICMPV6_TYPE] !== ICMPV6_ECHO_REQUEST || orig[icmp + ICMPV6_CODE] !== 0) return 0;
-  if (!icmpv6ChecksumOk(orig, origOff, len - IPV6_HEADER_LEN)) return 0;
-  if (out !== orig) out.set(orig.subarray(origOff, origOff + len), outOff);
-  // Swap the addresses: the request's destination answers its source.
-  for (let i = 0; i < 16; i++) {
-    const a = orig[origOff + IPV6_SRC + i];
-    out[outOff + IPV6_SRC + i] = orig[origOff + IPV6_DST + i];
-    out[outOff + IPV6_DST + i] = a;
-  }
-  out[outOff + IPV6_HOP_LIMIT] = 64;
-  out[outOff + IPV6_HEADER_LEN + ICMPV6_TYPE] = ICMPV6_ECHO_REPLY;
-  finishIcmpv6(out, outOff);
-  return len;
 }

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describeRoot, useLab } from '../support/root.js';
-import { buildTopology, clientConfigYaml, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, ISP_SERVER_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
+import { buildTopology, HOST_V6, ROUTER_V6, SERVER_V4, ISP_CLIENT_SIDE_V4, ISP_SERVER_SIDE_V4, type Topology, type ClientInfo } from '../../src/lab/topology.js';
 import { runDir, startClient, startDaemon, startServer, status, tcpTransfer, tunnelOf } from '../../src/lab/daemons.js';
 import { cli, helperScript, ping } from '../helpers/programs.js';
 import { Lab, waitFor } from '../../src/lab/netns.js';
@@ -131,8 +131,11 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     // sixtun client with the update block does it by itself.
     await lab.stop(client.proc);
     await new Promise((r) => setTimeout(r, 2500)); // let the rate limit refill
-    const cfg = clientConfigYaml(c, join(dir, 'self.sock'), `update: {url: "${url(c.name)}", user: ${c.name}, key: "${k}"}\n`);
-    writeFileSync(join(dir, 'self.yaml'), cfg);
+    // Its configuration as the server exports it, key filled in: no local_ipv4 to pin it, an update block.
+    const exported = await cli(['export', c.name, '--format', 'sixtun', '--key', k, '--socket', server.socket]);
+    expect(exported.out).not.toMatch(/^local_ipv4:/m);
+    expect(parseYaml(exported.out)).toMatchObject({ update: { url: url(c.name), user: c.name, key: k } });
+    writeFileSync(join(dir, 'self.yaml'), exported.out + `control_socket: ${join(dir, 'self.sock')}\n`);
     const self = await startDaemon(lab, c.ns, 'client', join(dir, 'self.yaml'), join(dir, 'self.sock'));
     renumber(lab, c, '198.51.100.20', '198.51.100.21');
     await waitFor(() => /endpoint update sent.*good 198\.51\.100\.21/.test(self.proc.output()), 5000, 20, 'the client’s own update');

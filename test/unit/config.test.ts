@@ -22,6 +22,7 @@ tunnels:
     server_ipv6: 2001:db8:ff::4/127
     client_ipv6: 2001:db8:ff::5
     routed_prefixes: [2001:db8:200::/48]
+endpoint_ranges: [documentation]
 `;
 
 const CLIENT = `mode: client
@@ -163,6 +164,36 @@ describe('configuration errors, all at once', () => {
     expect([e.line, e.field]).toEqual([5, 'mtu']);
   });
 
+  it('a bad tunnel hides no other tunnel’s errors: the cross-tunnel rules run among the whole ones', () => {
+    const text = SERVER.replace('endpoint_ranges: [documentation]\n', '').replace('client_ipv4: 198.51.100.2', 'client_ipv4: 198.51.100.999')
+      + '  - name: office\n    client_ipv4: 198.51.100.3\n    server_ipv6: 2001:db8:ff::6/127\n    client_ipv6: 2001:db8:ff::7\n'
+      + 'endpoint_ranges: [documentation]\n';
+    const lines = error(text).message.split('\n');
+    expect(lines[0]).toBe('test.yaml: 3 errors:');
+    expect(lines[1]).toMatch(/tunnels\[0\]\.client_ipv4: expected an IPv4 address/);
+    // Named against the list position of the earlier tunnel, with nothing dangling.
+    expect(lines[2]).toMatch(/tunnels\[2\]\.name: duplicate tunnel name office \(also tunnels\[1\]\)$/);
+    expect(lines[3]).toMatch(/tunnels\[2\]\.client_ipv4: duplicate remote IPv4 198\.51\.100\.3 \(also tunnels\[1\]\.client_ipv4\)$/);
+  });
+
+  it('one endpoint rule: client_ipv4 never loopback, "this network", multicast or broadcast; private only with endpoint_ranges', () => {
+    for (const [ip, why] of [['127.0.0.1', 'loopback'], ['0.0.0.0', '"this network"'], ['224.0.0.5', 'multicast'], ['255.255.255.255', 'broadcast']]) {
+      const e = error(SERVER.replace('client_ipv4: 198.51.100.2', `client_ipv4: ${ip}`).replace('endpoint_ranges: [documentation]', 'endpoint_ranges: [documentation, private, benchmarking]'));
+      expect([e.field, e.message]).toEqual(['tunnels[0].client_ipv4', expect.stringContaining(`${ip} is ${why}`)]);
+    }
+    const home = SERVER.replace('client_ipv4: 198.51.100.2', 'client_ipv4: 192.168.1.20');
+    expect(error(home).message).toContain('tunnels[0].client_ipv4: 192.168.1.20 is private (192.168/16): allowed only with endpoint_ranges: [private]');
+    expect(parseConfig(home.replace('endpoint_ranges: [documentation]', 'endpoint_ranges: [documentation, private]'), 'x.yaml').mode).toBe('server');
+    expect(error(SERVER.replace('endpoint_ranges: [documentation]', 'endpoint_ranges: [lan]')).message).toMatch(/endpoint_ranges\[0\]: expected one of private, documentation, benchmarking, got "lan"/);
+    // The documentation ranges too (tests and demos list them).
+    expect(error(SERVER.replace('endpoint_ranges: [documentation]\n', '')).field).toBe('tunnels[0].client_ipv4');
+  });
+
+  it('a YAML error on an unquoted address says to quote it', () => {
+    const e = error(CLIENT.replace('server_ipv6: 2001:db8:ff::2', 'server_ipv6: 2001:db8:ff::').replace('client_ipv6: 2001:db8:ff::3/127', 'client_ipv6: "2001:db8:ff::1/127"'));
+    expect(e.message).toContain('(quote the value: server_ipv6: "2001:db8:ff::"');
+  });
+
   it('finds overlapping prefixes like a pairwise comparison does, for random tunnel sets (seeded)', () => {
     const rng = new Rng(0x5eed);
     const outcomes = { overlap: 0, clean: 0 };
@@ -183,7 +214,7 @@ describe('configuration errors, all at once', () => {
         tunnels.push(`  - name: t${i}\n    client_ipv4: 198.51.100.${i + 2}\n    server_ipv6: 2001:db8:ff::${(2 * i).toString(16)}/127\n    client_ipv6: 2001:db8:ff::${(2 * i + 1).toString(16)}\n    routed_prefixes: [${routed.join(', ')}]\n`);
         for (const p of routed) prefixes.push([i, 0, p]);
       }
-      const text = SERVER.slice(0, SERVER.indexOf('tunnels:')) + 'tunnels:\n' + tunnels.join('');
+      const text = SERVER.slice(0, SERVER.indexOf('tunnels:')) + 'endpoint_ranges: [documentation]\ntunnels:\n' + tunnels.join('');
       const naive = prefixes.some(([, , p], k) => prefixes.some(([, , q], m) => m !== k && overlapsNaive(p, q)));
       let threw = false;
       try {
@@ -233,7 +264,7 @@ describe('client LAN options', () => {
 });
 
 describe('pools', () => {
-  const base = 'mode: server\nlocal_ipv4: 203.0.113.1\nndp: off\n';
+  const base = 'mode: server\nendpoint_ranges: [documentation, benchmarking]\nlocal_ipv4: 203.0.113.1\nndp: off\n';
   it('reads the pools and the pair length', () => {
     const c = parseConfig(base + 'pools: {pairs: 2001:db8:ff00::/40, routed64: 2001:db8:1000::/36, routed48: 2001:db8:4000::/34}\n', 'p.yaml') as ServerConfig;
     expect([c.pools.pairs?.length, c.pools.pairLength, c.pools.routed64?.length, c.pools.routed48?.length]).toEqual([40, 127, 36, 34]);
@@ -241,7 +272,7 @@ describe('pools', () => {
   });
 
   it('refuses pools that overlap, that are too long for what they give, or are not prefixes', () => {
-    expect(error(base + 'pools:\n  pairs: 2001:db8:ff00::/40\n  routed64: 2001:db8:ff00::/44\n').message).toBe('test.yaml:6: pools.routed64: 2001:db8:ff00::/44 overlaps pools.pairs 2001:db8:ff00::/40');
+    expect(error(base + 'pools:\n  pairs: 2001:db8:ff00::/40\n  routed64: 2001:db8:ff00::/44\n').message).toBe('test.yaml:7: pools.routed64: 2001:db8:ff00::/44 overlaps pools.pairs 2001:db8:ff00::/40');
     expect(error(base + 'pools: {routed48: 2001:db8:8000::/48}\n').message).toMatch(/pools\.routed48: expected a prefix shorter than \/48, got \/48/);
     expect(error(base + 'pools: {pairs: 2001:db8::1}\n').message).toMatch(/pools\.pairs: expected an IPv6 prefix such as 2001:db8:ff00::\/40/);
   });

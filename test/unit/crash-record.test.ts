@@ -46,6 +46,15 @@ describe('crash record', () => {
     expect(readNewestRecord(cfg, log)).toBeNull();
   });
 
+  it('creates the control socket’s directory when it is not there yet (/run/sixtun on a fresh boot)', () => {
+    const cfg = serverConfig('fresh');
+    const nested = { ...cfg, controlSocket: join(dir, 'run', 'sixtun', 'server.sock') } as Config;
+    const record = CrashRecord.create(nested);
+    record.write(state(1));
+    expect(readNewestRecord(nested, capture().log)?.pid).toBe(1001);
+    record.discard();
+  });
+
   it('refuses to create a slot where a file or a symlink is already', () => {
     const cfg = serverConfig('b');
     symlinkSync(join(dir, 'elsewhere'), recordSlots(cfg)[1]);

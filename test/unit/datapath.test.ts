@@ -9,11 +9,11 @@ import { createXmitScratch, FRAGMENTS_PER_DATAGRAM, xmitBatch, type XmitScratch 
 import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
 import { ERRORS_PER_DESTINATION, ErrorLimits, TOO_BIG_PER_DESTINATION } from '../../src/datapath/rate-limits.js';
-import { ANSWERED, DROP_NAMES, Drop } from '../../src/datapath/reasons.js';
+import { DROP_NAMES, Drop, FORWARDED } from '../../src/datapath/reasons.js';
 import { MIN_PMTU, PMTU_EXPIRY_MS, type TunnelSpec } from '../../src/route/tunnel.js';
 import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
 import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
-import { finishIcmpv6, icmpv6ChecksumOk, mayAnswerWithError, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
+import { emitIcmpv6Error, finishIcmpv6, icmpv6ChecksumOk, mayAnswerWithError, ICMPV6_PACKET_TOO_BIG, ICMPV6_DEST_UNREACHABLE, ICMPV6_REDIRECT, ICMPV6_TIME_EXCEEDED } from '../../src/wire/icmpv6.js';
 import { formatIp, parseIp, parsePrefix } from '../../src/wire/address.js';
 
 const LOCAL = parseIpv4Address('203.0.113.1');
@@ -510,59 +510,70 @@ describe('ICMPv4 errors from the error queue', () => {
   });
 });
 
-/** An ICMPv6 Echo Request of len bytes at buf[off] (checksum set). */
-function echoRequest(buf: Uint8Array, off: number, src: string, dst: string, len: number, type = 128): void {
-  emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: len - 40, nextHeader: NEXT_HEADER_ICMPV6, hopLimit: 60, src: parseIp(src).bytes, dst: parseIp(dst).bytes }, buf, off);
-  buf.fill(0, off + 40, off + 48);
-  buf[off + 40] = type;
-  buf[off + 44] = 0x12;
-  buf[off + 46] = 0x01;
-  for (let i = 48; i < len; i++) buf[off + i] = i & 0xff;
-  finishIcmpv6(buf, off);
+/** An ICMPv6 error of `type` at buf[off] from src to dst quoting a UDP packet from dst to quotedDst; its length. */
+function kernelError(buf: Uint8Array, off: number, type: number, src: string, dst: string, quotedDst: string): number {
+  const quoted = new Uint8Array(80);
+  ipv6Packet(quoted, 0, dst, quotedDst, 80);
+  return emitIcmpv6Error(buf, off, type, 0, 0, parseIp(src).bytes, quoted, 0, 80);
 }
 
-describe('the server address is sixtun’s own (no kernel address per tunnel)', () => {
-  it('from the client: an Echo Request is answered straight back through the tunnel, encapsulated', () => {
+describe('the server address is a local route: the kernel’s stack answers for it', () => {
+  it('from the client: decapsulated into the TUN like any packet, and counted as to the server', () => {
     const dp = server();
     const slab = rxSlab();
-    const s = slab.slotStart(0);
-    const h = newIpv4Header();
-    Object.assign(h, { totalLength: 20 + 100, ttl: 64, protocol: 41, src: REMOTE, dst: LOCAL });
-    emitIpv4(h, slab.bytes, s);
-    echoRequest(slab.bytes, s + 20, '2001:db8:ff::3', '2001:db8:ff::2', 100);
-    slab.lens[0] = 120;
+    received(slab, 0, REMOTE, '2001:db8:ff::3', '2001:db8:ff::2');
     const sc = createRcvScratch(8);
     rcvBatch(dp, slab, 1, sc);
-    expect([slab.lens[0], sc.verdict[0], sc.echoes.count]).toEqual([0, ANSWERED, 1]);
-    const e = sc.echoes;
-    expect(checkIpv4(e.bytes, 0, e.lens[0])).toBe(Ipv4Check.Ok);
-    const outer = newIpv4Header();
-    parseIpv4(e.bytes, 0, outer);
-    expect(outer).toMatchObject({ protocol: 41, src: LOCAL, dst: REMOTE, totalLength: 120, ttl: 255 });
-    const inner = parseIpv6(e.bytes, 20);
-    expect([formatIp(inner.src), formatIp(inner.dst), e.bytes[60], icmpv6ChecksumOk(e.bytes, 20, 60)]).toEqual(['2001:db8:ff::2', '2001:db8:ff::3', 129, true]);
-    // Identifier, sequence and data come back unchanged.
-    expect(Array.from(e.bytes.subarray(64, 120))).toEqual(Array.from(slab.bytes.subarray(s + 64, s + 120)));
-    expect(dp.byName.get('home')!.counters.echoAnswered).toBe(1);
+    expect([slab.lens[0], sc.verdict[0]]).toEqual([80, FORWARDED]);
+    expect(formatIp(parseIpv6(slab.bytes, slab.slotStart(0) + INNER_OFFSET).dst)).toBe('2001:db8:ff::2');
+    expect(dp.byName.get('home')!.counters.toServer).toBe(1);
   });
 
-  it('from the TUN (the Internet): answered back into the TUN; anything but an echo is dropped and named', () => {
+  it('from the TUN to a server address (its local route gone): dropped and named, never sent to the client', () => {
     const dp = server();
     const slab = txSlab();
-    echoRequest(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::2', 90);
+    ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::2', 90);
     slab.lens[0] = 90;
-    echoRequest(slab.bytes, slab.dataStart(1), HOST, '2001:db8:ff::2', 90, 129);
-    slab.lens[1] = 90;
-    ipv6Packet(slab.bytes, slab.dataStart(2), HOST, '2001:db8:ff::2', 90);
-    slab.lens[2] = 90;
+    const sc = scratch();
+    xmitBatch(dp, slab, 1, sc, 0);
+    expect([slab.lens[0], sc.verdict[0], sc.replies.count]).toEqual([0, Drop.ToServerAddress, 0]);
+    expect(dp.byName.get('home')!.counters.drops[Drop.ToServerAddress]).toBe(1);
+  });
+
+  it('an error of the host’s own stack takes the tunnel’s server address as source, checksum fixed; a router’s error is left alone', () => {
+    const dp = server();
+    dp.add(spec({ name: 'other', remoteV4: parseIpv4Address('198.51.100.9'), serverV6: parseIp('2001:db8:ff::4').bytes, clientV6: parseIp('2001:db8:ff::5').bytes, routed: [] }));
+    const ext = '2001:db8:ff::1';
+    dp.hostAddresses = new Int32Array(wordsOf(parseIp(ext).bytes));
+    const slab = txSlab();
+    // Time Exceeded for a packet the client sent beyond the server; Port Unreachable for one to
+    // the other tunnel's server address; Time Exceeded from a router on the Internet.
+    const lens = [
+      kernelError(slab.bytes, slab.dataStart(0), ICMPV6_TIME_EXCEEDED, ext, '2001:db8:ff::3', HOST),
+      kernelError(slab.bytes, slab.dataStart(1), ICMPV6_DEST_UNREACHABLE, ext, '2001:db8:ff::3', '2001:db8:ff::4'),
+      kernelError(slab.bytes, slab.dataStart(2), ICMPV6_TIME_EXCEEDED, HOST, '2001:db8:ff::3', '2001:db8:beef::9'),
+    ];
+    slab.lens.set(lens);
     const sc = scratch();
     xmitBatch(dp, slab, 3, sc, 0);
-    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([0, 0, 0]);
-    expect(Array.from(sc.verdict.subarray(0, 3))).toEqual([ANSWERED, Drop.ToServerAddress, Drop.ToServerAddress]);
-    const r = sc.replies;
-    expect(r.count).toBe(1);
-    const reply = parseIpv6(r.bytes, r.dataStart(0));
-    expect([formatIp(reply.src), formatIp(reply.dst), reply.hopLimit, icmpv6ChecksumOk(r.bytes, r.dataStart(0), 50)]).toEqual(['2001:db8:ff::2', HOST, 64, true]);
-    expect(dp.byName.get('home')!.counters.drops[Drop.ToServerAddress]).toBe(2);
+    const inner = (i: number): [string, boolean] => [formatIp(parseIpv6(slab.bytes, slab.slotStart(i) + 20).src), icmpv6ChecksumOk(slab.bytes, slab.slotStart(i) + 20, lens[i] - 40)];
+    expect(Array.from(sc.verdict.subarray(0, 3))).toEqual([FORWARDED, FORWARDED, FORWARDED]);
+    expect([inner(0), inner(1), inner(2)]).toEqual([['2001:db8:ff::2', true], ['2001:db8:ff::4', true], [HOST, true]]);
+  });
+
+  it('an ICMPv6 Redirect into a tunnel is dropped and named (kernel SIT, a device per tunnel, never sends one)', () => {
+    const dp = server();
+    const slab = txSlab();
+    const p = slab.dataStart(0);
+    emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: 40, nextHeader: NEXT_HEADER_ICMPV6, hopLimit: 255, src: parseIp('fe80::cb00:7101').bytes, dst: parseIp('2001:db8:ff::3').bytes }, slab.bytes, p);
+    slab.bytes.fill(0, p + 40, p + 80);
+    slab.bytes[p + 40] = ICMPV6_REDIRECT;
+    finishIcmpv6(slab.bytes, p);
+    slab.lens[0] = 80;
+    const sc = scratch();
+    xmitBatch(dp, slab, 1, sc, 0);
+    expect([slab.lens[0], sc.verdict[0]]).toEqual([0, Drop.RedirectIntoTunnel]);
+    expect(dp.byName.get('home')!.counters.drops[Drop.RedirectIntoTunnel]).toBe(1);
   });
 });
+

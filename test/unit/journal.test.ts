@@ -107,7 +107,7 @@ describe('tunnel journal', () => {
   it('the configuration takes the file’s tunnels, then the journal’s changes on top', () => {
     const journal = join(dir, 'd.jsonl');
     const file = join(dir, 'd.yaml');
-    writeFileSync(file, `mode: server\nlocal_ipv4: 203.0.113.1\nndp: off\ntunnel_journal: ${journal}\ntunnels:\n  - name: t1\n    client_ipv4: 198.51.100.3\n    server_ipv6: 2001:db8:ff::2/127\n    client_ipv6: 2001:db8:ff::3\n  - name: t2\n    client_ipv4: 198.51.100.4\n    server_ipv6: 2001:db8:ff::4/127\n    client_ipv6: 2001:db8:ff::5\n`);
+    writeFileSync(file, `mode: server\nendpoint_ranges: [documentation]\nlocal_ipv4: 203.0.113.1\nndp: off\ntunnel_journal: ${journal}\ntunnels:\n  - name: t1\n    client_ipv4: 198.51.100.3\n    server_ipv6: 2001:db8:ff::2/127\n    client_ipv6: 2001:db8:ff::3\n  - name: t2\n    client_ipv4: 198.51.100.4\n    server_ipv6: 2001:db8:ff::4/127\n    client_ipv6: 2001:db8:ff::5\n`);
     writeFileSync(journal, [{ op: 'put', tunnel: { ...rec(1), client_ipv4: '198.51.100.50' } }, { op: 'del', name: 't2' }, { op: 'put', tunnel: rec(3) }].map((l) => JSON.stringify(l) + '\n').join(''));
     const cfg = loadConfig(file) as ServerConfig;
     expect(cfg.tunnels.map((t) => [t.name, t.clientIpv4])).toEqual([['t1', '198.51.100.50'], ['t3', '198.51.100.5']]);

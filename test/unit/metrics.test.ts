@@ -9,7 +9,7 @@ import { parseIpv4Address } from '../../src/wire/ipv4.js';
 
 function tables(n: number): DatapathTables {
   const tunnels = Array.from({ length: n }, (_, i) => `  - name: t${i}\n    client_ipv4: 198.51.100.${i + 2}\n    server_ipv6: 2001:db8:ff::${(2 * i).toString(16)}/127\n    client_ipv6: 2001:db8:ff::${(2 * i + 1).toString(16)}\n`).join('');
-  const cfg = parseConfig(`mode: server\nlocal_ipv4: 203.0.113.1\nndp: off\ntunnels:\n${tunnels}`, 'm.yaml') as ServerConfig;
+  const cfg = parseConfig(`mode: server\nendpoint_ranges: [documentation]\nlocal_ipv4: 203.0.113.1\nndp: off\ntunnels:\n${tunnels}`, 'm.yaml') as ServerConfig;
   const t = new DatapathTables('server', parseIpv4Address('203.0.113.1'));
   for (const spec of tunnelSpecs(cfg, '203.0.113.1')) t.add(spec);
   // Tunnel i moved i * 100 bytes each way and i packets.

@@ -4,7 +4,8 @@
 // MAX_CHECKS at once.
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
-import { MAX_CHECKS, UpdateApi, unusableIpv4, type UpdateBackend } from '../../src/control/update-api.js';
+import { MAX_CHECKS, UpdateApi, type UpdateBackend } from '../../src/control/update-api.js';
+import { ENDPOINT_RANGE_CLASSES, endpointProblem, type EndpointRangeClass } from '../../src/config/endpoint.js';
 import { echoRequest } from '../../src/control/echo-check.js';
 import { checksum } from '../../src/wire/checksum.js';
 
@@ -36,7 +37,7 @@ function counted(): { verify: (key: string, hash: string) => Promise<boolean>; c
 describe('update API under abuse', () => {
   it('a stranger guessing keys is cut off after the burst, without further key checks, and the owner still gets good', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, endpointRanges: ['documentation'] });
     const answers: string[] = [];
     for (let i = 0; i < 20; i++) answers.push(await api.answer(request(STRANGER, 'alice', `guess${i}`)));
     expect(answers).toEqual([...Array(5).fill('badauth'), ...Array(15).fill('abuse')]);
@@ -48,11 +49,22 @@ describe('update API under abuse', () => {
     const asked: string[] = [];
     const b = { ...backend(), reachable: async (ip: string) => { asked.push(ip); return ip !== '198.51.100.99'; } };
     const v = counted();
-    const api = new UpdateApi(b, { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
+    const api = new UpdateApi(b, { burst: 5, perSecond: 0, verify: v.verify, endpointRanges: ['documentation'] });
     expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.99'))).toBe('badip 198.51.100.99');
     expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.2'))).toBe('nochg 198.51.100.2');
     expect(await api.answer(request(OWNER, 'alice', 'right', 'home', '198.51.100.30'))).toBe('good 198.51.100.30');
     expect([asked, b.applied]).toEqual([['198.51.100.99', '198.51.100.30'], ['198.51.100.30']]);
+  });
+
+  it('takes the credentials in the query too (Tunnel Broker’s username=&password= form, for routers such as a FRITZ!Box)', async () => {
+    const v = counted();
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, endpointRanges: ['documentation'] });
+    const inQuery = (user: string, key: string): IncomingMessage => ({
+      method: 'GET', url: `/nic/update?username=${user}&password=${key}&hostname=home&myip=198.51.100.30`, headers: {}, socket: { remoteAddress: OWNER },
+    }) as unknown as IncomingMessage;
+    expect(await api.answer(inQuery('alice', 'wrong'))).toBe('badauth');
+    expect(await api.answer(inQuery('alice', 'right'))).toBe('good 198.51.100.30');
+    expect(v.calls.map(([key]) => key)).toEqual(['wrong', 'right']);
   });
 
   it('Echo Requests carry a checksum the receiver verifies (RFC 792, RFC 1071)', () => {
@@ -64,7 +76,7 @@ describe('update API under abuse', () => {
 
   it('an unknown tunnel or user costs one key check, like a wrong key (no timing tells which exist)', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, allowDocumentation: true });
+    const api = new UpdateApi(backend(), { burst: 5, perSecond: 0, verify: v.verify, endpointRanges: ['documentation'] });
     expect(await api.answer(request(STRANGER, 'alice', 'right', 'nosuch'))).toBe('nohost');
     expect(await api.answer(request(STRANGER, 'mallory', 'right'))).toBe('badauth');
     expect(await api.answer(request(STRANGER, 'alice', 'wrong'))).toBe('badauth');
@@ -73,7 +85,7 @@ describe('update API under abuse', () => {
 
   it('the owner’s updates have their own budget, which strangers cannot spend', async () => {
     const v = counted();
-    const api = new UpdateApi(backend(), { burst: 3, perSecond: 0, verify: v.verify, allowDocumentation: true });
+    const api = new UpdateApi(backend(), { burst: 3, perSecond: 0, verify: v.verify, endpointRanges: ['documentation'] });
     for (let i = 0; i < 10; i++) await api.answer(request(STRANGER, 'alice', 'wrong'));
     const owner: string[] = [];
     for (let i = 0; i < 4; i++) owner.push(await api.answer(request(OWNER, 'alice', 'right', 'home', `198.51.100.${40 + i}`)));
@@ -101,21 +113,25 @@ describe('update API under abuse', () => {
     expect(answers.filter((a) => a === '911')).toHaveLength(10 - MAX_CHECKS);
   });
 
-  it('refuses endpoints of the IANA special-purpose ranges, and the documentation ranges unless allowed', () => {
-    const refused: Array<[string, string]> = [
-      ['0.1.2.3', '"this network"'], ['10.1.2.3', 'private'], ['100.64.0.1', 'shared'], ['127.0.0.1', 'loopback'],
-      ['169.254.1.1', 'link-local'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'], ['192.0.0.9', 'IETF protocol'],
-      ['192.88.99.1', '6to4'], ['192.168.1.1', 'private'], ['198.18.0.1', 'benchmarking'], ['198.19.255.255', 'benchmarking'],
-      ['224.0.0.1', 'multicast'], ['239.255.255.255', 'multicast'], ['240.0.0.1', 'reserved'], ['255.255.255.255', 'broadcast'],
+  it('one endpoint rule: special-purpose ranges always refused; private, documentation, benchmarking only where endpoint_ranges lists them', () => {
+    const always: Array<[string, string]> = [
+      ['0.1.2.3', '"this network"'], ['127.0.0.1', 'loopback'], ['169.254.1.1', 'link-local'], ['192.0.0.9', 'IETF protocol'],
+      ['192.88.99.1', '6to4'], ['224.0.0.5', 'multicast'], ['239.255.255.255', 'multicast'], ['240.0.0.1', 'reserved'], ['255.255.255.255', 'broadcast'],
     ];
-    for (const [ip, why] of refused) {
-      expect(unusableIpv4(ip, true), ip).toContain(why);
-      expect(unusableIpv4(ip, false), ip).toContain(why);
+    for (const [ip, why] of always) {
+      expect(endpointProblem(ip, ENDPOINT_RANGE_CLASSES), ip).toContain(why);
+      expect(endpointProblem(ip, []), ip).toContain(why);
     }
-    for (const ip of ['192.0.2.1', '198.51.100.7', '203.0.113.9']) {
-      expect(unusableIpv4(ip, false)).toContain('documentation');
-      expect(unusableIpv4(ip, true)).toBeNull();
+    const byClass: Array<[string, EndpointRangeClass]> = [
+      ['10.1.2.3', 'private'], ['100.64.0.1', 'private'], ['172.16.0.1', 'private'], ['172.31.255.255', 'private'], ['192.168.1.1', 'private'],
+      ['192.0.2.1', 'documentation'], ['198.51.100.7', 'documentation'], ['203.0.113.9', 'documentation'],
+      ['198.18.0.1', 'benchmarking'], ['198.19.255.255', 'benchmarking'],
+    ];
+    for (const [ip, cls] of byClass) {
+      expect(endpointProblem(ip, []), ip).toContain(`allowed only with endpoint_ranges: [${cls}]`);
+      expect(endpointProblem(ip, ENDPOINT_RANGE_CLASSES.filter((c) => c !== cls)), ip).not.toBeNull();
+      expect(endpointProblem(ip, [cls]), ip).toBeNull();
     }
-    for (const ip of ['1.1.1.1', '172.32.0.1', '100.128.0.1', '198.20.0.1', '223.255.255.254', '9.255.255.255']) expect(unusableIpv4(ip, false), ip).toBeNull();
+    for (const ip of ['1.1.1.1', '172.32.0.1', '100.128.0.1', '198.20.0.1', '223.255.255.254', '9.255.255.255']) expect(endpointProblem(ip, []), ip).toBeNull();
   });
 });
