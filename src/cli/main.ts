@@ -6,6 +6,7 @@ import { demo } from './demo.js';
 import { exportCli, tunnelCli } from './tunnel.js';
 import { bench } from './bench.js';
 import { storeCli } from './store.js';
+import { check } from './check.js';
 import { completion } from './reference.js';
 import { USAGE, VERSION } from './usage.js';
 
@@ -15,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
     case 'server':
     case 'client':
       return runDaemon(command, rest);
+    case 'check':
+      return check(rest);
     case 'status':
       return status(rest);
     case 'trace':

@@ -10,6 +10,7 @@ import { STATUS_HELP } from './status.js';
 import { TRACE_HELP } from './trace.js';
 import { EXPORT_HELP, TUNNEL_HELP } from './tunnel.js';
 import { STORE_HELP } from './store.js';
+import { CHECK_HELP } from './check.js';
 import { USAGE, VERSION } from './usage.js';
 import { PACKAGE_ROOT } from '../lab/daemons.js';
 
@@ -28,6 +29,7 @@ export const COMMANDS: Array<[string, string]> = [
   ['demo', DEMO_HELP],
   ['server', RUN_HELP('server')],
   ['client', RUN_HELP('client')],
+  ['check', CHECK_HELP],
   ['status', STATUS_HELP],
   ['trace', TRACE_HELP],
   ['tunnel', TUNNEL_HELP],

@@ -7,6 +7,7 @@ import { JournalError } from '../store/journal.js';
 import { Daemon } from '../control/daemon.js';
 import { Logger } from '../control/log.js';
 import { PreflightError } from '../control/preflight.js';
+import { configWarnings } from '../config/warnings.js';
 
 export const RUN_HELP = (mode: 'server' | 'client'): string => `Usage: sixtun ${mode} -c FILE
 
@@ -54,6 +55,7 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
     return 2;
   }
   log.setLevel(cfg.logLevel);
+  for (const w of configWarnings(cfg)) log.warn('configuration', { warning: w });
   // Returns only in the re-executed process (or when not root).
   if (cfg.user !== null) reexecLockedDown();
   let daemon: Daemon;

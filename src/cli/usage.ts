@@ -13,6 +13,7 @@ Commands:
   demo             build a whole tunnel topology in namespaces and show it working
   server -c FILE   run a tunnel server (many clients on one TUN)
   client -c FILE   run a tunnel client
+  check -c FILE    check a configuration without starting (every error at once)
   status           show a running daemon's tunnels and counters
   trace            show or save (pcapng) the packets a daemon handles, with verdicts
   tunnel           add, remove or change a running server's tunnels; make update keys

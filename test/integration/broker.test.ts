@@ -93,7 +93,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
   it('answers like Tunnel Broker, moves the tunnel, refuses what it must, and the client updates itself', async () => {
     const t = buildTopology(lab, { clients: 1 });
     const c = t.clients[0];
-    const server = await startServer(t, dir, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 12, allow_documentation: true}\n` });
+    const server = await startServer(t, dir, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 12}\n` });
     const client = await startClient(t, c, dir);
     const key = await cli(['tunnel', 'key', c.name, '--socket', server.socket]);
     expect(key.code, key.err).toBe(0);
@@ -149,7 +149,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const sub = join(dir, 'abuse');
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub);
-    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 5, allow_documentation: true}\n` });
+    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 5}\n` });
     const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const url = `http://${SERVER_V4}:8080/nic/update?hostname=${c.name}`;
     // The stranger is the ISP's router (another source address than the client's).
@@ -175,7 +175,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     const sub = join(dir, 'kill');
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub);
-    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000, allow_documentation: true}\n` });
+    const server = await startServer(t, sub, { extra: `update_api: {listen: "${SERVER_V4}:8080", burst: 1000}\n` });
     const k = (await cli(['tunnel', 'key', c.name, '--socket', server.socket])).out.trim();
     const values = ['198.51.100.30', '198.51.100.31'];
     // Endpoints that answer the server's Echo Requests.

@@ -16,7 +16,7 @@ import { cli, ping } from '../helpers/programs.js';
 import { waitFor } from '../../src/lab/netns.js';
 import { haveEtcd } from '../support/etcd.js';
 
-const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/56"}\nupdate_api: {listen: "0.0.0.0:8080", allow_documentation: true}\n';
+const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/56"}\nupdate_api: {listen: "0.0.0.0:8080"}\n';
 
 (haveEtcd ? describeRoot : describeRoot.skip)('servers sharing a registry in etcd', () => {
   const lab = useLab('clu');

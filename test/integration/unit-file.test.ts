@@ -36,8 +36,34 @@ async function startUnderUnit(lab: Lab, t: Topology, etc: string, config: string
 
 describeRoot('the shipped systemd unit', () => {
   const lab = useLab('unit');
+  const checkLab = useLab('unck');
   const dir = runDir('unit');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the unit checks the configuration first (ExecStartPre=sixtun check): every error at once, exit 2; what a valid one sets up', async () => {
+    const unit = unitSettings();
+    // systemd creates the journal's directory: without StateDirectory= a fresh host has none, and the start fails.
+    expect([unit.get('StateDirectory'), unit.get('ReadWritePaths')]).toEqual(['sixtun', '/var/lib/sixtun']);
+    const pre = unit.get('ExecStartPre')!.split(' ');
+    expect(pre.slice(2)).toEqual(['check', '-c', '/etc/sixtun/server.yaml']);
+    const t = buildTopology(checkLab, { clients: 2 });
+    const good = join(dir, 'check-good.yaml');
+    writeFileSync(good, serverConfigYaml(t, { controlSocket: join(dir, 'check.sock') }, t.clients), { mode: 0o600 });
+    const json = await cli(['check', '-c', good, '--json']);
+    expect(json.code, json.err).toBe(0);
+    const report = JSON.parse(json.out) as { valid: boolean; tunnels: number; kernel: { routes: Array<{ dst: string; table?: number; local?: boolean }> } };
+    expect([report.valid, report.tunnels]).toEqual([true, 2]);
+    expect(report.kernel.routes.filter((r) => r.local).map((r) => [r.dst, r.table])).toEqual(t.clients.map((c) => [`${c.serverV6}/128`, 255]));
+    // Nothing was started: no TUN in the server's namespace.
+    expect(checkLab.ipJson<Array<{ ifname: string }>>(t.server, ['link', 'show']).map((l) => l.ifname)).not.toContain('sixtun0');
+    const bad = join(dir, 'check-bad.yaml');
+    writeFileSync(bad, readFileSync(good, 'utf8').replace(`client_ipv4: ${t.clients[0].v4}`, 'client_ipv4: 127.0.0.1').replace('ndp: userspace', 'ndp: maybe').replace(`client_ipv4: ${t.clients[1].v4}`, 'client_ipv4: 224.0.0.5'), { mode: 0o600 });
+    const r = await cli(['check', '-c', bad]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/3 errors:/);
+    expect(r.err).toMatch(/tunnels\[0\]\.client_ipv4: 127\.0\.0\.1 is loopback/);
+    expect(r.err).toMatch(/tunnels\[1\]\.client_ipv4: 224\.0\.0\.5 is multicast/);
+  });
 
   it('a change that cannot be written is not made; with the journal where the unit lets sixtun write, it is', async () => {
     const t = buildTopology(lab, { clients: 2 });
@@ -51,7 +77,7 @@ describeRoot('the shipped systemd unit', () => {
     chownSync(state, UID, UID);
     const { key, hash } = await makeUpdateKey();
     const socket = join(dir, 'server.sock');
-    const yaml = serverConfigYaml(t, { controlSocket: socket, extra: `user: ${UID}\nupdate_api: {listen: "${SERVER_V4}:8080", allow_documentation: true}\n` }, [a])
+    const yaml = serverConfigYaml(t, { controlSocket: socket, extra: `user: ${UID}\nupdate_api: {listen: "${SERVER_V4}:8080"}\n` }, [a])
       .replace(/(routed_prefixes: .*\n)$/, (line) => `${line}    update_key_hash: "${hash}"\n`);
     const config = join(etc, 'server.yaml');
     writeFileSync(config, yaml, { mode: 0o640 });

@@ -55,7 +55,8 @@ describeRoot('docs/walkthrough.md, step by step', () => {
 
     const serverYaml = join(dir, 'server.yaml');
     const clientYaml = join(dir, 'client.yaml');
-    writeFileSync(serverYaml, block('yaml', '/etc/sixtun/server.yaml'));
+    // The journal where the page puts it, /var/lib/sixtun, moved into this run's directory.
+    writeFileSync(serverYaml, block('yaml', '/etc/sixtun/server.yaml').replace('/var/lib/sixtun/', `${dir}/`));
     writeFileSync(clientYaml, block('yaml', '/etc/sixtun/client.yaml, with a LAN'));
     // Default control sockets: one per mode and interface, so both ends can run on one machine.
     await startDaemon(lab, srv, 'server', serverYaml, '/run/sixtun/server-sixtun0.sock');

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, carries, parseConfig, type ServerConfig, type ClientConfig } from '../../src/config/config.js';
 import { Rng } from '../support/rng.js';
+import { configWarnings } from '../../src/config/warnings.js';
 
 const SERVER = `mode: server
 interface: sixtun0
@@ -187,6 +188,12 @@ describe('configuration errors, all at once', () => {
     expect(error(SERVER.replace('endpoint_ranges: [documentation]', 'endpoint_ranges: [lan]')).message).toMatch(/endpoint_ranges\[0\]: expected one of private, documentation, benchmarking, got "lan"/);
     // The documentation ranges too (tests and demos list them).
     expect(error(SERVER.replace('endpoint_ranges: [documentation]\n', '')).field).toBe('tunnels[0].client_ipv4');
+  });
+
+  it('warns when local_ipv4 makes update do nothing', () => {
+    const update = 'update: {url: "http://203.0.113.1:8080/nic/update?hostname=home", user: home, key: "K"}\n';
+    expect(configWarnings(parseConfig(CLIENT + update, 'c.yaml'))).toEqual([expect.stringMatching(/^c\.yaml: update is never used: local_ipv4 fixes/)]);
+    expect(configWarnings(parseConfig(CLIENT.replace('local_ipv4: 198.51.100.2\n', '') + update, 'c.yaml'))).toEqual([]);
   });
 
   it('a YAML error on an unquoted address says to quote it', () => {
