@@ -1,4 +1,5 @@
 // `sixtun bench`: the end-to-end benchmark of bench/e2e/run.ts.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { isRoot } from '../lab/netns.js';
@@ -35,7 +36,7 @@ export async function bench(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: argv, options: { seconds: { type: 'string' }, reps: { type: 'string' }, 'write-docs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (e) {
-    process.stderr.write(`sixtun bench: ${(e as Error).message}\n\n${BENCH_HELP}`);
+    process.stderr.write(`sixtun bench: ${usageError(e)}\n\n${BENCH_HELP}`);
     return 2;
   }
   if (values.help) {

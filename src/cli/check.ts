@@ -1,6 +1,7 @@
 // `sixtun check -c FILE [--json]`: a configuration checked as a start would
 // check it (every error at once, the file's trust), without starting: for an
 // operator before a restart, and for the unit's ExecStartPre.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, ConfigErrors, loadConfig } from '../config/config.js';
 import { configWarnings } from '../config/warnings.js';
@@ -27,7 +28,7 @@ export async function check(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (e) {
-    process.stderr.write(`sixtun check: ${(e as Error).message}\n\n${CHECK_HELP}`);
+    process.stderr.write(`sixtun check: ${usageError(e)}\n\n${CHECK_HELP}`);
     return 2;
   }
   if (values.help) {

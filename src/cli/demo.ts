@@ -1,5 +1,6 @@
 // `sixtun demo`: the whole design topology in network namespaces, both ends of
 // sixtun running in it, traffic through the tunnel, results printed.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -110,7 +111,7 @@ export async function demo(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: argv, options: { keep: { type: 'boolean' }, down: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (e) {
-    process.stderr.write(`sixtun demo: ${(e as Error).message}\n\n${DEMO_HELP}`);
+    process.stderr.write(`sixtun demo: ${usageError(e)}\n\n${DEMO_HELP}`);
     return 2;
   }
   if (values.help) {

@@ -1,5 +1,6 @@
 // `sixtun server -c FILE` and `sixtun client -c FILE`: run the daemon until
 // SIGINT/SIGTERM (clean stop) and re-read the config on SIGHUP.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { reexecLockedDown } from '../sys/privileges.js';
@@ -32,7 +33,7 @@ export async function runDaemon(mode: 'server' | 'client', argv: string[]): Prom
   try {
     ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'no-offload': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (e) {
-    process.stderr.write(`sixtun ${mode}: ${(e as Error).message}\n\n${RUN_HELP(mode)}`);
+    process.stderr.write(`sixtun ${mode}: ${usageError(e)}\n\n${RUN_HELP(mode)}`);
     return 2;
   }
   if (values.help) {

@@ -1,4 +1,5 @@
 // `sixtun status`: counters and state from a running daemon.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
 import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
@@ -59,7 +60,7 @@ export async function status(argv: string[]): Promise<number> {
       },
     }));
   } catch (e) {
-    process.stderr.write(`sixtun status: ${(e as Error).message}\n\n${STATUS_HELP}`);
+    process.stderr.write(`sixtun status: ${usageError(e)}\n\n${STATUS_HELP}`);
     return 2;
   }
   if (values.help) {

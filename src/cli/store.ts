@@ -2,6 +2,7 @@
 // configuration file (its tunnels, and its journal's), a tunnel journal, and
 // a registry in etcd — checked as a whole before anything is written, and
 // never over a registry that already holds tunnels.
+import { usageError } from './args.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, tunnelFromRecord, tunnelRecord, type Config, type EtcdStoreConfig, type TunnelConfig } from '../config/config.js';
@@ -72,7 +73,7 @@ export async function storeCli(argv: string[]): Promise<number> {
   try {
     ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (e) {
-    process.stderr.write(`sixtun store: ${(e as Error).message}\n\n${STORE_HELP}`);
+    process.stderr.write(`sixtun store: ${usageError(e)}\n\n${STORE_HELP}`);
     return 2;
   }
   if (values.help) {

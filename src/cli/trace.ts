@@ -1,5 +1,6 @@
 // `sixtun trace`: attach to a running daemon and print, or save as pcapng,
 // every packet it handles with its verdict.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { connect } from 'node:net';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -80,7 +81,7 @@ export async function trace(argv: string[]): Promise<number> {
       strict: true,
     }));
   } catch (e) {
-    process.stderr.write(`sixtun trace: ${(e as Error).message}\n\n${TRACE_HELP}`);
+    process.stderr.write(`sixtun trace: ${usageError(e)}\n\n${TRACE_HELP}`);
     return 2;
   }
   if (values.help) {

@@ -1,4 +1,5 @@
 // `sixtun tunnel add|remove|set|key NAME …` and `sixtun export NAME --format F`.
+import { usageError } from './args.js';
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-server.js';
 import { resolveSocket, UsageError, SOCKET_OPTION_HELP } from './socket.js';
@@ -86,7 +87,7 @@ export async function tunnelCli(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    process.stderr.write(`sixtun tunnel: ${(e as Error).message}\n\n${TUNNEL_HELP}`);
+    process.stderr.write(`sixtun tunnel: ${usageError(e)}\n\n${TUNNEL_HELP}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -134,7 +135,7 @@ export async function exportCli(argv: string[]): Promise<number> {
       options: { format: { type: 'string' }, key: { type: 'string' }, socket: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
-    process.stderr.write(`sixtun export: ${(e as Error).message}\n\n${EXPORT_HELP}`);
+    process.stderr.write(`sixtun export: ${usageError(e)}\n\n${EXPORT_HELP}`);
     return 2;
   }
   const { values, positionals } = parsed;

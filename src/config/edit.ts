@@ -89,6 +89,8 @@ export function editTunnels(text: string, file: string, edits: TunnelEdit[], fro
       const m = doc.createNode({ name: e.name, ...e.fields }) as YAMLMap;
       const routed = m.get('routed_prefixes', true);
       if (isSeq(routed)) routed.flow = true;
+      // `tunnels: []` is a flow sequence: its first tunnel makes it a block list, as a person writes it.
+      list.flow = false;
       list.items.push(m);
     } else {
       if (at < 0) throw new EditError(`no tunnel named ${e.name} (in ${file})`, 'ENOENT');
@@ -104,7 +106,8 @@ export function editTunnels(text: string, file: string, edits: TunnelEdit[], fro
       }
     }
   }
-  const out = doc.toString();
+  // `[a, b]` as people write it, not the library's `[ a, b ]`.
+  const out = doc.toString({ flowCollectionPadding: false });
   let config;
   try {
     config = parseConfig(out, file);

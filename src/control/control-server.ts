@@ -119,6 +119,13 @@ function isAlive(path: string): Promise<boolean> {
   });
 }
 
+/** What an operator does about a control socket that refused them. */
+function unreachableHint(code: string | undefined): string {
+  // The socket is root's, mode 0600: the daemon runs, the asker is not root.
+  if (code === 'EACCES' || code === 'EPERM') return 'the control socket is root\'s alone: run this as root, e.g. with sudo';
+  return 'is the daemon running? --socket PATH';
+}
+
 /** One request, one reply (the CLI side). */
 export function controlRequest(path: string, req: ControlRequest, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -130,7 +137,7 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 50
     c.setEncoding('utf8');
     c.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(Object.assign(new Error(`cannot reach sixtun at ${path}: ${e.code ?? e.message} (is the daemon running? --socket PATH)`), { code: e.code }));
+      reject(Object.assign(new Error(`cannot reach sixtun at ${path}: ${e.code ?? e.message} (${unreachableHint(e.code)})`), { code: e.code }));
     });
     c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
     c.on('data', (chunk: string) => {

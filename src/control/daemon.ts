@@ -36,7 +36,7 @@ import type { Logger } from './log.js';
 import { DROP_NAMES } from '../datapath/reasons.js';
 import type { TunnelSpec } from '../route/tunnel.js';
 import { ConfigError, type ClientConfig, type Config, type ServerConfig, type TunnelConfig } from '../config/config.js';
-import { preflight } from './preflight.js';
+import { checkPrivileges, preflight } from './preflight.js';
 import { parseIpv4Address, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { parseIp, type IpPrefix } from '../wire/address.js';
 
@@ -125,6 +125,7 @@ export class Daemon implements TunnelHost {
 
   /** Opens everything and applies state; on any failure undoes what it did. */
   static async start(cfg: Config, log: Logger): Promise<Daemon> {
+    checkPrivileges(cfg);
     const nl = new NetlinkClient();
     const undo: Array<() => void | Promise<void>> = [() => nl.close()];
     const unwind = async (): Promise<void> => {

@@ -72,12 +72,19 @@ export function checkFilesTrusted(cfg: Config): void {
   }
 }
 
-export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
+/** What must hold before sixtun opens anything: files it may trust, and the
+ * capabilities it needs (a netlink socket without CAP_NET_ADMIN fails with
+ * a bare EPERM that names nothing). */
+export function checkPrivileges(cfg: Config): void {
   if (process.geteuid!() === 0) checkFilesTrusted(cfg);
   const missing = missingCapabilities(effectiveCapabilities());
   if (missing.length > 0) {
     throw new PreflightError(`sixtun ${cfg.mode} needs ${missing.join(' and ')} (TUN device, routes, raw protocol-41 socket): run it as root, or give it ${missing.join(' and ')} (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)`);
   }
+}
+
+/** The checks that need the kernel's state (after checkPrivileges). */
+export async function preflight(cfg: Config, nl: NetlinkClient): Promise<void> {
   if (existsSync(cfg.controlSocket)) {
     let running: { mode: string; interface: string; pid: number } | null = null;
     try {

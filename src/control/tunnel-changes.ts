@@ -487,11 +487,13 @@ export class TunnelChanges {
         const other = this.index ? this.index.holderOf(ip) : cfg.mode === 'server' ? cfg.tunnels.find((x) => x.clientIpv4 === ip)?.name : undefined;
         return other !== undefined && other !== name ? `in use by tunnel ${other}` : null;
       },
-      apply: async (name, ip, from) => {
+      apply: async (name, ip, requestFrom) => {
+        const was = this.get(name)?.clientIpv4 ?? null;
         await this.edit([{ op: 'set', name, fields: { client_ipv4: ip } }]);
         const c = this.endpointChanges.get(name) ?? { count: 0, last: 0, from: '' };
-        this.endpointChanges.set(name, { count: c.count + 1, last: Date.now(), from });
-        this.host.log.info('endpoint changed', { tunnel: name, ipv4: ip, from });
+        this.endpointChanges.set(name, { count: c.count + 1, last: Date.now(), from: requestFrom });
+        // from/to: the endpoint before and after; by: where the update came from (often the new endpoint).
+        this.host.log.info('endpoint changed', { tunnel: name, from: was, to: ip, by: requestFrom });
       },
       log: (msg, fields) => this.host.log.warn(msg, fields),
     };

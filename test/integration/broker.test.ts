@@ -112,8 +112,12 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     expect(curl(c.ns, `${c.name}:wrong`, url(c.name))).toBe('badauth');
     expect(curl(c.ns, `${c.name}:${k}`, url('nosuch'))).toBe('nohost');
     expect(curl(c.ns, `${c.name}:${k}`, url(c.name))).toBe('good 198.51.100.20');
+    // The log says which endpoint it was and which it is (the request came from the new one).
+    await waitFor(() => server.proc.output().includes(`msg="endpoint changed" tunnel=${c.name} from=${c.v4} to=198.51.100.20 by=198.51.100.20`), 2000, 10, 'the change logged');
     expect(ping(lab, c.ns, HOST_V6).received).toBe(3);
     expect(curl(c.ns, `${c.name}:${k}`, url(c.name))).toBe('nochg 198.51.100.20');
+    // Tunnel Broker's second form, credentials in the query (routers such as a FRITZ!Box).
+    expect(lab.exec(c.ns, ['curl', '-s', `http://${SERVER_V4}:8080/nic/update?username=${c.name}&password=${k}&hostname=${c.name}`]).trim()).toBe('nochg 198.51.100.20');
     // Special ranges, the server's own address, and its connected subnet (the ISP's router is there).
     for (const bad of ['10.0.0.1', '127.0.0.1', '224.0.0.1', '198.18.0.1', SERVER_V4, ISP_SERVER_SIDE_V4]) {
       expect(curl(c.ns, `${c.name}:${k}`, `${url(c.name)}&myip=${bad}`)).toBe(`badip ${bad}`);

@@ -52,6 +52,15 @@ describeRoot('start-up checks', () => {
     expect(r.err).toMatch(/^sixtun server: sixtun server needs CAP_NET_RAW \(TUN device, routes, raw protocol-41 socket\): run it as root, or give it CAP_NET_RAW/);
   });
 
+  it('without CAP_NET_ADMIN: named before any netlink socket is opened (no setsockopt EPERM)', () => {
+    const ns = lab.ns('c2');
+    for (const [drop, named] of [['-net_admin', 'CAP_NET_ADMIN'], ['-net_admin,-net_raw', 'CAP_NET_ADMIN and CAP_NET_RAW']]) {
+      const r = start(ns, 'c2', (y) => y, ['setpriv', `--bounding-set=${drop}`, '--inh-caps=-all']);
+      expect([r.code, r.err]).toEqual([2, expect.stringMatching(new RegExp(`^sixtun server: sixtun server needs ${named} \\(`))]);
+      expect(r.err).not.toMatch(/setsockopt|EPERM/);
+    }
+  });
+
   it('a TUN name in use by a running sixtun: names its pid and control socket', () => {
     const r = start(t.server, 'd', (y) => y);
     expect(r.code).toBe(2);

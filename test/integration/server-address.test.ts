@@ -7,7 +7,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { describeRoot, useLab } from '../support/root.js';
 import { buildTopology, HOST_V6, SERVER_EXT_V6, type Topology } from '../../src/lab/topology.js';
-import { runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
+import { SIXTUN_BIN, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
+import { spawnSync } from 'node:child_process';
 import { ping } from '../helpers/programs.js';
 import type { Lab } from '../../src/lab/netns.js';
 
@@ -96,4 +97,11 @@ describeRoot('server addresses are the kernel’s: local routes, no address per 
     expect(traceroute(lab, c1.ns, c1.serverV6)).toEqual([c1.serverV6]);
   });
 
+
+  it('status as a user who is not root: the daemon runs, and the message says to be root (not "is it running?")', () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, SIXTUN_BIN, 'status', '--socket', server.socket], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/EACCES \(the control socket is root's alone: run this as root/);
+    expect(r.stderr).not.toMatch(/is the daemon running/);
+  });
 });

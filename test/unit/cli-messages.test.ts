@@ -2,6 +2,7 @@
 // to type, relative times, the line printed for a tunnel change.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stepper } from '../../src/cli/demo.js';
@@ -37,6 +38,14 @@ describe('CLI messages', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  it('command-line mistakes in the CLI’s words, the same on every Node.js', () => {
+    const run = (args: string[]): { status: number | null; stderr: string } => spawnSync(process.execPath, [SIXTUN_BIN, ...args], { encoding: 'utf8' });
+    const unknown = run(['status', '--bogus']);
+    expect([unknown.status, unknown.stderr.split('\n')[0]]).toEqual([2, 'sixtun status: unknown option --bogus']);
+    expect(run(['check', '-c']).stderr.split('\n')[0]).toBe('sixtun check: -c, --config needs a value');
+    expect(run(['trace', 'extra', 'words', '--bogus']).stderr).not.toMatch(/To specify a positional argument/);
   });
 
   it('relative times', () => {
