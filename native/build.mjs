@@ -21,5 +21,9 @@ if (existsSync(join(root, 'build', 'Release', 'sixtun.node')) && existsSync(stam
 // npm hands its own node-gyp to install scripts; outside npm, the one on PATH.
 const gyp = process.env.npm_config_node_gyp;
 const r = gyp ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' }) : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit' });
+if (r.error) {
+  process.stderr.write(`sixtun: cannot run node-gyp (${r.error.message}): build through npm (npm install, npm rebuild), which brings its own\n`);
+  process.exit(1);
+}
 if (r.status !== 0) process.exit(r.status ?? 1);
 writeFileSync(stampFile, stamp);

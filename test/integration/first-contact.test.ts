@@ -2,7 +2,7 @@
 // the repository, on a machine whose PATH has no ping, tshark or iperf3.
 import { expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { describeRoot } from '../support/root.js';
@@ -49,9 +49,17 @@ describeRoot('first contact', () => {
         mkdirSync(dirname(join(clone, f)), { recursive: true });
         cpSync(join(PACKAGE_ROOT, f), join(clone, f));
       }
-      const r = spawnSync('sh', ['-c', first], { cwd: clone, env: freshEnv(bin), encoding: 'utf8', timeout: 540_000 });
+      // The two halves one after the other, as `&&` runs them, to see what the second one builds.
+      const [install, run] = first.split(' && ');
+      const built = ['build/Release/sixtun.node', 'dist/src/cli/main.js'].map((f) => join(clone, f));
+      const installed = spawnSync('sh', ['-c', install], { cwd: clone, env: freshEnv(bin), encoding: 'utf8', timeout: 300_000 });
+      expect(installed.status, installed.stdout + installed.stderr).toBe(0);
+      const builtAt = built.map((f) => statSync(f).mtimeMs);
+      const r = spawnSync('sh', ['-c', run], { cwd: clone, env: freshEnv(bin), encoding: 'utf8', timeout: 300_000 });
       const out = r.stdout + r.stderr;
       expect(r.status, out).toBe(0);
+      // npx runs the clone's install and prepare steps again: they find the addon and the JavaScript built.
+      expect(built.map((f) => statSync(f).mtimeMs)).toEqual(builtAt);
       expect(out).toMatch(/result: the tunnel works/);
       expect(out).not.toMatch(/✗/);
       expect(out).toMatch(/0 left behind/);
