@@ -850,6 +850,11 @@ typedef struct {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
+  /* The callback runs in a callback scope of its own (napi_make_callback):
+   * promises its JS settles go on at once, as after any of Node's own I/O.
+   * A bare napi_call_function from libuv leaves them to whatever scope closes
+   * next, and Node.js 26 closes none for an idle loop: the start hung. */
+  napi_async_context async;
   int events;
   int closing;
 } watch_t;
@@ -858,7 +863,12 @@ typedef struct {
  * a queued ICMP error, a netlink overrun). */
 #define WATCH_ERROR 4
 
-static void on_close(uv_handle_t *handle) { free(handle->data); }
+static void on_close(uv_handle_t *handle) {
+  watch_t *w = handle->data;
+  /* Here, not in stop_watch: the callback may be the one stopping its watch. */
+  napi_async_destroy(w->env, w->async);
+  free(w);
+}
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   watch_t *w = handle->data;
@@ -876,7 +886,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_get_global(w->env, &global);
   napi_create_int32(w->env, events, &args[0]);
   napi_create_int32(w->env, status, &args[1]);
-  if (napi_call_function(w->env, global, cb, 2, args, &result) == napi_pending_exception) {
+  if (napi_make_callback(w->env, w->async, global, cb, 2, args, &result) == napi_pending_exception) {
     napi_value exception;
     napi_get_and_clear_last_exception(w->env, &exception);
     napi_fatal_exception(w->env, exception);
@@ -904,10 +914,17 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
     return throw_arg(env, "watch(fd, events, callback)");
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
+  napi_value resource_name;
+  CHECK(napi_create_string_utf8(env, "sixtun.watch", NAPI_AUTO_LENGTH, &resource_name));
   watch_t *w = calloc(1, sizeof(*w));
   if (!w) return throw_errno(env, ENOMEM, "watch");
+  if (napi_async_init(env, NULL, resource_name, &w->async) != napi_ok) {
+    free(w);
+    return throw_errno(env, ENOMEM, "watch");
+  }
   int rc = uv_poll_init(loop, &w->poll, fd);
   if (rc < 0) {
+    napi_async_destroy(env, w->async);
     free(w);
     return throw_errno(env, -rc, "uv_poll_init");
   }

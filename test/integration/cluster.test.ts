@@ -186,7 +186,7 @@ const POOLS = 'pools: {pairs: "2001:db8:ff:1::/112", routed64: "2001:db8:300::/5
   it('store migrate moves a file\'s tunnels into etcd and back out into a journal, checked, never over a registry with tunnels', async () => {
     const file = join(dir, 'old.yaml');
     const tunnels = [0, 1, 2].map((i) => `  - {name: m${i}, client_ipv4: 203.0.113.${100 + i}, server_ipv6: "2001:db8:ff:2::${(2 * i).toString(16)}/127", client_ipv6: "2001:db8:ff:2::${(2 * i + 1).toString(16)}", routed_prefixes: ["2001:db8:400:${i + 1}::/64"]}`);
-    writeFileSync(file, `mode: server\ninterface: sixtun0\nlocal_ipv4: 203.0.113.1\nndp: off\ncontrol_socket: ${join(dir, 'old.sock')}\ntunnels:\n${tunnels.join('\n')}\n`);
+    writeFileSync(file, `mode: server\ninterface: sixtun0\nendpoint_ranges: [documentation]\nlocal_ipv4: 203.0.113.1\nndp: off\ncontrol_socket: ${join(dir, 'old.sock')}\ntunnels:\n${tunnels.join('\n')}\n`);
     const url = `etcd://${etcd.endpoints.map((e) => e.replace('http://', '')).join(',')}/moved/`;
     const run = (...args: string[]): string => lab.exec(t.servers[0].ns, [process.execPath, SIXTUN_BIN, 'store', 'migrate', ...args]);
     expect(run('--from', file, '--to', url)).toMatch(/^migrated 3 tunnels/);

@@ -10,6 +10,7 @@ import { buildTopology, HOST_V6, SERVER_EXT_V6, type Topology } from '../../src/
 import { SIXTUN_BIN, runDir, startClient, startServer, status, tcpTransfer, tunnelOf, type RunningDaemon } from '../../src/lab/daemons.js';
 import { spawnSync } from 'node:child_process';
 import { ping } from '../helpers/programs.js';
+import { waitFor } from '../../src/lab/netns.js';
 import type { Lab } from '../../src/lab/netns.js';
 
 /** Hop addresses `traceroute -6` (UDP probes, as people run it) prints from ns to addr. */
@@ -97,6 +98,14 @@ describeRoot('server addresses are the kernel’s: local routes, no address per 
     expect(traceroute(lab, c1.ns, c1.serverV6)).toEqual([c1.serverV6]);
   });
 
+
+  it('a local route deleted by hand is put back, and the address answers again', async () => {
+    const c1 = t.clients[0];
+    const local = (): string[] => lab.ipJson<Array<{ dst: string }>>(t.server, ['-6', 'route', 'show', 'table', 'local', 'proto', '246']).map((r) => r.dst);
+    lab.ip(t.server, ['-6', 'route', 'del', 'local', c1.serverV6, 'dev', 'sixtun0', 'table', 'local']);
+    await waitFor(() => local().includes(c1.serverV6), 5000, 20, 'the local route repaired');
+    expect(connectOutcome(lab, c1.ns, 'tcp', c1.serverV6, 5199)).toBe('ECONNREFUSED');
+  });
 
   it('status as a user who is not root: the daemon runs, and the message says to be root (not "is it running?")', () => {
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, SIXTUN_BIN, 'status', '--socket', server.socket], { encoding: 'utf8' });

@@ -120,7 +120,12 @@ describe('tunnel journal', () => {
     } catch (x) {
       e = x as ConfigError;
     }
-    expect(e?.message).toBe(`${journal}:4: tunnels.t4.client_ipv4: expected an IPv4 address such as 203.0.113.1, got "nope"`);
+    // Both at once: the bad record hides not the conflict after it.
+    expect(e?.message.split('\n')).toEqual([
+      `${journal}: 2 errors:`,
+      `  ${journal}:4: tunnels.t4.client_ipv4: expected an IPv4 address such as 203.0.113.1, got "nope"`,
+      `  ${journal}:5: tunnels.t5.client_ipv4: duplicate remote IPv4 198.51.100.50 (also tunnel t1: client_ipv4)`,
+    ]);
     writeFileSync(journal, readFileSync(journal, 'utf8').split('\n').filter((l) => !l.includes('nope')).join('\n'));
     expect(() => loadConfig(file)).toThrow(`${journal}:4: tunnels.t5.client_ipv4: duplicate remote IPv4 198.51.100.50 (also tunnel t1: client_ipv4)`);
   });
