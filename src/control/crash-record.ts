@@ -24,6 +24,7 @@ import type { Config } from '../config/config.js';
 import type { NetlinkClient } from '../netlink/client.js';
 import { formatIp, parseIp, parsePrefix, type IpPrefix } from '../wire/address.js';
 import { Reconciler, type OwnedRecord } from './reconcile.js';
+import { localTunName } from './desired.js';
 import type { Logger } from './log.js';
 
 const MAGIC = 'sixtun-crash-record 1';
@@ -179,6 +180,11 @@ function readSlot(path: string, log: Logger): Slot | null {
 }
 
 /** The entries of a record that this configuration's daemon could have made. */
+/** The TUN devices a daemon of this configuration opens (they go with it). */
+export function tunDevices(cfg: Config): string[] {
+  return cfg.mode === 'server' ? [cfg.interface, localTunName(cfg.interface)] : [cfg.interface];
+}
+
 export function allowList(owned: OwnedRecord, cfg: Config): { allowed: OwnedRecord; refused: string[] } {
   const refused: string[] = [];
   const external = cfg.mode === 'server' ? cfg.externalInterface : null;
@@ -196,9 +202,10 @@ export function allowList(owned: OwnedRecord, cfg: Config): { allowed: OwnedReco
       return good;
     });
   };
-  const interfaces = new Set([cfg.interface, 'all', ...(external !== null ? [external] : [])]);
+  const tuns = tunDevices(cfg);
+  const interfaces = new Set([...tuns, 'all', ...(external !== null ? [external] : [])]);
   const allowed: OwnedRecord = {
-    links: keep<[string, { up?: unknown; mtu?: unknown; txQueueLen?: unknown }]>(owned.links, (l) => `link ${l[0]}`, ([name, before]) => name === cfg.interface
+    links: keep<[string, { up?: unknown; mtu?: unknown; txQueueLen?: unknown }]>(owned.links, (l) => `link ${l[0]}`, ([name, before]) => tuns.includes(name)
       && (before.up === undefined || typeof before.up === 'boolean')
       && (before.mtu === undefined || (Number.isInteger(before.mtu) && (before.mtu as number) >= 68 && (before.mtu as number) <= 65535))
       && (before.txQueueLen === undefined || (Number.isInteger(before.txQueueLen) && (before.txQueueLen as number) >= 0))) as OwnedRecord['links'],

@@ -5,6 +5,7 @@
 import { chmodSync, chownSync, existsSync } from 'node:fs';
 import { dropPrivileges, lookupGroup, lookupUser } from '../sys/privileges.js';
 import { openOffloadedTun, probeCoalescedWrite } from '../datapath/offload.js';
+import { openTun } from '../sys/tun.js';
 import { NEXT_HEADER_TCP, NEXT_HEADER_UDP } from '../wire/ipv6.js';
 import { openRaw4 } from '../sys/raw4.js';
 import { isSysError, native } from '../sys/native.js';
@@ -12,15 +13,15 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkMonitor, type MonitorEvent } from '../netlink/monitor.js';
 import { getRoute } from '../netlink/route.js';
 import { IFF_UP, RTPROT_KERNEL, RTPROT_SIXTUN } from '../netlink/constants.js';
-import { Reconciler, routeKey, type DesiredAddress, type DesiredProxy, type DesiredRoute } from './reconcile.js';
-import { CrashRecord, recoverLeftovers } from './crash-record.js';
+import { Reconciler, routeKey, ruleKey, type DesiredAddress, type DesiredProxy, type DesiredRoute, type DesiredRule } from './reconcile.js';
+import { CrashRecord, recoverLeftovers, tunDevices } from './crash-record.js';
 import { EchoCheck } from './echo-check.js';
 import { EtcdRegistry } from '../store/registry.js';
 import { offloadStatus, selectTunnels, tunnelStatus } from './status-view.js';
 import { TunnelChanges, type ChangeResult, type TunnelHost } from './tunnel-changes.js';
 import { UpdateApi } from './update-api.js';
 import { exportedTunnel } from './export.js';
-import { desiredState, ndpTargets, poolPrefixes, tunPrefixRoutes, tunnelProxies, tunnelRoutes } from './desired.js';
+import { desiredState, localTunName, ndpTargets, poolPrefixes, tunPrefixRoutes, tunnelProxies, tunnelRoutes } from './desired.js';
 import { ndpCountersJson } from '../ndp/responder.js';
 import { openNdpSocket } from '../ndp/proxy.js';
 import { getLink } from '../netlink/link.js';
@@ -90,7 +91,7 @@ export class Daemon implements TunnelHost {
   private registry: EtcdRegistry | null = null;
   private reapplyTimer: NodeJS.Timeout | null = null;
   private repairTimer: NodeJS.Timeout | null = null;
-  private repairs: { routes: DesiredRoute[]; prefixRoutes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[] } = { routes: [], prefixRoutes: [], addresses: [], proxies: [] };
+  private repairs: { routes: DesiredRoute[]; prefixRoutes: DesiredRoute[]; addresses: DesiredAddress[]; proxies: DesiredProxy[]; rules: DesiredRule[] } = { routes: [], prefixRoutes: [], addresses: [], proxies: [], rules: [] };
   private stopping = false;
   private readonly interference: string[];
   private traceLostEnded = 0;
@@ -100,6 +101,9 @@ export class Daemon implements TunnelHost {
   private localCheckTimer: NodeJS.Timeout | null = null;
   /** ifindex of the TUN in use: a deletion of this index means ours is gone. */
   private tunIndex = -1;
+  /** The server's local TUN (desired.ts: serverAddressState), -1 on a client. */
+  private localTunFd = -1;
+  private localTunIndex = -1;
   private metrics: HttpServer | null = null;
   /** Changes to the tunnels while running (reload, `sixtun tunnel`, update API). */
   private readonly changes: TunnelChanges;
@@ -141,12 +145,16 @@ export class Daemon implements TunnelHost {
       const localIpv4 = cfg.mode === 'server' ? cfg.localIpv4 : await clientLocalAddress(cfg, nl);
       const tun = openTunOrExplain(cfg);
       undo.push(() => { native.close(tun.fd); });
+      // Server addresses: what is for them goes to the server's stack through this one (desired.ts).
+      const localTun = cfg.mode === 'server' ? openTun({ name: localTunName(cfg.interface) }).fd : -1;
+      if (localTun >= 0) undo.push(() => { native.close(localTun); });
       if (tun.refused) log.warn('the kernel refused TUN offloads: running without them', { error: tun.refused });
       const rawFd = openRaw4({ protocol: IPPROTO_IPV6_IN_IPV4, recvErr: true, bufferBytes: 4 << 20 });
       undo.push(() => { native.close(rawFd); });
       const reconciler = new Reconciler(nl, log);
       undo.push(() => reconciler.teardown());
       const d = new Daemon(cfg, localIpv4, log, nl, reconciler, tun.fd, rawFd);
+      d.localTunFd = localTun;
       undo.push(() => d.changes.close());
       for (const w of d.interference) log.warn('kernel handles protocol 41 too', { detail: w });
       d.record = CrashRecord.create(cfg);
@@ -157,6 +165,7 @@ export class Daemon implements TunnelHost {
         d.persistOwned();
       }
       d.tunIndex = native.ifNameToIndex(tun.name);
+      if (localTun >= 0) d.localTunIndex = native.ifNameToIndex(localTunName(cfg.interface));
       // The link is up now: the only state in which the TUN accepts writes.
       let offload = tun.offload;
       if (offload === 'tso+gro' && !probeCoalescedWrite(tun.fd, NEXT_HEADER_TCP)) {
@@ -166,7 +175,7 @@ export class Daemon implements TunnelHost {
       const udpGro = offload === 'tso+gro' && probeCoalescedWrite(tun.fd, NEXT_HEADER_UDP);
       if (offload === 'tso+gro' && !udpGro) log.warn('the kernel refuses coalesced UDP TUN writes (EINVAL, Linux before 6.2): UDP GRO off');
       log.info('TUN offloads', { offload, udpGro });
-      const dp = await DatapathThread.start({ tunFd: tun.fd, rawFd, mode: cfg.mode, localV4: parseIpv4Address(localIpv4), offload, udpGro });
+      const dp = await DatapathThread.start({ tunFd: tun.fd, localTunFd: localTun, rawFd, mode: cfg.mode, localV4: parseIpv4Address(localIpv4), offload, udpGro });
       d.dp = dp;
       // The thread first, then the NDP socket it watches (libuv aborts on a watched fd that was closed).
       undo.push(async () => {
@@ -254,6 +263,7 @@ export class Daemon implements TunnelHost {
     // on it, in one step: teardown then skips them (one by one, 10^4
     // addresses took the kernel minutes).
     native.close(this.tunFd);
+    if (this.localTunFd >= 0) native.close(this.localTunFd);
     this.changes.close();
     try {
       await this.reconciler.teardown();
@@ -290,7 +300,7 @@ export class Daemon implements TunnelHost {
    * every change). */
   persistOwned(): void {
     try {
-      this.record?.write({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(this.cfg.interface) });
+      this.record?.write({ pid: process.pid, interface: this.cfg.interface, owned: this.reconciler.exportOwned(tunDevices(this.cfg)) });
     } catch (e) {
       this.log.warn('cannot record state for crash recovery', { file: `${this.cfg.controlSocket}.state.*`, error: (e as Error).message });
     }
@@ -387,6 +397,10 @@ export class Daemon implements TunnelHost {
       this.reopenTun();
       return;
     }
+    if (e.kind === 'link' && e.action === 'del' && e.link.index === this.localTunIndex) {
+      this.reopenLocalTun();
+      return;
+    }
     if (this.ndpFd >= 0 && ((e.kind === 'addr' && e.address.index === this.ndpIfindex) || (e.kind === 'link' && e.link.index === this.ndpIfindex))) {
       this.refreshNdpInterface(this.cfg as ServerConfig).catch((err: Error) => this.log.warn('NDP proxy cannot read the external interface', { error: err.message }));
     }
@@ -418,6 +432,9 @@ export class Daemon implements TunnelHost {
       const name = link(e.address.index);
       const a = name === undefined ? undefined : this.reconciler.ownsAddress(`${e.address.address}/${e.address.prefixLength}`, name);
       if (a) this.scheduleRepair({ addresses: [a] });
+    } else if (e.kind === 'rule' && e.rule.protocol === RTPROT_SIXTUN && e.rule.iif !== null && e.rule.priority !== null) {
+      const r = this.reconciler.ownsRule(ruleKey({ iif: e.rule.iif, table: e.rule.table, priority: e.rule.priority }));
+      if (r) this.scheduleRepair({ rules: [r] });
     } else if (e.kind === 'neigh') {
       const name = link(e.neighbour.index);
       const p = name === undefined ? undefined : this.reconciler.ownsProxy(e.neighbour.dst, name);
@@ -426,10 +443,11 @@ export class Daemon implements TunnelHost {
   }
 
   /** Puts back what deletions took, once the burst of events is over. */
-  private scheduleRepair(what: { routes?: DesiredRoute[]; prefixRoutes?: DesiredRoute[]; addresses?: DesiredAddress[]; proxies?: DesiredProxy[] }): void {
+  private scheduleRepair(what: { routes?: DesiredRoute[]; prefixRoutes?: DesiredRoute[]; addresses?: DesiredAddress[]; proxies?: DesiredProxy[]; rules?: DesiredRule[] }): void {
     if (this.stopping) return;
     const r = this.repairs;
     r.routes.push(...(what.routes ?? []));
+    r.rules.push(...(what.rules ?? []));
     r.prefixRoutes.push(...(what.prefixRoutes ?? []));
     r.addresses.push(...(what.addresses ?? []));
     r.proxies.push(...(what.proxies ?? []));
@@ -437,17 +455,18 @@ export class Daemon implements TunnelHost {
     this.repairTimer = setTimeout(() => {
       this.repairTimer = null;
       const todo = this.repairs;
-      this.repairs = { routes: [], prefixRoutes: [], addresses: [], proxies: [] };
+      this.repairs = { routes: [], prefixRoutes: [], addresses: [], proxies: [], rules: [] };
       (async () => {
         // An address before the routes that may need it.
         await this.reconciler.ensureAddresses(todo.addresses);
         await this.reconciler.ensureKernelPrefixRoutes(todo.prefixRoutes);
         await this.reconciler.ensureRoutes(todo.routes);
+        await this.reconciler.ensureRules(todo.rules);
         await this.reconciler.ensureProxies(todo.proxies);
       })().then(
         () => {
           this.persistOwned();
-          this.log.info('repaired', { addresses: todo.addresses.length, routes: todo.routes.length, prefix_routes: todo.prefixRoutes.length, proxies: todo.proxies.length });
+          this.log.info('repaired', { addresses: todo.addresses.length, routes: todo.routes.length, prefix_routes: todo.prefixRoutes.length, rules: todo.rules.length, proxies: todo.proxies.length });
         },
         (err: Error) => this.log.error('repair failed', { error: err.message }),
       );
@@ -475,6 +494,25 @@ export class Daemon implements TunnelHost {
       this.log.error('cannot re-create the TUN device', { interface: this.cfg.interface, error: (e as Error).message });
     }
     this.scheduleReapply('TUN device re-created');
+  }
+
+  /** Someone deleted the local TUN: the same, for the server addresses. */
+  private reopenLocalTun(): void {
+    if (this.stopping) return;
+    this.localTunIndex = -1;
+    try {
+      const name = localTunName(this.cfg.interface);
+      const fd = openTun({ name }).fd;
+      const old = this.localTunFd;
+      this.localTunFd = fd;
+      this.localTunIndex = native.ifNameToIndex(name);
+      this.reconciler.forgetIndexes();
+      void (this.dp?.replaceLocalTun(fd) ?? Promise.resolve()).then(() => native.close(old));
+      this.log.warn('local TUN device was deleted: created it again', { interface: name });
+    } catch (e) {
+      this.log.error('cannot re-create the local TUN device', { error: (e as Error).message });
+    }
+    this.scheduleReapply('local TUN device re-created');
   }
 
   private scheduleReapply(reason: string): void {

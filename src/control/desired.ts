@@ -1,7 +1,6 @@
 // The kernel state a sixtun node needs, derived from its configuration.
 import type { ClientConfig, Config, ServerConfig, TunnelConfig } from '../config/config.js';
 import type { DesiredState, DesiredAddress, DesiredRoute, DesiredProxy } from './reconcile.js';
-import { RT_TABLE_LOCAL } from '../netlink/constants.js';
 import { formatIp, formatPrefix, maskBytes, parseIp, parsePrefix, prefixContains, type IpPrefix } from '../wire/address.js';
 
 /** RFC 4213 §3.7: fe80::/64 with the local IPv4 address as interface ID. */
@@ -19,17 +18,48 @@ function inPool(cfg: ServerConfig, p: IpPrefix): boolean {
   return poolPrefixes(cfg).some((pool) => pool.length <= p.length && prefixContains(pool, p.bytes));
 }
 
-/** A tunnel's routes: its pair and its routed prefixes into the TUN, except
+/** A tunnel's routes into the TUN: its pair and its routed prefixes, except
  * those inside a pool (the pool's one route carries them, and sixtun's own
- * table decides per packet); and its server address as a local route (table
- * local, as the kernel's own addresses have), so the kernel's stack owns it
- * (TCP, UDP, echoes, errors) without an address per tunnel on the TUN: the
- * kernel's address list costs the square of its length, its routes do not. */
+ * table decides per packet). Its server address needs none of its own: see
+ * serverAddressState. */
 export function tunnelRoutes(cfg: ServerConfig, t: TunnelConfig): DesiredRoute[] {
   const pair = { ...t.serverIpv6, bytes: maskBytes(t.serverIpv6.bytes, t.serverIpv6.length) };
-  const routes: DesiredRoute[] = [pair, ...t.routedPrefixes].filter((p) => !inPool(cfg, p)).map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
-  routes.push({ dst: `${formatIp(t.serverIpv6.bytes)}/128`, link: cfg.interface, table: RT_TABLE_LOCAL, local: true });
-  return routes;
+  return [pair, ...t.routedPrefixes].filter((p) => !inPool(cfg, p)).map((p) => ({ dst: formatPrefix(p), link: cfg.interface }));
+}
+
+/** The second TUN, through which sixtun hands the server's own stack what is
+ * addressed to a tunnel's server address: `<interface>-l`. */
+export function localTunName(iface: string): string {
+  return `${iface.slice(0, 13)}-l`;
+}
+
+/** The routing table of that TUN's rule, one per interface name: "st" and 16 bits of its FNV-1a hash. */
+export function localTable(iface: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < iface.length; i++) h = Math.imul(h ^ iface.charCodeAt(i), 0x01000193) >>> 0;
+  return (0x73740000 | (h & 0xffff)) >>> 0;
+}
+
+/** Where in the rules the local TUN's comes: after `local` (0), before `main` (32766). */
+export const LOCAL_RULE_PRIORITY = 1000;
+
+/** The server addresses as the kernel's own, as with kernel SIT, but with
+ * nothing per tunnel in the kernel (its per-interface address list costs the
+ * square of its length, and even a route per address cost 1.9 s of start and
+ * 180 MB at 10^5 tunnels): whatever arrives on the local TUN is local
+ * (`iif <interface>-l lookup T`, `local ::/0` in T), and sixtun writes there
+ * exactly what is addressed to a server address. The kernel's stack then
+ * owns TCP, UDP, echoes and errors for them; its answers leave by the pools'
+ * and pairs' routes into the main TUN. */
+function serverAddressState(cfg: ServerConfig): Required<Pick<DesiredState, 'sysctls' | 'links' | 'routes' | 'rules'>> {
+  const dev = localTunName(cfg.interface);
+  const table = localTable(cfg.interface);
+  return {
+    sysctls: tunSysctls(dev),
+    links: [{ name: dev, up: true, mtu: cfg.mtu }],
+    routes: [{ dst: '::/0', link: dev, table, local: true }],
+    rules: [{ iif: dev, table, priority: LOCAL_RULE_PRIORITY }],
+  };
 }
 
 /** Addresses the upstream router must be able to resolve to the server: the
@@ -55,15 +85,17 @@ function tunSysctls(iface: string): NonNullable<DesiredState['sysctls']> {
 }
 
 export function serverState(cfg: ServerConfig): DesiredState {
-  const sysctls = [...tunSysctls(cfg.interface), { key: 'net/ipv6/conf/all/forwarding', value: '1' }];
+  const local = serverAddressState(cfg);
+  const sysctls = [...tunSysctls(cfg.interface), ...local.sysctls, { key: 'net/ipv6/conf/all/forwarding', value: '1' }];
   if (cfg.ndp === 'kernel' && cfg.externalInterface !== null) {
     sysctls.push({ key: `net/ipv6/conf/${cfg.externalInterface}/proxy_ndp`, value: '1' });
   }
   return {
     sysctls,
-    links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }],
+    links: [{ name: cfg.interface, up: true, mtu: cfg.mtu, txQueueLen: cfg.txQueueLen }, ...local.links],
     addresses: [{ link: cfg.interface, cidr: linkLocalFor(cfg.localIpv4), nodad: true }],
-    routes: [...poolPrefixes(cfg).map((p) => ({ dst: formatPrefix(p), link: cfg.interface })), ...cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t))],
+    routes: [...poolPrefixes(cfg).map((p) => ({ dst: formatPrefix(p), link: cfg.interface })), ...cfg.tunnels.flatMap((t) => tunnelRoutes(cfg, t)), ...local.routes],
+    rules: local.rules,
     proxies: cfg.tunnels.flatMap((t) => tunnelProxies(cfg, t)),
   };
 }

@@ -9,6 +9,7 @@ import { NetlinkClient } from '../netlink/client.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { getLink, setLinkMtu, setLinkTxQueueLen, setLinkUp } from '../netlink/link.js';
 import { dumpAddresses, encodeAddrAdd, encodeAddrDel } from '../netlink/addr.js';
+import { dumpRules, encodeRuleAdd, encodeRuleDel, type RuleSpec } from '../netlink/rule.js';
 import { dumpRoutes, encodeRouteAdd, encodeRouteAppend, encodeRouteDel, encodeRouteReplace, type Route, type RouteSpec } from '../netlink/route.js';
 import { encodeNeighAddProxy, encodeNeighDelProxy } from '../netlink/neigh.js';
 import type { BatchItem } from '../netlink/client.js';
@@ -41,6 +42,13 @@ export interface DesiredRoute {
   local?: boolean;
 }
 
+/** `ip -6 rule add iif IIF lookup TABLE pref PRIORITY proto 246`. */
+export interface DesiredRule {
+  iif: string;
+  table: number;
+  priority: number;
+}
+
 export interface DesiredProxy {
   link: string;
   address: string;
@@ -58,6 +66,7 @@ export interface DesiredState {
   links?: DesiredLink[];
   addresses?: DesiredAddress[];
   routes?: DesiredRoute[];
+  rules?: DesiredRule[];
   proxies?: DesiredProxy[];
   sysctls?: DesiredSysctl[];
 }
@@ -75,6 +84,7 @@ interface Owned {
   links: Map<string, { up?: boolean; mtu?: number; txQueueLen?: number }>;
   addresses: Map<string, DesiredAddress>;
   routes: Map<string, DesiredRoute>;
+  rules: Map<string, DesiredRule>;
   proxies: Map<string, DesiredProxy>;
   sysctls: Map<string, string>;
 }
@@ -100,13 +110,17 @@ function addressKey(a: DesiredAddress): string {
   return `${formatIp(p.bytes)}/${p.length} dev ${a.link}`;
 }
 
+export function ruleKey(r: DesiredRule): string {
+  return `iif ${r.iif} lookup ${r.table} pref ${r.priority}`;
+}
+
 function proxyKey(p: DesiredProxy): string {
   return `${formatIp(parseIp(p.address).bytes)} dev ${p.link}`;
 }
 
 export class Reconciler {
   private readonly owned: Owned = {
-    links: new Map(), addresses: new Map(), routes: new Map(), proxies: new Map(), sysctls: new Map(),
+    links: new Map(), addresses: new Map(), routes: new Map(), rules: new Map(), proxies: new Map(), sysctls: new Map(),
   };
   private readonly indexCache = new Map<string, number>();
   /** Routes sixtun wanted but found another's in the way of (by routeKey). */
@@ -141,7 +155,39 @@ export class Reconciler {
     for (const l of state.links ?? []) await this.ensureLink(l);
     await this.ensureAddresses(state.addresses ?? []);
     await this.ensureRoutes(state.routes ?? []);
+    await this.ensureRules(state.rules ?? []);
     await this.ensureProxies(state.proxies ?? []);
+  }
+
+  /** `ip -6 rule add` for each. One that exists already and is sixtun's (an
+   * earlier run's, left by a SIGKILL: rules outlive the devices they name)
+   * is taken over; another's is a conflict, reported and left alone. */
+  async ensureRules(list: DesiredRule[]): Promise<void> {
+    const spec = (r: DesiredRule): RuleSpec => ({ family: 6, iif: r.iif, table: r.table, priority: r.priority, protocol: RTPROT_SIXTUN });
+    const results = await this.nl.batch(list.map((r) => ({ msg: encodeRuleAdd(spec(r)), operation: `rule add iif ${r.iif} lookup ${r.table}` })));
+    const existing = list.filter((_, i) => results[i]?.code === 'EEXIST');
+    list.forEach((r, i) => {
+      if (results[i] === null) this.owned.rules.set(ruleKey(r), r);
+    });
+    throwFirst(results, 'EEXIST');
+    if (existing.length === 0) return;
+    const dumped = await dumpRules(this.nl, 6);
+    for (const r of existing) {
+      const found = dumped.find((d) => d.iif === r.iif && d.table === r.table && d.priority === r.priority);
+      if (found?.protocol === RTPROT_SIXTUN) this.owned.rules.set(ruleKey(r), r);
+      else this.log.warn('rule conflict: a rule sixtun did not add is in the way, left alone', { rule: ruleKey(r) });
+    }
+  }
+
+  private async removeRules(list: DesiredRule[]): Promise<void> {
+    const items = list.map((r) => ({ msg: encodeRuleDel({ family: 6, iif: r.iif, table: r.table, priority: r.priority, protocol: RTPROT_SIXTUN }), operation: `rule del iif ${r.iif}` }));
+    for (const r of list) this.owned.rules.delete(ruleKey(r));
+    throwFirst(await this.nl.batch(items), ...GONE);
+  }
+
+  /** Whether key names an owned rule (for repairs). */
+  ownsRule(key: string): DesiredRule | undefined {
+    return this.owned.rules.get(key);
   }
 
   ensureSysctl(s: DesiredSysctl): void {
@@ -363,10 +409,11 @@ export class Reconciler {
   }
 
   /** What teardown would undo, as JSON: written to disk so that the next
-   * start can undo it after a SIGKILL (without the objects on exceptOnLink,
-   * a link that goes away with the process). */
-  exportOwned(exceptOnLink?: string): OwnedRecord {
-    const keep = (x: { link?: string }): boolean => exceptOnLink === undefined || x.link !== exceptOnLink;
+   * start can undo it after a SIGKILL (without the objects on exceptOnLinks,
+   * links that go away with the process). Rules are not in it: the next
+   * start takes its predecessor's over (ensureRules). */
+  exportOwned(exceptOnLinks: readonly string[] = []): OwnedRecord {
+    const keep = (x: { link?: string }): boolean => x.link === undefined || !exceptOnLinks.includes(x.link);
     return {
       links: [...this.owned.links.entries()],
       addresses: [...this.owned.addresses.values()].filter(keep),
@@ -388,15 +435,16 @@ export class Reconciler {
   /** How many objects of each kind teardown would undo (for status). */
   ownedCounts(): Record<keyof Owned, number> {
     const o = this.owned;
-    return { links: o.links.size, addresses: o.addresses.size, routes: o.routes.size, proxies: o.proxies.size, sysctls: o.sysctls.size };
+    return { links: o.links.size, addresses: o.addresses.size, routes: o.routes.size, rules: o.rules.size, proxies: o.proxies.size, sysctls: o.sysctls.size };
   }
 
   /** What teardown would undo, for tests. */
-  ownedSummary(): { links: string[]; addresses: string[]; routes: string[]; proxies: string[]; sysctls: string[] } {
+  ownedSummary(): { links: string[]; addresses: string[]; routes: string[]; rules: string[]; proxies: string[]; sysctls: string[] } {
     return {
       links: [...this.owned.links.keys()],
       addresses: [...this.owned.addresses.keys()],
       routes: [...this.owned.routes.keys()],
+      rules: [...this.owned.rules.keys()],
       proxies: [...this.owned.proxies.keys()],
       sysctls: [...this.owned.sysctls.keys()],
     };
@@ -432,6 +480,8 @@ export class Reconciler {
     forget(this.owned.addresses, (a) => !gone.has(a.link));
     await attempt('proxy entries', () => this.removeProxies(alive(this.owned.proxies.values())));
     await attempt('routes', () => this.removeRoutes(alive(this.owned.routes.values())));
+    // By interface name: a rule stays when its device goes.
+    await attempt('rules', () => this.removeRules([...this.owned.rules.values()]));
     await attempt('addresses', () => this.removeAddresses(alive(this.owned.addresses.values())));
     for (const [name, before] of [...this.owned.links.entries()].reverse()) {
       if (gone.has(name)) continue;

@@ -11,7 +11,7 @@ import { native } from '../sys/native.js';
 import { Slab, type SlabChunk } from '../sys/slab.js';
 import { Watcher } from '../sys/watch.js';
 import { SOCKADDR_IN_LEN, readSockaddrInAddr } from '../sys/sockaddr.js';
-import { Drop, FORWARDED } from './reasons.js';
+import { Drop, FORWARDED, TO_SERVER } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { answerTooBig, createXmitScratch, joinPayload, xmitBatch, type XmitScratch } from './xmit.js';
 import { INNER_OFFSET, createRcvScratch, rcvBatch, type RcvScratch } from './rcv.js';
@@ -36,6 +36,8 @@ export interface DatapathOptions {
   icmpRate?: number;
   /** How the TUN fd was opened (see offload.ts); 'off' without IFF_VNET_HDR. */
   offload?: OffloadMode;
+  /** A server's local TUN: packets for its server addresses, to its own stack (-1: none). */
+  localTunFd?: number;
 }
 
 /** Two, not more: a packet of one direction waits behind at most two
@@ -112,8 +114,12 @@ export class Datapath {
   /** sendBatchV's (offset, length, offset, length) per transmit slot. */
   private readonly txIov: Int32Array;
 
+  /** Written, never read: the kernel takes what arrives on it as its own (desired.ts). */
+  localTunFd: number;
+
   constructor(readonly tables: DatapathTables, public tunFd: number, readonly rawFd: number, opts: DatapathOptions = {}) {
     const batch = opts.batch ?? DEFAULT_BATCH;
+    this.localTunFd = opts.localTunFd ?? -1;
     this.rounds = opts.rounds ?? DEFAULT_ROUNDS;
     this.offload = opts.offload ?? 'off';
     this.txIov = new Int32Array(batch * 4);
@@ -190,6 +196,7 @@ export class Datapath {
     const tx = this.tx;
     this.pending.finish(tx.bytes);
     xmitBatch(this.tables, tx, count, this.xs, now);
+    if (this.xs.toLocal.count > 0) this.writeLocal(this.xs.toLocal);
     this.sendTx(count, now);
     if (this.xs.fragments.count > 0) this.sendFragments(now);
     if (this.xs.replies.count > 0) this.writeReplies();
@@ -297,6 +304,7 @@ export class Datapath {
       const tracing = this.tracer !== null && this.tracer.active;
       if (tracing) for (let i = 0; i < n; i++) this.rxOriginalLen[i] = rx.lens[i];
       rcvBatch(this.tables, rx, n, this.rs);
+      if (this.rs.toLocal.count > 0) this.writeLocal(this.rs.toLocal);
       for (let i = 0; i < n; i++) this.rxInnerLen[i] = rx.lens[i];
       // Before the write: a virtio header goes over the outer IPv4 header.
       if (tracing) this.tracer!.captureRx(rx, n, this.rxOriginalLen, this.rxInnerLen, this.rs);
@@ -438,6 +446,17 @@ export class Datapath {
     fr.count = 0;
   }
 
+  /** Hands packets for server addresses to the server's stack; what the
+   * local TUN refuses is counted (no tunnel is to blame). */
+  private writeLocal(local: Slab): void {
+    if (this.localTunFd >= 0) native.writeBatch(this.localTunFd, local.bytes, local.slotSize, 0, local.lens, local.count);
+    for (let i = 0; i < local.count; i++) {
+      if (this.localTunFd < 0 || local.lens[i] !== 0) this.tables.global.drops[Drop.ToServerAddress]++;
+      local.lens[i] = 0;
+    }
+    local.count = 0;
+  }
+
   private writeReplies(): void {
     const r = this.xs.replies;
     if (this.offload === 'off') {
@@ -482,6 +501,7 @@ export class Datapath {
     const offloaded = this.offload !== 'off';
     const tunnels = this.tables.tunnels;
     for (let i = 0; i < count; i++) {
+      if (rs.verdict[i] === TO_SERVER) tunnels[rs.slotTunnel[i]]!.counters.lastRx = now;
       if (rs.verdict[i] !== FORWARDED) continue;
       const c = tunnels[rs.slotTunnel[i]]!.counters;
       const h = offloaded && into[i] >= 0 ? into[i] : i;

@@ -10,6 +10,8 @@ import type { NdpCounters } from '../ndp/responder.js';
 
 export interface DatapathInit {
   tunFd: number;
+  /** The server's local TUN (what is for a server address goes there), -1 on a client. */
+  localTunFd: number;
   rawFd: number;
   mode: Mode;
   localV4: number;
@@ -31,6 +33,7 @@ export type ToDatapath =
   | { t: 'set-remote'; name: string; remoteV4: number }
   | { t: 'set-local'; localV4: number }
   | { t: 'replace-tun'; fd: number; offload: OffloadMode }
+  | { t: 'replace-local-tun'; fd: number }
   | { t: 'trace-start'; id: number; filter: TraceFilterSpec; snapLen: number; names: { inner: string; outer: string; ndp: string } }
   | { t: 'trace-stop'; id: number }
   | { t: 'trace-ack'; id: number; bytes: number }

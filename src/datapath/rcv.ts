@@ -5,9 +5,10 @@
 // BCP 38 per tunnel (inner source must be the tunnel's own), and RFC 6040 §4.2
 // for ECN. Drops are silent (§5: no ICMP) and counted.
 import { Slab } from '../sys/slab.js';
-import { Drop, FORWARDED } from './reasons.js';
+import { Drop, FORWARDED, TO_SERVER } from './reasons.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4, readI32 } from '../wire/ipv4.js';
+import { MTU_MAX } from '../config/config.js';
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_PAYLOAD_LENGTH, IPV6_SRC, SourceClass, classifySource } from '../wire/ipv6.js';
 
 /** RFC 4291 §2.7: the scope field of a multicast address (its second byte's low nibble). */
@@ -18,14 +19,17 @@ export const INNER_OFFSET = IPV4_HEADER_LEN;
 /** Scratch the receive path fills: tunnel id per slot for counting after the write. */
 export interface RcvScratch {
   slotTunnel: Int32Array;
-  /** Per slot: FORWARDED or the Drop reason, for traces. */
+  /** Per slot: FORWARDED, TO_SERVER or the Drop reason, for traces. */
   verdict: Int32Array;
+  /** Packets for server addresses, for the local TUN (see toServer). */
+  toLocal: Slab;
 }
 
 export function createRcvScratch(batch: number): RcvScratch {
   return {
     slotTunnel: new Int32Array(batch),
     verdict: new Int32Array(batch),
+    toLocal: new Slab({ slots: batch, slotSize: MTU_MAX }),
   };
 }
 
@@ -35,6 +39,7 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
   const b = slab.bytes;
   const lens = slab.lens;
   const g = dp.global.drops;
+  sc.toLocal.count = 0;
   for (let i = 0; i < count; i++) {
     const s = slab.slotStart(i);
     const n = lens[i];
@@ -133,11 +138,29 @@ export function rcvBatch(dp: DatapathTables, slab: Slab, count: number, sc: RcvS
         b[p + 1] = (b[p + 1] & 0xcf) | (outerEcn << 4);
       }
     }
-    // The server address is a local route of the kernel's, not an address: its stack answers.
-    if (dp.mode === 'server' && isServerAddress(b, da, t.words)) t.counters.toServer++;
+    if (dp.mode === 'server' && isServerAddress(b, da, t.words)) {
+      const v = toServer(sc.toLocal, b, p, innerLen);
+      sc.verdict[i] = v;
+      if (v === TO_SERVER) {
+        t.counters.toServer++;
+        t.counters.rxPackets++;
+        t.counters.rxBytes += innerLen;
+      } else t.counters.drops[v]++;
+      continue;
+    }
     if (ihl !== INNER_OFFSET) b.copyWithin(s + INNER_OFFSET, p, p + innerLen);
     lens[i] = innerLen;
   }
+}
+
+/** Copies the packet at b[p, +len) into the local TUN's slab: TO_SERVER, or
+ * the Drop reason when it has no room. */
+export function toServer(local: Slab, b: Uint8Array, p: number, len: number): number {
+  if (local.count >= local.slots || len > local.slotSize) return Drop.ToServerAddress;
+  const k = local.count++;
+  local.bytes.set(b.subarray(p, p + len), local.slotStart(k));
+  local.lens[k] = len;
+  return TO_SERVER;
 }
 
 /** Whether the address at b[off] is the tunnel's server address (t.words[0..3]). */

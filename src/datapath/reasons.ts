@@ -18,9 +18,8 @@ export const enum Drop {
    * came in by, which is what makes the kernel redirect (RFC 4861 §8.2).
    * Kernel SIT, a device per tunnel, never sends one; IPv6 has no switch for it. */
   RedirectIntoTunnel,
-  /** From the TUN to a tunnel's server address: the kernel delivers those
-   * locally by the address's local route, so its route is missing (repaired
-   * by the control thread); not sent to the client, whose address it is not. */
+  /** To a tunnel's server address, but the local TUN took it not (full, or
+   * gone for a moment); never sent to the client, whose address it is not. */
   ToServerAddress,
   // receive (wire → TUN)
   Oversize,
@@ -43,11 +42,14 @@ export const enum Drop {
 /** Per-slot verdicts besides the Drop reasons. */
 export const FORWARDED = -1;
 export const FRAGMENTED = -2;
+/** Addressed to a tunnel's server address: handed to the server's own stack through the local TUN. */
+export const TO_SERVER = -3;
 
 /** A verdict as traces show it: "forwarded", or "dropped: <reason>". */
 export function verdictText(v: number): string {
   if (v === FORWARDED) return 'forwarded';
   if (v === FRAGMENTED) return 'forwarded (fragmented)';
+  if (v === TO_SERVER) return 'to the server (its tunnel address)';
   return `dropped: ${DROP_NAMES[v] ?? 'unknown'}`;
 }
 

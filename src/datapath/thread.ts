@@ -172,6 +172,12 @@ export class DatapathThread {
     return new Promise((resolve) => this.tunReplaced.push(resolve));
   }
 
+  /** The local TUN, re-created (answered like replace-tun: then the old fd may be closed). */
+  replaceLocalTun(fd: number): Promise<void> {
+    this.post({ t: 'replace-local-tun', fd });
+    return new Promise((resolve) => this.tunReplaced.push(resolve));
+  }
+
   startNdp(fd: number, ifindex: number, opts: { routerFlag: boolean; ratePerSolicitor: number }): void {
     this.post({ t: 'ndp-start', fd, ifindex, ...opts });
   }

@@ -25,7 +25,7 @@ const post = (m: FromDatapath, transfer: ArrayBuffer[] = []): void => port.postM
 
 const tables = new DatapathTables(init.mode, init.localV4, new Counters(new Float64Array(init.global, 0, ROW_LENGTH)));
 const tracer = new Tracer(tables);
-const datapath = new Datapath(tables, init.tunFd, init.rawFd, { offload: init.offload });
+const datapath = new Datapath(tables, init.tunFd, init.rawFd, { offload: init.offload, localTunFd: init.localTunFd });
 datapath.udpGro = init.udpGro;
 datapath.tracer = tracer;
 datapath.onGroRefused = () => post({ t: 'gro-refused' });
@@ -98,6 +98,10 @@ function handle(m: ToDatapath): void {
       break;
     case 'replace-tun':
       datapath.replaceTun(m.fd, m.offload);
+      post({ t: 'tun-replaced' });
+      break;
+    case 'replace-local-tun':
+      datapath.localTunFd = m.fd;
       post({ t: 'tun-replaced' });
       break;
     case 'trace-start': {

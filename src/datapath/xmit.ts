@@ -4,8 +4,8 @@
 // with ICMPv6 Packet Too Big (RFC 4213 §3.2.2, RFC 4443 §3.2). Nothing here
 // allocates, throws or logs per packet.
 import { Slab } from '../sys/slab.js';
-import { Drop, FORWARDED, FRAGMENTED } from './reasons.js';
-import { isServerAddress } from './rcv.js';
+import { Drop, FORWARDED, FRAGMENTED, TO_SERVER } from './reasons.js';
+import { isServerAddress, toServer } from './rcv.js';
 import type { DatapathTables } from './tables.js';
 import { IPV4_HEADER_LEN, IPPROTO_IPV6_IN_IPV4 } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
@@ -36,6 +36,8 @@ export interface XmitScratch {
   payloadLen: Int32Array;
   /** ICMPv6 errors sixtun answers with, to write back into the TUN. */
   replies: Slab;
+  /** What the host sends to a server address (its own, through the main TUN): for the local TUN. */
+  toLocal: Slab;
   /** IPv4 fragments built for paths below 1280 + 20 (sent after the batch):
    * room for a whole batch of the largest packets at the smallest path MTU. */
   fragments: Slab;
@@ -63,6 +65,7 @@ export function createXmitScratch(batch: number, icmpRate = 100): XmitScratch {
     // Headroom for the TUN's virtio header when offloads are on (kept zero).
     // An echo reply is as long as its request: up to the TUN's largest MTU.
     replies: new Slab({ slots: 32, slotSize: VNET_HDR_LEN + MTU_MAX, headroom: VNET_HDR_LEN }),
+    toLocal: new Slab({ slots: 32, slotSize: MTU_MAX }),
     fragments: new Slab({ slots: batch * FRAGMENTS_PER_DATAGRAM, inChunks: true, slotSize: MIN_FRAGMENTING_MTU, nameStride: SOCKADDR_IN_LEN }),
     fragmentSlot: new Int32Array(batch * FRAGMENTS_PER_DATAGRAM),
     icmpLimits: new ErrorLimits(icmpRate),
@@ -76,6 +79,7 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
   const lens = slab.lens;
   const names = slab.names!;
   sc.replies.count = 0;
+  sc.toLocal.count = 0;
   sc.fragments.count = 0;
   for (let i = 0; i < count; i++) {
     const s = slab.slotStart(i);
@@ -103,6 +107,15 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       continue;
     }
     const t = dp.tunnels[id]!;
+    if (dp.mode === 'server' && isServerAddress(b, d, t.words)) {
+      // The host to its own server address: looped back through the local TUN.
+      joinPayload(b, sc, i, p);
+      const v = toServer(sc.toLocal, b, p, len);
+      if (v !== TO_SERVER) t.counters.drops[v]++;
+      sc.verdict[i] = v;
+      sc.slotTunnel[i] = id;
+      continue;
+    }
     if (dp.mode === 'server') {
       const reason = fromServerStack(dp, t, b, p, len);
       if (reason >= 0) {
@@ -220,7 +233,6 @@ function answerUnassigned(dp: DatapathTables, b: Uint8Array, p: number, len: num
  * with a device per tunnel would have chosen, the tunnel's server address
  * (RFC 4443 §2.2: an address of the interface the error goes out of). */
 function fromServerStack(dp: DatapathTables, t: Tunnel, b: Uint8Array, p: number, len: number): number {
-  if (isServerAddress(b, p + IPV6_DST, t.words)) return Drop.ToServerAddress;
   if (b[p + IPV6_NEXT_HEADER] !== NEXT_HEADER_ICMPV6 || len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN) return -1;
   const type = b[p + IPV6_HEADER_LEN];
   if (type === ICMPV6_REDIRECT) return Drop.RedirectIntoTunnel;

@@ -45,6 +45,9 @@ export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
+export const RTM_NEWRULE = 32;
+export const RTM_DELRULE = 33;
+export const RTM_GETRULE = 34;
 
 // multicast groups (rtnetlink.h enum rtnetlink_groups)
 export const RTNLGRP_LINK = 1;
@@ -53,6 +56,7 @@ export const RTNLGRP_IPV4_IFADDR = 5;
 export const RTNLGRP_IPV4_ROUTE = 7;
 export const RTNLGRP_IPV6_IFADDR = 9;
 export const RTNLGRP_IPV6_ROUTE = 11;
+export const RTNLGRP_IPV6_RULE = 19;
 
 // ifinfomsg and IFLA_* (if_link.h)
 export const IFINFOMSG_LEN = 16;
@@ -139,3 +143,11 @@ export const NUD_PERMANENT = 0x80;
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+
+// fib_rule_hdr and FRA_* (linux/fib_rules.h)
+export const FIB_RULE_HDR_LEN = 12;
+export const FRA_IIFNAME = 3;
+export const FRA_PRIORITY = 6;
+export const FRA_TABLE = 15;
+export const FRA_PROTOCOL = 21;
+export const FR_ACT_TO_TBL = 1;

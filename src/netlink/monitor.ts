@@ -6,20 +6,22 @@ import { native, isSysError } from '../sys/native.js';
 import { openNetlink } from '../sys/netlink-socket.js';
 import { Watcher } from '../sys/watch.js';
 import {
-  RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE,
-  RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
+  RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTM_NEWRULE,
+  RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE, RTNLGRP_LINK, RTNLGRP_NEIGH,
 } from './constants.js';
 import { splitMessages, NetlinkDecodeError } from './message.js';
 import { decodeLink, type Link } from './link.js';
 import { decodeAddress, type Address } from './addr.js';
 import { decodeRoute, type Route } from './route.js';
 import { decodeNeighbour, type Neighbour } from './neigh.js';
+import { decodeRule, type Rule } from './rule.js';
 
 export type MonitorEvent =
   | { kind: 'link'; action: 'new' | 'del'; link: Link }
   | { kind: 'addr'; action: 'new' | 'del'; address: Address }
   | { kind: 'route'; action: 'new' | 'del'; route: Route }
-  | { kind: 'neigh'; action: 'new' | 'del'; neighbour: Neighbour };
+  | { kind: 'neigh'; action: 'new' | 'del'; neighbour: Neighbour }
+  | { kind: 'rule'; action: 'new' | 'del'; rule: Rule };
 
 export interface MonitorEvents {
   event: [MonitorEvent];
@@ -28,7 +30,7 @@ export interface MonitorEvents {
 }
 
 export const DEFAULT_MONITOR_GROUPS = [
-  RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH,
+  RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH, RTNLGRP_IPV6_RULE,
 ];
 
 export class NetlinkMonitor extends EventEmitter<MonitorEvents> {
@@ -97,6 +99,11 @@ function toEvent(type: number, m: Parameters<typeof decodeLink>[0]): MonitorEven
     case RTM_DELROUTE: {
       const route = decodeRoute(m);
       return route && { kind: 'route', action: type === RTM_NEWROUTE ? 'new' : 'del', route };
+    }
+    case RTM_NEWRULE:
+    case RTM_DELRULE: {
+      const rule = decodeRule(m);
+      return rule && { kind: 'rule', action: type === RTM_NEWRULE ? 'new' : 'del', rule };
     }
     case RTM_NEWNEIGH:
     case RTM_DELNEIGH: {

@@ -63,7 +63,7 @@ describeRoot('faults under a running server', () => {
     lab.ip(t.server, ['-6', 'route', 'flush', 'proto', '246']);
     expect(await timeUntil(() => routes().length === before.length, 'routes restored').catch((e: Error) => { throw new Error(`${e.message}\n${server.proc.output().split('\n').slice(-8).join('\n')}`); })).toBeLessThan(1000);
     // Only what was deleted is put back: no pass over the whole state.
-    await waitFor(() => /msg="?repaired"? addresses=0 routes=2 prefix_routes=0 proxies=0/.test(server.proc.output()), 2000, 10, 'the repair log line');
+    await waitFor(() => /msg="?repaired"? addresses=0 routes=2 prefix_routes=0 rules=0 proxies=0/.test(server.proc.output()), 2000, 10, 'the repair log line');
     expect(server.proc.output()).not.toMatch(/state re-applied/);
   });
 

@@ -9,7 +9,7 @@ import { createXmitScratch, FRAGMENTS_PER_DATAGRAM, xmitBatch, type XmitScratch 
 import { createRcvScratch, rcvBatch, INNER_OFFSET } from '../../src/datapath/rcv.js';
 import { handleQueuedError, parseRecvErr, ErrorOutcome, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL } from '../../src/datapath/icmp-errors.js';
 import { ERRORS_PER_DESTINATION, ErrorLimits, TOO_BIG_PER_DESTINATION } from '../../src/datapath/rate-limits.js';
-import { DROP_NAMES, Drop, FORWARDED } from '../../src/datapath/reasons.js';
+import { DROP_NAMES, Drop, FORWARDED, TO_SERVER } from '../../src/datapath/reasons.js';
 import { MIN_PMTU, PMTU_EXPIRY_MS, type TunnelSpec } from '../../src/route/tunnel.js';
 import { checkIpv4, emitIpv4, newIpv4Header, parseIpv4, parseIpv4Address, Ipv4Check } from '../../src/wire/ipv4.js';
 import { emitIpv6, parseIpv6, NEXT_HEADER_ICMPV6, NEXT_HEADER_UDP } from '../../src/wire/ipv6.js';
@@ -517,26 +517,39 @@ function kernelError(buf: Uint8Array, off: number, type: number, src: string, ds
   return emitIcmpv6Error(buf, off, type, 0, 0, parseIp(src).bytes, quoted, 0, 80);
 }
 
-describe('the server address is a local route: the kernel’s stack answers for it', () => {
-  it('from the client: decapsulated into the TUN like any packet, and counted as to the server', () => {
+describe('the server address is the server stack’s: sixtun hands it what is for it', () => {
+  it('from the client: handed to the server’s own stack (the local TUN’s slab), not the main TUN; counted', () => {
     const dp = server();
     const slab = rxSlab();
     received(slab, 0, REMOTE, '2001:db8:ff::3', '2001:db8:ff::2');
+    received(slab, 1, REMOTE, '2001:db8:ff::3', HOST);
     const sc = createRcvScratch(8);
-    rcvBatch(dp, slab, 1, sc);
-    expect([slab.lens[0], sc.verdict[0]]).toEqual([80, FORWARDED]);
-    expect(formatIp(parseIpv6(slab.bytes, slab.slotStart(0) + INNER_OFFSET).dst)).toBe('2001:db8:ff::2');
-    expect(dp.byName.get('home')!.counters.toServer).toBe(1);
+    rcvBatch(dp, slab, 2, sc);
+    expect([slab.lens[0], sc.verdict[0], slab.lens[1], sc.verdict[1]]).toEqual([0, TO_SERVER, 80, FORWARDED]);
+    const local = sc.toLocal;
+    expect([local.count, local.lens[0], formatIp(parseIpv6(local.bytes, local.slotStart(0)).dst)]).toEqual([1, 80, '2001:db8:ff::2']);
+    const c = dp.byName.get('home')!.counters;
+    expect([c.toServer, c.rxPackets, c.rxBytes]).toEqual([1, 1, 80]);
   });
 
-  it('from the TUN to a server address (its local route gone): dropped and named, never sent to the client', () => {
+  it('from the host (through the main TUN) to a server address: looped back to its own stack, never sent to the client', () => {
     const dp = server();
     const slab = txSlab();
     ipv6Packet(slab.bytes, slab.dataStart(0), HOST, '2001:db8:ff::2', 90);
     slab.lens[0] = 90;
     const sc = scratch();
     xmitBatch(dp, slab, 1, sc, 0);
-    expect([slab.lens[0], sc.verdict[0], sc.replies.count]).toEqual([0, Drop.ToServerAddress, 0]);
+    expect([slab.lens[0], sc.verdict[0], sc.toLocal.count, sc.toLocal.lens[0]]).toEqual([0, TO_SERVER, 1, 90]);
+  });
+
+  it('the local TUN’s slab full: dropped as to-server-address, never sent to the client', () => {
+    const dp = server();
+    const slab = rxSlab();
+    for (let i = 0; i < 3; i++) received(slab, i, REMOTE, '2001:db8:ff::3', '2001:db8:ff::2');
+    const sc = { ...createRcvScratch(8), toLocal: new Slab({ slots: 2, slotSize: 1480 }) };
+    rcvBatch(dp, slab, 3, sc);
+    expect(Array.from(sc.verdict.subarray(0, 3))).toEqual([TO_SERVER, TO_SERVER, Drop.ToServerAddress]);
+    expect(Array.from(slab.lens.subarray(0, 3))).toEqual([0, 0, 0]);
     expect(dp.byName.get('home')!.counters.drops[Drop.ToServerAddress]).toBe(1);
   });
 

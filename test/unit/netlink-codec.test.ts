@@ -6,11 +6,12 @@ import { encodeLinkSetMtu, encodeLinkSetTxQueueLen, encodeLinkSetUp, decodeLink 
 import { encodeAddrAdd, encodeAddrDel, decodeAddress } from '../../src/netlink/addr.js';
 import { decodeRoute, encodeRouteAdd, encodeRouteDel, encodeRouteGet, encodeRouteReplace } from '../../src/netlink/route.js';
 import { encodeNeighAddProxy, encodeNeighDelProxy, decodeNeighbour } from '../../src/netlink/neigh.js';
+import { decodeRule, encodeRuleAdd, encodeRuleDel } from '../../src/netlink/rule.js';
 import { decodeErrorPayload, prepareRequest } from '../../src/netlink/client.js';
 import { AttrIterator, MessageBuilder, splitMessages, NetlinkDecodeError } from '../../src/netlink/message.js';
 import {
   NDMSG_FLAGS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NTF_PROXY, RTM_NEWADDR,
-  RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTPROT_SIXTUN,
+  RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTM_NEWRULE, RTPROT_SIXTUN,
 } from '../../src/netlink/constants.js';
 import { parsePrefix } from '../../src/wire/address.js';
 import { Rng } from '../support/rng.js';
@@ -87,6 +88,14 @@ describe('rtnetlink decoders read what the encoders wrote', () => {
     expect(decodeRoute({ ...m, type: RTM_NEWROUTE })).toMatchObject({
       family: 6, dst: '2001:db8:100::', dstLength: 64, oif: 4, gateway: '2001:db8:ff::1', metric: 10, protocol: RTPROT_SIXTUN, table: 1000,
     });
+  });
+
+  it('round-trips a rule message (iif, priority, a table above 255, protocol)', () => {
+    for (const encode of [encodeRuleAdd, encodeRuleDel]) {
+      const msg = encode({ family: 6, iif: 'sixtun0-l', table: 0x73740000, priority: 1000, protocol: RTPROT_SIXTUN });
+      const m = splitMessages(msg, 0, msg.length)[0];
+      expect(decodeRule({ ...m, type: RTM_NEWRULE })).toEqual({ family: 6, iif: 'sixtun0-l', table: 0x73740000, priority: 1000, protocol: RTPROT_SIXTUN, action: 1 });
+    }
   });
 
   it('round-trips a neighbour message', () => {
