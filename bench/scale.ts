@@ -14,9 +14,9 @@ import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab, waitFor, type Spawned } from '../src/lab/netns.js';
-import { buildTopology, HOST_V6, SERVER_V4 } from '../src/lab/topology.js';
+import { buildTopology, HOST_V6, SERVER_EXT_V6, SERVER_V4 } from '../src/lab/topology.js';
 import { runDir, startDaemon, startClient, labScript } from '../src/lab/daemons.js';
-import { synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
+import { SYNTHETIC_POOLS, synthetic, writeRegistry, type Store } from '../src/lab/registry.js';
 import { controlRequest } from '../src/control/control-server.js';
 import { loadConfig } from '../src/config/config.js';
 import { cpuMicros, median, percentile, settled, writeSection } from './stats.js';
@@ -39,6 +39,8 @@ export interface ScaleResult {
   reloadMs: number;
   kernelRoutes: number;
   ndpAnswerMs: number | null;
+  /** Echoes from the Internet (the host) to the last tunnel's server address: answered of sent, median round trip. */
+  serverEcho: { sent: number; received: number; p50Ms: number };
   metricsMs: number;
   metricsBytes: number;
   statusAllMs: number;
@@ -97,6 +99,11 @@ export async function scaleOne(n: number, store: Store, changes: number, settle:
     // The upstream router asks for the last tunnel's client address.
     const last = synthetic(n - 1);
     const ns = JSON.parse(await lab.run(t.router, [process.execPath, labScript('send-ns'), JSON.stringify({ iface: 'to-srv', target: last.client_ipv6, src: 'fe80::99', listenMs: 1000 })])) as { firstReplyMs: number | null };
+    // The last tunnel's server address is the server's own: the host's echoes to it are answered (by the kernel's stack).
+    lab.ip(t.router, ['-6', 'route', 'add', SYNTHETIC_POOLS.pairs, 'via', SERVER_EXT_V6]);
+    const toServer = JSON.parse(await lab.run(t.host, [process.execPath, labScript('echo6'), last.server_ipv6.replace(/\/\d+$/, ''), '5', '20'])) as { sent: number; received: number; rttMs: number[] };
+    const serverEcho = { sent: toServer.sent, received: toServer.received, p50Ms: toServer.rttMs.length > 0 ? median(toServer.rttMs) : NaN };
+    log(`${n} tunnels: echo to the last tunnel's server address ${serverEcho.received}/${serverEcho.sent}, p50 ${serverEcho.p50Ms.toFixed(1)} ms`);
     // Echoes through tunnel 0 every 20 ms while tunnels are added and removed, the configuration reloaded and the whole status read.
     const c = t.clients[0];
     const before = JSON.parse(await lab.run(c.ns, [process.execPath, labScript('echo6'), HOST_V6, '20', '20'])) as { rttMs: number[] };
@@ -159,7 +166,7 @@ export async function scaleOne(n: number, store: Store, changes: number, settle:
       removeMs: { p50: percentile(removes, 50), p99: percentile(removes, 99) },
       echoBeforeMs: percentile(before.rttMs, 50), echoChangesMaxMs: Math.max(...duringChanges.rttMs), echoReadsMaxMs: Math.max(...duringReads.rttMs),
       echoLost: duringChanges.sent - duringChanges.received + duringReads.sent - duringReads.received,
-      reloadMs, kernelRoutes, ndpAnswerMs: ns.firstReplyMs, metricsMs, metricsBytes: metrics.length, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
+      reloadMs, kernelRoutes, ndpAnswerMs: ns.firstReplyMs, serverEcho, metricsMs, metricsBytes: metrics.length, statusAllMs, statusAllBytes: JSON.stringify(all).length, statusOneMs, stopMs,
     };
   } finally {
     await lab.cleanup();
@@ -236,12 +243,12 @@ export function spreadMarkdown(runs: SpreadRun[], command: string): string {
 export function scaleMarkdown(results: ScaleResult[], command: string): string {
   const f = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const store = { file: 'file', journal: 'journal', pools: 'journal + pools' };
-  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} → ${f(r.settledRssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoChangesMaxMs)} / ${f(r.echoReadsMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${f(r.stopMs)} |`);
+  const rows = results.map((r) => `| ${r.tunnels} | ${store[r.store]} | ${f(r.parseMs)} | ${f(r.startMs)} | ${f(r.floorMs)} | ${r.kernelRoutes} | ${f(r.rssMb)} → ${f(r.settledRssMb)} | ${f(r.addMs.p50)} / ${f(r.addMs.p99)} | ${f(r.removeMs.p50)} / ${f(r.removeMs.p99)} | ${f(r.echoBeforeMs)} → ${f(r.echoChangesMaxMs)} / ${f(r.echoReadsMaxMs)} (${r.echoLost} lost) | ${f(r.reloadMs)} | ${f(r.statusAllMs)} (${f(r.statusAllBytes / 1e6)} MB) | ${f(r.statusOneMs)} | ${f(r.metricsMs)} (${f(r.metricsBytes / 1e3)} kB) | ${r.ndpAnswerMs === null ? 'none' : f(r.ndpAnswerMs)} | ${r.serverEcho.received}/${r.serverEcho.sent}, ${f(r.serverEcho.p50Ms)} | ${f(r.stopMs)} |`);
   return [
     `Command: \`${command}\`. One /127 and one routed /64 per tunnel; times in ms. Store: the tunnels in the YAML file, in a tunnel journal, or in a journal with pools around the pairs and the /64s. Echoes cross another tunnel every 20 ms: their p50 before, then their largest round trip during the changes, and during the reload, the whole \`status\` and the metrics scrape.`,
     '',
-    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB after start → after the runs and `--settle` idle seconds | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during changes / during reload, status, metrics | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | SIGTERM → exit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| tunnels | store | parse + validate | start (spawn → answering) | kernel floor (\`ip -batch\`, one route per tunnel prefix) | kernel routes sixtun made | RSS MB after start → after the runs and `--settle` idle seconds | \`tunnel add\` p50 / p99 | \`tunnel remove\` p50 / p99 | echo through another tunnel: p50 before → max during changes / during reload, status, metrics | SIGHUP, one tunnel more | \`status\` all | \`status NAME\` | metrics (\`per_tunnel: false\`) | NDP answer, last tunnel | echo to the last tunnel’s server address from the Internet: answered, p50 | SIGTERM → exit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

@@ -54,8 +54,8 @@ export async function check(argv: string[]): Promise<number> {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const n = (k: keyof typeof kernel): number => kernel[k]?.length ?? 0;
       process.stdout.write(`${file}: a valid ${cfg.mode} configuration${cfg.mode === 'server' ? ` with ${tunnels} tunnel${tunnels === 1 ? '' : 's'}` : ''}; `
-        + `it sets up ${n('links')} link, ${n('addresses')} address${n('addresses') === 1 ? '' : 'es'}, ${n('routes')} route${n('routes') === 1 ? '' : 's'}, `
-        + `${n('proxies')} proxy entr${n('proxies') === 1 ? 'y' : 'ies'} and ${n('sysctls')} sysctls (--json for each)\n`);
+        + `it sets up ${n('links')} link${n('links') === 1 ? '' : 's'}, ${n('addresses')} address${n('addresses') === 1 ? '' : 'es'}, ${n('routes')} route${n('routes') === 1 ? '' : 's'}, `
+        + `${n('rules')} rule${n('rules') === 1 ? '' : 's'}, ${n('proxies')} proxy entr${n('proxies') === 1 ? 'y' : 'ies'} and ${n('sysctls')} sysctls (--json for each)\n`);
     }
     return 0;
   } catch (e) {

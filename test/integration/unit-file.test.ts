@@ -51,9 +51,13 @@ describeRoot('the shipped systemd unit', () => {
     writeFileSync(good, serverConfigYaml(t, { controlSocket: join(dir, 'check.sock') }, t.clients), { mode: 0o600 });
     const json = await cli(['check', '-c', good, '--json']);
     expect(json.code, json.err).toBe(0);
-    const report = JSON.parse(json.out) as { valid: boolean; tunnels: number; kernel: { routes: Array<{ dst: string; table?: number; local?: boolean }> } };
+    const report = JSON.parse(json.out) as { valid: boolean; tunnels: number; kernel: { routes: Array<{ dst: string; link: string }>; rules: Array<{ iif: string }> } };
     expect([report.valid, report.tunnels]).toEqual([true, 2]);
-    expect(report.kernel.routes.filter((r) => r.local).map((r) => [r.dst, r.table])).toEqual(t.clients.map((c) => [`${c.serverV6}/128`, 255]));
+    // A route per pair and routed prefix, and the local TUN's one for every server address.
+    expect(report.kernel.routes.map((r) => [r.dst, r.link]).sort()).toEqual([
+      ...t.clients.flatMap((c) => [[`${c.serverV6}/127`, 'sixtun0'], [c.routed, 'sixtun0']]), ['::/0', 'sixtun0-l'],
+    ].sort());
+    expect(report.kernel.rules.map((r) => r.iif)).toEqual(['sixtun0-l']);
     // Nothing was started: no TUN in the server's namespace.
     expect(checkLab.ipJson<Array<{ ifname: string }>>(t.server, ['link', 'show']).map((l) => l.ifname)).not.toContain('sixtun0');
     const bad = join(dir, 'check-bad.yaml');
