@@ -9,8 +9,12 @@ export function usageError(e: unknown): string {
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${what ?? err.message}`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return `${(what ?? err.message).replace(/ <value>$/, '')} needs a value`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const option = (what ?? err.message).replace(/ <value>$/, '');
+      // A value that starts with '-' reads as the next option, unless joined: --key=-x…
+      if (/ambiguous/.test(err.message)) return `${option}: a value that starts with '-' goes as ${option.split(', ').pop()}=VALUE`;
+      return `${option} needs a value`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${what ?? err.message}`;
     default:

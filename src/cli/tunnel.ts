@@ -53,7 +53,8 @@ Formats:
 Options:
   --format FORMAT   one of the above
   --key KEY         the tunnel's update key (sixtun tunnel key NAME), written
-                    into the sixtun format's update: block
+                    into the sixtun format's update: block (--key=KEY for a key
+                    that starts with '-', made before keys stopped doing so)
   --socket PATH     ask a running server (default: the one running under /run/sixtun)
   -c, --config FILE read the server's configuration file instead
   -h, --help        this text

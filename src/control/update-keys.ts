@@ -14,9 +14,17 @@ function derive(key: string, salt: Buffer, n: number, r: number, p: number): Pro
   });
 }
 
+/** 24 random bytes, base64url; never with a leading '-' (1 key in 64): that
+ * reads as an option on a command line (`sixtun export --key KEY`, getopt). */
+export function randomKey(): string {
+  let key: string;
+  do key = randomBytes(24).toString('base64url'); while (key.startsWith('-'));
+  return key;
+}
+
 /** A new random key and its hash for the configuration. */
 export async function makeUpdateKey(): Promise<{ key: string; hash: string }> {
-  const key = randomBytes(24).toString('base64url');
+  const key = randomKey();
   const salt = randomBytes(16);
   const hash = await derive(key, salt, N, R, P);
   return { key, hash: `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}` };

@@ -137,6 +137,7 @@ describeRoot('dynamic endpoints through /nic/update', () => {
     await new Promise((r) => setTimeout(r, 2500)); // let the rate limit refill
     // Its configuration as the server exports it, key filled in: no local_ipv4 to pin it, an update block.
     const exported = await cli(['export', c.name, '--format', 'sixtun', '--key', k, '--socket', server.socket]);
+    expect(exported.code, exported.err).toBe(0);
     expect(exported.out).not.toMatch(/^local_ipv4:/m);
     expect(parseYaml(exported.out)).toMatchObject({ update: { url: url(c.name), user: c.name, key: k } });
     writeFileSync(join(dir, 'self.yaml'), exported.out + `control_socket: ${join(dir, 'self.sock')}\n`);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
 import { MAX_CHECKS, UpdateApi, type UpdateBackend } from '../../src/control/update-api.js';
+import { randomKey } from '../../src/control/update-keys.js';
 import { ENDPOINT_RANGE_CLASSES, endpointProblem, type EndpointRangeClass } from '../../src/config/endpoint.js';
 import { echoRequest } from '../../src/control/echo-check.js';
 import { checksum } from '../../src/wire/checksum.js';
@@ -111,6 +112,12 @@ describe('update API under abuse', () => {
     expect(most).toBe(MAX_CHECKS);
     expect(answers.filter((a) => a === 'badauth')).toHaveLength(MAX_CHECKS);
     expect(answers.filter((a) => a === '911')).toHaveLength(10 - MAX_CHECKS);
+  });
+
+  it('an update key never starts with "-" (it would read as an option: sixtun export --key KEY)', () => {
+    const keys = Array.from({ length: 10_000 }, randomKey);
+    expect(keys.filter((k) => k.startsWith('-'))).toEqual([]);
+    expect(keys.every((k) => /^[A-Za-z0-9_][A-Za-z0-9_-]{31}$/.test(k))).toBe(true);
   });
 
   it('one endpoint rule: special-purpose ranges always refused; private, documentation, benchmarking only where endpoint_ranges lists them', () => {
