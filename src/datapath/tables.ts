@@ -84,7 +84,7 @@ export class DatapathTables implements TunnelView {
    * the client's address (the whole pair prefix when it is a /64, since a
    * client may number more than one address in it) and its routed prefixes;
    * the server's own end of a /127 too, so that what arrives for it finds
-   * the tunnel whose address it is (sixtun answers it).
+   * the tunnel whose address it is (and goes to the server's own stack).
    * A client sends everything to its one tunnel and accepts any source. */
   private prefixesOf(t: Tunnel): Array<[ArrayLike<number>, number]> {
     if (this.mode === 'client') return [[new Uint32Array(4), 0]];
