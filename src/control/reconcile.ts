@@ -110,6 +110,10 @@ function addressKey(a: DesiredAddress): string {
   return `${formatIp(p.bytes)}/${p.length} dev ${a.link}`;
 }
 
+function ruleSpec(r: DesiredRule): RuleSpec {
+  return { family: 6, iif: r.iif, table: r.table, priority: r.priority, protocol: RTPROT_SIXTUN };
+}
+
 export function ruleKey(r: DesiredRule): string {
   return `iif ${r.iif} lookup ${r.table} pref ${r.priority}`;
 }
@@ -163,8 +167,7 @@ export class Reconciler {
    * earlier run's, left by a SIGKILL: rules outlive the devices they name)
    * is taken over; another's is a conflict, reported and left alone. */
   async ensureRules(list: DesiredRule[]): Promise<void> {
-    const spec = (r: DesiredRule): RuleSpec => ({ family: 6, iif: r.iif, table: r.table, priority: r.priority, protocol: RTPROT_SIXTUN });
-    const results = await this.nl.batch(list.map((r) => ({ msg: encodeRuleAdd(spec(r)), operation: `rule add iif ${r.iif} lookup ${r.table}` })));
+    const results = await this.nl.batch(list.map((r) => ({ msg: encodeRuleAdd(ruleSpec(r)), operation: `rule add iif ${r.iif} lookup ${r.table}` })));
     const existing = list.filter((_, i) => results[i]?.code === 'EEXIST');
     list.forEach((r, i) => {
       if (results[i] === null) this.owned.rules.set(ruleKey(r), r);
@@ -180,7 +183,7 @@ export class Reconciler {
   }
 
   private async removeRules(list: DesiredRule[]): Promise<void> {
-    const items = list.map((r) => ({ msg: encodeRuleDel({ family: 6, iif: r.iif, table: r.table, priority: r.priority, protocol: RTPROT_SIXTUN }), operation: `rule del iif ${r.iif}` }));
+    const items = list.map((r) => ({ msg: encodeRuleDel(ruleSpec(r)), operation: `rule del iif ${r.iif}` }));
     for (const r of list) this.owned.rules.delete(ruleKey(r));
     throwFirst(await this.nl.batch(items), ...GONE);
   }

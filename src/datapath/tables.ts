@@ -5,7 +5,7 @@ import { Counters } from './reasons.js';
 import { PrefixTable, wordsOf } from '../route/prefix-table.js';
 import { Tunnel, type TunnelSpec } from '../route/tunnel.js';
 import { U32Map } from '../route/u32-map.js';
-import { readI32 } from '../wire/ipv4.js';
+import { addressIs } from '../wire/ipv6.js';
 
 export type Mode = 'server' | 'client';
 
@@ -100,10 +100,7 @@ export class DatapathTables implements TunnelView {
   /** Whether the address at b[off] is one of hostAddresses (a handful: a scan). */
   isHostAddress(b: Uint8Array, off: number): boolean {
     const h = this.hostAddresses;
-    const w0 = readI32(b, off);
-    for (let i = 0; i < h.length; i += 4) {
-      if (h[i] === w0 && h[i + 1] === readI32(b, off + 4) && h[i + 2] === readI32(b, off + 8) && h[i + 3] === readI32(b, off + 12)) return true;
-    }
+    for (let i = 0; i < h.length; i += 4) if (addressIs(b, off, h, i)) return true;
     return false;
   }
 

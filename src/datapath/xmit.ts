@@ -116,7 +116,8 @@ export function xmitBatch(dp: DatapathTables, slab: Slab, count: number, sc: Xmi
       sc.slotTunnel[i] = id;
       continue;
     }
-    if (dp.mode === 'server') {
+    // Only ICMPv6 is looked at further: the common packet pays one byte compare.
+    if (dp.mode === 'server' && b[p + IPV6_NEXT_HEADER] === NEXT_HEADER_ICMPV6) {
       const reason = fromServerStack(dp, t, b, p, len);
       if (reason >= 0) {
         t.counters.drops[reason]++;
@@ -227,13 +228,13 @@ function answerUnassigned(dp: DatapathTables, b: Uint8Array, p: number, len: num
 }
 
 /** What the server's own stack sends into tunnel t, before it is sent: the
- * Drop reason for what must not go (-1 for the rest). Its ICMPv6 errors have
+ * Drop reason for what must not go (-1 for the rest), for an ICMPv6 packet. Its errors have
  * a source the kernel chose among the host's addresses (the TUN has none but
- * fe80::, the server addresses being routes); they get the one the kernel
+ * fe80::, and the server addresses are no kernel addresses); they get the one the kernel
  * with a device per tunnel would have chosen, the tunnel's server address
  * (RFC 4443 §2.2: an address of the interface the error goes out of). */
 function fromServerStack(dp: DatapathTables, t: Tunnel, b: Uint8Array, p: number, len: number): number {
-  if (b[p + IPV6_NEXT_HEADER] !== NEXT_HEADER_ICMPV6 || len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN) return -1;
+  if (len < IPV6_HEADER_LEN + ICMPV6_ERROR_HEADER_LEN) return -1;
   const type = b[p + IPV6_HEADER_LEN];
   if (type === ICMPV6_REDIRECT) return Drop.RedirectIntoTunnel;
   if (type < ICMPV6_INFORMATIONAL && dp.isHostAddress(b, p + IPV6_SRC)) {

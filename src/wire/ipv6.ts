@@ -39,6 +39,11 @@ export function addrWord(buf: Uint8Array, off: number, w: number): number {
   return readU32(buf, off + 4 * w);
 }
 
+/** Whether the 16-byte address at b[off] is the one at words[at, at + 4) (int32 words, as readI32 reads them). */
+export function addressIs(b: Uint8Array, off: number, words: ArrayLike<number>, at: number): boolean {
+  return readI32(b, off) === words[at] && readI32(b, off + 4) === words[at + 1] && readI32(b, off + 8) === words[at + 2] && readI32(b, off + 12) === words[at + 3];
+}
+
 export interface Ipv6Header {
   trafficClass: number;
   flowLabel: number;

@@ -46,7 +46,9 @@ describe('CLI messages', () => {
     expect([unknown.status, unknown.stderr.split('\n')[0]]).toEqual([2, 'sixtun status: unknown option --bogus']);
     expect(run(['check', '-c']).stderr.split('\n')[0]).toBe('sixtun check: -c, --config needs a value');
     expect(run(['export', 'x', '--format', 'sixtun', '--key', '-abc']).stderr.split('\n')[0]).toBe("sixtun export: --key: a value that starts with '-' goes as --key=VALUE");
-    expect(run(['trace', 'extra', 'words', '--bogus']).stderr).not.toMatch(/To specify a positional argument/);
+    const stray = run(['trace', 'extra', 'words', '--bogus']).stderr;
+    expect(stray.split('\n')[0]).toBe('sixtun trace: unexpected argument extra');
+    expect(stray).not.toMatch(/To specify a positional argument/);
   });
 
   it('relative times', () => {
