@@ -40,7 +40,7 @@ describeRoot('server addresses are the kernel’s: local routes, no address per 
   let server: RunningDaemon;
   beforeAll(async () => {
     t = buildTopology(lab, { clients: 2 });
-    // No per-peer ICMPv6 budget (1/s, burst 6) in the server's namespace: the
+    // No per-destination ICMPv6 budget (net.ipv6.icmp.ratelimit) in the server's namespace: the
     // kernel spends it on the Redirects that client-to-client traffic makes it
     // send (sixtun drops them), and the tests here count on its errors.
     lab.sysctl(t.server, 'net.ipv6.icmp.ratelimit', '0');
